@@ -1,0 +1,267 @@
+"""Parsing: the Lark LALR parser (built once per process) and parse errors as diagnostics.
+
+When a file does not parse, it is cut into items at the lines that start with an item
+keyword and each piece is parsed on its own, so one run reports every broken item,
+each with what was expected and which item was open.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator
+
+import attrs
+from lark import Lark, Token, Tree
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from . import diagnostics as dg
+from . import nodes as n
+from .builder import build
+from .resources import grammar_path
+from .source import Source, Span
+
+
+@attrs.frozen(kw_only=True)
+class Limits:
+    """Resource limits for loading and evaluating guidelines (all configurable).
+
+    Example:
+        >>> Limits(max_bytes=1024).max_bytes
+        1024
+    """
+
+    max_bytes: int = 4 * 1024 * 1024  #: size of one `.rules` file
+    max_depth: int = 64  #: nesting of parentheses and brackets in one expression
+    max_rules: int = 20_000  #: rules, defines and scores in one guideline
+    max_files: int = 200  #: files one guideline may import, transitively
+    max_list_length: int = 1_000  #: items of any list in a patient record
+    max_steps: int = 1_000_000  #: evaluation budget: quantifier steps per evaluation
+
+
+DEFAULT_LIMITS = Limits()
+
+ITEM_KEYWORDS = ("guideline", "module", "import", "source", "define", "rule", "for", "score",
+                 "invariant", "test")
+_ITEM_START = re.compile(r"^[ \t]*(" + "|".join(ITEM_KEYWORDS) + r")\b", re.MULTILINE)
+_STRIP = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
+_BRACKETS = re.compile(r"[()\[\]]")
+
+_DESCRIBE = {
+    "NAME": "a name",
+    "STRING": 'a string ("...")',
+    "NUMBER": "a number",
+    "SIGNED_NUMBER": "a number",
+    "INT": "a whole number",
+    "DATE": "a date (YYYY-MM-DD)",
+    "CMP_OP": "a comparison (`<`, `<=`, `==`, `!=`, `>=`, `>`)",
+    "ADD_OP": "`+` or `-`",
+    "MUL_OP": "`*` or `/`",
+    "QUANT": "`any`, `all` or `count`",
+    "PERCENT": "`%`",
+    "$END": "the end of the file",
+}
+
+_CHAR_HINTS = {
+    "=": "to compare, write `==`",
+    "'": 'strings use double quotes: "..."',
+    "&": "write `and`",
+    "|": "write `or`",
+    "!": "write `not`, or `!=` to compare",
+    "{": "lists use square brackets: `[a, b]`",
+}
+
+
+@functools.cache
+def _lark() -> Lark:
+    return Lark(
+        grammar_path().read_text(encoding="utf-8"),
+        parser="lalr",
+        start=["start", "item"],
+        propagate_positions=True,
+        maybe_placeholders=False,
+    )
+
+
+@functools.cache
+def _terminal_text() -> dict[str, str]:
+    """Terminal name -> how to show it (`"when"` for keywords, words for the rest)."""
+    out: dict[str, str] = {}
+    for term in _lark().terminals:
+        if term.name in _DESCRIBE:
+            out[term.name] = _DESCRIBE[term.name]
+        elif term.pattern.type == "str":
+            out[term.name] = f"`{term.pattern.value}`"
+        else:
+            out[term.name] = term.name.lower()
+    out.update({k: v for k, v in _DESCRIBE.items() if k not in out})
+    return out
+
+
+def describe_expected(expected: set[str] | frozenset[str]) -> str:
+    """Render lark's expected terminal names as ``\"a\", \"b\" or \"c\"``."""
+    table = _terminal_text()
+    words = sorted({table.get(name, name.lower()) for name in expected})
+    if len(words) > 8:
+        words = [*words[:8], "..."]
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _open_item(text: str) -> str:
+    """A short name for the item a chunk holds: ``rule `S7.nsaid` ``."""
+    m = re.match(r"\s*(\w+)\s*([\w.]+|\"[^\"\n]*\")?", text)
+    if not m:
+        return "an item"
+    word, name = m.group(1), m.group(2)
+    if word not in ITEM_KEYWORDS:
+        return "an item"
+    return f"`{word} {name}`" if name else f"`{word}`"
+
+
+def check_depth(source: Source, limits: Limits) -> list[dg.Diagnostic]:
+    """Reject nesting deeper than ``limits.max_depth`` before the parser sees it."""
+    stripped = _STRIP.sub(lambda m: " " * len(m.group(0)), source.text)
+    depth = 0
+    for m in _BRACKETS.finditer(stripped):
+        if m.group(0) in "([":
+            depth += 1
+            if depth > limits.max_depth:
+                return [dg.make("SR106", source.span(m.start(), m.start() + 1),
+                                limit=limits.max_depth,
+                                hints=("split the expression into named `define`s",))]
+        else:
+            depth = max(0, depth - 1)
+    return []
+
+
+def _chunks(text: str) -> Iterator[tuple[int, str]]:
+    starts = [m.start() for m in _ITEM_START.finditer(text)]
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    starts.append(len(text))
+    for a, b in zip(starts, starts[1:], strict=False):
+        if text[a:b].strip():
+            yield a, text[a:b]
+
+
+def _error_to_diagnostic(err: UnexpectedInput, source: Source, base: int, chunk: str,
+                         start_rule: str) -> dg.Diagnostic:
+    offset = base + (err.pos_in_stream or 0)
+    what = _open_item(chunk)
+    item_line = source.position(base + len(chunk) - len(chunk.lstrip()))[0]
+    if isinstance(err, UnexpectedCharacters):
+        char = source.text[offset] if offset < len(source.text) else "?"
+        hints = (_CHAR_HINTS[char],) if char in _CHAR_HINTS else ()
+        return dg.make("SR101", source.span(offset, offset + 1), char=char, hints=hints,
+                       notes=(f"while reading {what} (line {item_line})",))
+    assert isinstance(err, UnexpectedToken)
+    token = err.token
+    accepted: set[str] | frozenset[str] = err.expected
+    if err.interactive_parser is not None:
+        try:  # exact, unlike the merged LALR state's expected set
+            accepted = err.interactive_parser.accepts() or accepted
+        except LarkError:  # pragma: no cover - defensive
+            pass
+    expected = describe_expected(accepted)
+    if token.type == "$END":
+        end = len(source.text.rstrip()) if start_rule == "start" else base + len(chunk.rstrip())
+        span = source.span(max(0, end - 1), end)
+        return dg.make("SR103", span, what=f"{what} (line {item_line})",
+                       hints=(f"expected {expected}",))
+    start = base + (token.start_pos or 0)
+    span = source.span(start, start + max(1, len(str(token))))
+    found = f"`{token}`" if token.type not in ("STRING",) else "string"
+    hints: list[str] = []
+    if token.type == "CMP_OP" and str(token) == "=":
+        hints.append("to compare, write `==`")
+    if "COLON" in accepted and len(accepted) <= 3:
+        hints.append("an item's name is followed by `:`")
+    if token.type == "NAME" and str(token) in ("and", "or"):
+        hints.append("a condition cannot start with `and`/`or`")
+    return dg.make("SR102", span, found=found, expected=expected, hints=hints,
+                   notes=(f"while reading {what} (line {item_line})",))
+
+
+def parse_tree(source: Source, limits: Limits = DEFAULT_LIMITS
+               ) -> tuple[Tree[Token] | None, list[dg.Diagnostic]]:
+    """Parse one source to a lark tree, or collect every parse error."""
+    if len(source.text.encode("utf-8", "surrogatepass")) > limits.max_bytes:
+        size = len(source.text.encode("utf-8", "surrogatepass"))
+        return None, [dg.make("SR107", source.span(0, 0), size=size, limit=limits.max_bytes,
+                              hints=("split the guideline into modules with `import`",))]
+    if not _STRIP.sub("", source.text).strip():
+        return None, [dg.make("SR104", source.span(0, 0))]
+    depth = check_depth(source, limits)
+    if depth:
+        return None, depth
+    parser = _lark()
+    try:
+        return parser.parse(source.text, start="start"), []
+    except UnexpectedInput:
+        pass
+    except LarkError as exc:  # pragma: no cover - lark raises UnexpectedInput subclasses
+        return None, [dg.make("SR102", source.span(0, 1), found="input", expected=str(exc))]
+    problems: list[dg.Diagnostic] = []
+    for base, chunk in _chunks(source.text):
+        try:
+            parser.parse(chunk, start="item")
+        except UnexpectedInput as err:
+            problems.append(_error_to_diagnostic(err, source, base, chunk, "item"))
+    if not problems:  # every item parses alone but not together: report at the end
+        try:
+            parser.parse(source.text, start="start")
+        except UnexpectedInput as err:
+            problems.append(_error_to_diagnostic(err, source, 0, source.text, "start"))
+    return None, problems
+
+
+def parse(source: Source, limits: Limits = DEFAULT_LIMITS,
+          ids: Iterator[int] | None = None) -> tuple[n.File | None, list[dg.Diagnostic]]:
+    """Parse and build one file. Returns the AST (None on parse errors) and diagnostics.
+
+    Example:
+        >>> tree, problems = parse(Source("x.rules", 'define a: 1 + 2'))
+        >>> problems, type(tree.items[0]).__name__
+        ([], 'Define')
+    """
+    tree, problems = parse_tree(source, limits)
+    if tree is None:
+        return None, problems
+    try:
+        file, built = build(tree, source.name, ids)
+    except RecursionError:
+        return None, [dg.make("SR106", source.span(0, 1), limit=limits.max_depth)]
+    return file, built
+
+
+def read_source(path: str, display: str | None = None) -> tuple[Source | None, list[dg.Diagnostic]]:
+    """Read a file as UTF-8 text; unreadable or binary files become diagnostics."""
+    name = display or path
+    here = Span(source=name, start=0, end=0, line=1, column=1, end_line=1, end_column=1)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        return None, [dg.make("SR110", here, path=path, detail=exc.strerror or str(exc))]
+    return decode_source(data, name)
+
+
+def decode_source(data: bytes, name: str) -> tuple[Source | None, list[dg.Diagnostic]]:
+    """Decode bytes into a Source; NUL bytes and invalid UTF-8 become SR105."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        src = Source(name, data[: exc.start].decode("utf-8", "replace"))
+        at = len(src.text)
+        return None, [dg.make("SR105", src.span(at, at), detail=f"invalid byte at offset {exc.start}",
+                              hints=("save the file as UTF-8",))]
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    nul = text.find("\x00")
+    if nul != -1:
+        src = Source(name, text)
+        return None, [dg.make("SR105", src.span(nul, nul + 1), detail="NUL byte (binary data?)",
+                              hints=("a `.rules` file is plain text",))]
+    return Source(name, text), []
