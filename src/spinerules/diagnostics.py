@@ -91,11 +91,13 @@ CODES: dict[str, tuple[Severity, str, str]] = {
     "SR402": (E, "invariant names the code `{code}`, which no rule emits", "unknown code"),
     "SR403": (E, "code `{code}` is used with two actions: `{first}` and `{second}`",
               "conflicting action"),
+    "SR404": (W, "test `{name}` names the code `{code}`, which no rule emits", "unknown code"),
     # ---- SR5xx: runtime and input records
     "SR501": (E, "the patient record is invalid", "{detail}"),
     "SR502": (E, "evaluation budget exhausted after {steps} steps", "stopped here"),
     "SR503": (E, "test `{name}` failed", "{detail}"),
     "SR504": (E, "cannot read the test patient `{path}`", "{detail}"),
+    "SR505": (E, "evaluation failed: {detail}", "here"),
 }
 
 

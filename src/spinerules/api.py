@@ -1,0 +1,248 @@
+"""The public entry points: ``load``, ``loads``, ``check`` and the ``Guideline`` object."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from . import diagnostics as dg
+from . import nodes as n
+from .check import Checked, check_program
+from .compile import BudgetExceededError, EvaluationError
+from .evaluate import Plan, Planner, run
+from .parser import DEFAULT_LIMITS, Limits
+from .resolve import Program, assemble
+from .resources import bundled, guidelines_dir
+from .result import Result
+from .source import Span
+
+
+def default_records() -> dict[str, type]:
+    """The record types a guideline may name in its ``record`` header."""
+    from .domain.spine import RECORD_TYPES
+
+    return dict(RECORD_TYPES)
+
+
+class EvaluationFailedError(Exception):
+    """A guideline could not be evaluated for this record (budget, run-time fault)."""
+
+    def __init__(self, diagnostic: dg.Diagnostic) -> None:
+        super().__init__(f"{diagnostic.span.location()}: {diagnostic.message}")
+        self.diagnostic = diagnostic
+
+
+@attrs.frozen(kw_only=True)
+class Guideline:
+    """A loaded, checked and compiled guideline. Immutable; safe to share between threads.
+
+    Example:
+        >>> g = load("vcf")
+        >>> g.id
+        'vcf'
+    """
+
+    checked: Checked = attrs.field(repr=False)
+    plan: Plan = attrs.field(repr=False)
+    limits: Limits = attrs.field(repr=False)
+    warnings: tuple[dg.Diagnostic, ...] = attrs.field(repr=False)
+
+    @property
+    def program(self) -> Program:
+        return self.checked.program
+
+    @property
+    def header(self) -> n.Header:
+        assert self.checked.program.header is not None
+        return self.checked.program.header
+
+    @property
+    def id(self) -> str:
+        return self.header.id
+
+    @property
+    def title(self) -> str:
+        return self.header.title
+
+    @property
+    def version(self) -> str | None:
+        return self.header.version
+
+    @property
+    def record_type(self) -> type:
+        return self.checked.record
+
+    @property
+    def sha256(self) -> str:
+        """One hash over every file the guideline is made of (names and contents)."""
+        h = hashlib.sha256()
+        for name, digest in sorted(self.checked.program.sha256.items()):
+            h.update(f"{name}\0{digest}\n".encode())
+        return h.hexdigest()
+
+    def info(self) -> dict[str, Any]:
+        """The ``guideline`` block of a result."""
+        return {"id": self.id, "title": self.title, "version": self.version,
+                "sha256": self.sha256, "files": dict(sorted(self.checked.program.sha256.items()))}
+
+    def tests(self) -> list[n.Test]:
+        """The ``test`` blocks of every file."""
+        return [i for i in self.checked.program.items() if isinstance(i, n.Test)]
+
+    def evaluate(self, record: Any, *, as_of: datetime.date | None = None,
+                 trace: bool = False) -> Result:
+        """Evaluate one patient record (an attrs instance, or a JSON-like mapping).
+
+        ``as_of`` is the date "today" means; it defaults to the current date, so pass it
+        to make runs repeatable.
+        """
+        if isinstance(record, Mapping):
+            from .records import load_record
+
+            record = load_record(self.record_type, record, limits=self.limits)
+        if not isinstance(record, self.record_type):
+            raise TypeError(f"expected a {self.record_type.__name__}, got {type(record).__name__}")
+        when = as_of or datetime.date.today()
+        try:
+            return run(self.plan, self.checked, record, as_of=when, guideline_info=self.info(),
+                       patient_id=getattr(record, "id", None), trace=trace,
+                       budget=self.limits.max_steps)
+        except BudgetExceededError as exc:
+            raise EvaluationFailedError(dg.make(
+                "SR502", self.header.span, steps=exc.steps,
+                hints=("raise Limits.max_steps, or simplify the quantifiers",))) from None
+        except EvaluationError as exc:
+            raise EvaluationFailedError(dg.make(
+                "SR505", exc.node.span, detail=str(exc))) from None
+        except RecursionError:
+            raise EvaluationFailedError(dg.make(
+                "SR502", self.header.span, steps="too many nested",
+                hints=("the guideline nests too deeply",))) from None
+
+
+def _locate(path_or_name: str | Path) -> tuple[Path, Path | None]:
+    p = Path(path_or_name)
+    if not p.exists() and isinstance(path_or_name, str):
+        found = bundled(path_or_name)
+        if found is not None:
+            return found, guidelines_dir()
+    if p.is_dir():
+        candidate = p / f"{p.resolve().name}.rules"
+        if candidate.is_file():
+            p = candidate
+    try:
+        if guidelines_dir().resolve() in p.resolve().parents:
+            return p, guidelines_dir()
+    except OSError:  # pragma: no cover
+        pass
+    return p, None
+
+
+def analyse(path_or_name: str | Path, *, root: str | Path | None = None,
+            records: Mapping[str, type] | None = None, limits: Limits = DEFAULT_LIMITS,
+            text: str | None = None) -> tuple[Checked | None, list[dg.Diagnostic]]:
+    """Run every static stage; returns the checked program (None if unusable) and diagnostics."""
+    path, bundled_root = _locate(path_or_name)
+    use_root = Path(root) if root is not None else bundled_root
+    try:
+        program, problems = assemble(path, root=use_root, limits=limits, text=text)
+    except RecursionError:
+        return None, [dg.make("SR106", _nowhere(str(path)), limit=limits.max_depth)]
+    if any(d.is_error for d in problems) or program.header is None:
+        return None, dg.sort_and_cap(problems)
+    registry = dict(records) if records is not None else default_records()
+    header = program.header
+    record_name = header.record or "spine.Patient"
+    if record_name not in registry:
+        problems.append(dg.make("SR212", header.span, name=record_name,
+                                hints=dg.did_you_mean(record_name, registry)))
+        return None, dg.sort_and_cap(problems)
+    count = sum(1 for _ in _walk(program.items()))
+    if count > limits.max_rules:
+        problems.append(dg.make("SR111", header.span, count=count, limit=limits.max_rules))
+        return None, dg.sort_and_cap(problems)
+    try:
+        checked = check_program(program, registry[record_name])
+    except RecursionError:
+        return None, [*problems, dg.make("SR106", header.span, limit=limits.max_depth)]
+    return checked, dg.sort_and_cap([*problems, *checked.diagnostics])
+
+
+def _walk(items: Any) -> Any:
+    for i in items:
+        if isinstance(i, n.Rule | n.Define | n.Score):
+            yield i
+        elif isinstance(i, n.For):
+            yield from _walk(i.items)
+
+
+def _nowhere(name: str) -> Span:
+    return Span(source=name, start=0, end=0, line=1, column=1, end_line=1, end_column=1)
+
+
+def check(path_or_name: str | Path, **kwargs: Any) -> list[dg.Diagnostic]:
+    """Every diagnostic of a guideline (errors and warnings); never raises for bad input.
+
+    Example:
+        >>> [d.code for d in check("vcf") if d.is_error]
+        []
+    """
+    return analyse(path_or_name, **kwargs)[1]
+
+
+def load(path_or_name: str | Path, *, root: str | Path | None = None,
+         records: Mapping[str, type] | None = None,
+         limits: Limits = DEFAULT_LIMITS) -> Guideline:
+    """Load, check and compile a guideline by path or bundled name; raises GuidelineError.
+
+    Example:
+        >>> load("vcf").title
+        'Osteoporotic vertebral compression fracture'
+    """
+    checked, problems = analyse(path_or_name, root=root, records=records, limits=limits)
+    errors = [d for d in problems if d.is_error]
+    if checked is None or errors:
+        texts = checked.program.texts if checked is not None else _texts_of(path_or_name, problems)
+        raise dg.GuidelineError(errors or problems, texts)
+    plan = Planner(checked).plan()
+    return Guideline(checked=checked, plan=plan, limits=limits,
+                     warnings=tuple(d for d in problems if not d.is_error))
+
+
+def loads(text: str, *, name: str = "<string>.rules", root: str | Path | None = None,
+          records: Mapping[str, type] | None = None,
+          limits: Limits = DEFAULT_LIMITS) -> Guideline:
+    """Load a guideline from a string (imports resolve against ``root``, default cwd)."""
+    checked, problems = analyse(name, root=root or Path.cwd(), records=records, limits=limits,
+                                text=text)
+    errors = [d for d in problems if d.is_error]
+    if checked is None or errors:
+        from .source import Source
+
+        raise dg.GuidelineError(errors or problems, {name: Source(name, text)})
+    return Guideline(checked=checked, plan=Planner(checked).plan(), limits=limits,
+                     warnings=tuple(d for d in problems if not d.is_error))
+
+
+def _texts_of(path_or_name: str | Path, problems: list[dg.Diagnostic]) -> dict[str, Any]:
+    from .parser import read_source
+
+    out: dict[str, Any] = {}
+    path, _ = _locate(path_or_name)
+    for d in problems:
+        name = d.span.source
+        if name in out:
+            continue
+        for candidate in (Path(name), path.parent / Path(name).name,
+                          guidelines_dir().parent / name):
+            if candidate.is_file():
+                src, _p = read_source(str(candidate), name)
+                if src is not None:
+                    out[name] = src
+                break
+    return out

@@ -1,0 +1,314 @@
+"""Expressions to closures, built once per guideline with every name, overload and unit
+resolved from the checker's side tables; at run time they only compute.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from . import nodes as n
+from . import typesys as ts
+from .check import Checked, DefineRef, EnumRef, FieldRef, ScoreRef, VarRef
+from .units import UNITS
+from .values import Unknown, k_and, k_not, k_or
+
+Thunk = Callable[["Env"], Any]
+
+
+class BudgetExceededError(Exception):
+    """Evaluation took more steps than the configured budget."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__(f"evaluation budget exhausted after {steps} steps")
+        self.steps = steps
+
+
+class EvaluationError(Exception):
+    """A run-time fault in a guideline expression (for example division by zero)."""
+
+    def __init__(self, message: str, node: n.Node) -> None:
+        super().__init__(message)
+        self.node = node
+
+
+class Env:
+    """The state of one evaluation: the record, ``as_of``, loop bindings and caches.
+
+    A child ``Env`` is made per loop iteration; ``root`` holds the global caches.
+    """
+
+    __slots__ = ("as_of", "budget", "cache", "parent", "paths", "record", "root", "steps",
+                 "vars")
+
+    def __init__(self, record: Any, as_of: datetime.date, budget: int,
+                 parent: Env | None = None) -> None:
+        self.record = record
+        self.as_of = as_of
+        self.parent = parent
+        self.root: Env = parent.root if parent is not None else self
+        self.vars: dict[str, Any] = dict(parent.vars) if parent is not None else {}
+        self.paths: dict[str, str] = dict(parent.paths) if parent is not None else {}
+        self.cache: dict[int, Any] = {}
+        self.budget = budget
+        self.steps = 0
+
+    def child(self, var: str, value: Any, path: str) -> Env:
+        """A nested environment with one more loop variable bound."""
+        env = Env(self.record, self.as_of, self.budget, self)
+        env.vars[var] = value
+        env.paths[var] = path
+        return env
+
+    def step(self) -> None:
+        """Count one unit of work against the budget."""
+        root = self.root
+        root.steps += 1
+        if root.steps > root.budget:
+            raise BudgetExceededError(root.steps)
+
+
+_ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+          "==": operator.eq, "!=": operator.ne}
+
+
+def member_index(cls: type[enum.Enum]) -> dict[enum.Enum, int]:
+    """Position of each member of an ordered enumeration."""
+    return {m: i for i, m in enumerate(cls)}
+
+
+@attrs.define
+class Compiler:
+    """Compiles expressions of one checked guideline; ``scores`` is filled by the planner."""
+
+    checked: Checked
+    score_thunks: dict[int, Thunk] = attrs.field(factory=dict)
+    loop_defines: set[int] = attrs.field(factory=set)
+    _define_thunks: dict[int, Thunk] = attrs.field(factory=dict)
+
+    def type_of(self, e: n.Expr) -> ts.Type:
+        return self.checked.types.get(e.nid, ts.ERROR)
+
+    def compile(self, e: n.Expr) -> Thunk:  # noqa: C901 - a dispatch table
+        """The closure computing ``e``."""
+        if isinstance(e, n.Number):
+            value = e.value * UNITS[e.unit][1] if e.unit else e.value
+            return lambda env: value
+        if isinstance(e, n.String | n.Bool | n.Date):
+            const = e.value
+            return lambda env: const
+        if isinstance(e, n.Today):
+            return lambda env: env.as_of
+        if isinstance(e, n.Path):
+            return self.path(e)
+        if isinstance(e, n.BoolOp):
+            parts = [self.compile(o) for o in e.operands]
+            if e.op == "and":
+                return lambda env: k_and(p(env) for p in parts)
+            return lambda env: k_or(p(env) for p in parts)
+        if isinstance(e, n.Not):
+            inner = self.compile(e.operand)
+            return lambda env: k_not(inner(env))
+        if isinstance(e, n.IsKnown):
+            inner = self.compile(e.operand)
+            if e.known:
+                return lambda env: not isinstance(inner(env), Unknown)
+            return lambda env: isinstance(inner(env), Unknown)
+        if isinstance(e, n.Compare):
+            return self.compare(e)
+        if isinstance(e, n.InRange):
+            return self.in_range(e)
+        if isinstance(e, n.InSet):
+            return self.in_set(e)
+        if isinstance(e, n.Arith):
+            return self.arith(e)
+        if isinstance(e, n.Neg):
+            inner = self.compile(e.operand)
+
+            def neg(env: Env) -> Any:
+                v = inner(env)
+                return v if isinstance(v, Unknown) else -v
+            return neg
+        if isinstance(e, n.Quantifier):
+            return self.quantifier(e)
+        raise AssertionError(f"cannot compile {e!r}")  # pragma: no cover
+
+    # ------------------------------------------------------------------ names
+    def path(self, e: n.Path) -> Thunk:
+        ref = self.checked.refs.get(e.nid)
+        if isinstance(ref, EnumRef):
+            member = ref.member
+            return lambda env: member
+        if isinstance(ref, DefineRef):
+            return self.define(ref.nid)
+        if isinstance(ref, ScoreRef):
+            nid = ref.nid
+            return lambda env: self.score_thunks[nid](env)
+        if isinstance(ref, VarRef):
+            name = ref.name
+            return lambda env: env.vars[name]
+        assert isinstance(ref, FieldRef), f"unresolved path {e.names}"
+        t = self.type_of(e)
+        factor = UNITS[t.unit][1] if isinstance(t, ts.QuantityT) and t.unit in UNITS else None
+        root, fields = ref.root, ref.fields
+        dotted = ".".join(fields)
+
+        if root == "patient":
+            def get_patient(env: Env) -> Any:
+                obj = env.record
+                for f in fields:
+                    obj = getattr(obj, f)
+                    if obj is None:
+                        return Unknown(frozenset({dotted}))
+                return obj * factor if factor is not None else obj
+            return get_patient
+
+        def get_var(env: Env) -> Any:
+            obj = env.vars[root]
+            if isinstance(obj, Unknown):
+                return obj
+            for f in fields:
+                obj = getattr(obj, f)
+                if obj is None:
+                    return Unknown(frozenset({f"{env.paths[root]}.{dotted}"}))
+            return obj * factor if factor is not None else obj
+        return get_var
+
+    def define(self, nid: int) -> Thunk:
+        if nid in self._define_thunks:
+            return self._define_thunks[nid]
+        cell: list[Thunk] = []
+        local = nid in self.loop_defines
+
+        def run(env: Env) -> Any:
+            cache = env.cache if local else env.root.cache
+            try:
+                return cache[nid]
+            except KeyError:
+                value = cache[nid] = cell[0](env)
+                return value
+        self._define_thunks[nid] = run
+        cell.append(self.compile(self.checked.defines[nid].expr))
+        return run
+
+    # ------------------------------------------------------------------ operators
+    def ordered_key(self, t: ts.Type) -> Callable[[Any], Any] | None:
+        if isinstance(t, ts.EnumT) and t.ordered:
+            index = member_index(t.cls)
+            return index.__getitem__
+        return None
+
+    def compare(self, e: n.Compare) -> Thunk:
+        left, right = self.compile(e.left), self.compile(e.right)
+        op = _ORDER[e.op]
+        key = self.ordered_key(self.type_of(e.left)) if e.op not in ("==", "!=") else None
+
+        def run(env: Env) -> Any:
+            a, b = left(env), right(env)
+            if isinstance(a, Unknown) or isinstance(b, Unknown):
+                return Unknown((a.paths if isinstance(a, Unknown) else frozenset())
+                               | (b.paths if isinstance(b, Unknown) else frozenset()))
+            if key is not None:
+                return op(key(a), key(b))
+            return op(a, b)
+        return run
+
+    def in_range(self, e: n.InRange) -> Thunk:
+        value, low, high = self.compile(e.value), self.compile(e.low), self.compile(e.high)
+        key = self.ordered_key(self.type_of(e.value)) or (lambda x: x)
+
+        def run(env: Env) -> Any:
+            v, lo, hi = value(env), low(env), high(env)
+            unknown = [x for x in (v, lo, hi) if isinstance(x, Unknown)]
+            if unknown:
+                return Unknown(frozenset().union(*(u.paths for u in unknown)))
+            return key(lo) <= key(v) <= key(hi)
+        return run
+
+    def in_set(self, e: n.InSet) -> Thunk:
+        value = self.compile(e.value)
+        items = [self.compile(i) for i in e.items]
+
+        def run(env: Env) -> Any:
+            v = value(env)
+            if isinstance(v, Unknown):
+                return v
+            return k_or(x if isinstance(x, Unknown) else x == v for x in (i(env) for i in items))
+        return run
+
+    def arith(self, e: n.Arith) -> Thunk:
+        left, right = self.compile(e.left), self.compile(e.right)
+        lt, rt = self.type_of(e.left), self.type_of(e.right)
+        node = e
+        if e.op == "-" and isinstance(lt, ts.DateT) and isinstance(rt, ts.DateT):
+            def fn(a: Any, b: Any) -> Any:
+                return float((a - b).days)
+        elif isinstance(lt, ts.DateT):
+            sign = 1 if e.op == "+" else -1
+
+            def fn(a: Any, b: Any) -> Any:
+                return a + datetime.timedelta(days=sign * b)
+        elif e.op == "/":
+            def fn(a: Any, b: Any) -> Any:
+                if b == 0:
+                    raise EvaluationError("division by zero", node)
+                return a / b
+        else:
+            fn = {"+": operator.add, "-": operator.sub, "*": operator.mul}[e.op]
+
+        def run(env: Env) -> Any:
+            a, b = left(env), right(env)
+            if isinstance(a, Unknown) or isinstance(b, Unknown):
+                return Unknown((a.paths if isinstance(a, Unknown) else frozenset())
+                               | (b.paths if isinstance(b, Unknown) else frozenset()))
+            return fn(a, b)
+        return run
+
+    def quantifier(self, e: n.Quantifier) -> Thunk:
+        source = self.compile(e.source)
+        cond = self.compile(e.condition) if e.condition is not None else None
+        var, kind = e.var, e.kind
+        src_path = _static_path(e.source)
+
+        def run(env: Env) -> Any:
+            items = source(env)
+            if isinstance(items, Unknown):
+                return items
+            base = src_path(env)
+            results = []
+            for i, item in enumerate(items):
+                env.step()
+                if cond is None:
+                    results.append(True)
+                    continue
+                results.append(cond(env.child(var, item, f"{base}[{i}]")))
+            if kind == "any":
+                return k_or(results)
+            if kind == "all":
+                return k_and(results)
+            unknown = [r for r in results if isinstance(r, Unknown)]
+            if unknown:
+                return Unknown(frozenset().union(*(u.paths for u in unknown)))
+            return float(sum(1 for r in results if r is True))
+        return run
+
+
+def _static_path(e: n.Expr) -> Callable[[Env], str]:
+    """How to name the elements of a list expression in Unknown paths."""
+    if isinstance(e, n.Path):
+        names = e.names
+        if names[0] == "patient":
+            dotted = ".".join(names[1:])
+            return lambda env: dotted
+        rest = ".".join(names[1:])
+
+        def var_path(env: Env) -> str:
+            base = env.paths.get(names[0], names[0])
+            return f"{base}.{rest}" if rest else base
+        return var_path
+    return lambda env: "item"

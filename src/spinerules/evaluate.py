@@ -1,0 +1,512 @@
+"""Planning a checked guideline once, and running the plan against one record.
+
+``plan()`` turns the checked AST into closures grouped by block (top level, and each
+``for``); ``run()`` walks that plan with a fresh ``Env`` and builds the ``Result``.
+Nothing here mutates the plan, so one ``Guideline`` serves many threads at once.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import re
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from . import nodes as n
+from . import typesys as ts
+from .check import Checked
+from .compile import Compiler, Env, Thunk, _static_path
+from .result import (
+    URGENCY_ORDER,
+    Because,
+    Citation,
+    Conflict,
+    MissingData,
+    Recommendation,
+    Result,
+    ScoreResult,
+    Undetermined,
+)
+from .trace import RuleOutcome, Trace
+from .units import DISPLAY, format_quantity
+from .values import Unknown, k_and, k_not
+
+_SPACES = re.compile(r"\s+")
+
+
+@attrs.frozen
+class Atom:
+    """A leaf condition of a rule, kept to explain why it fired or not."""
+
+    text: str
+    thunk: Thunk
+    polarity: bool  # the value the rule needs from it (False under `not` / `unless`)
+    show: Callable[[Any], Any]
+    node: n.Expr
+
+
+@attrs.frozen
+class RulePlan:
+    rule: n.Rule
+    cond: Thunk
+    atoms: tuple[Atom, ...]
+    probes: tuple[Thunk, ...]  # operands of `unknown x` tests: what a request asks for
+    order: int
+
+
+@attrs.frozen
+class ScorePlan:
+    score: n.Score
+    thunk: Thunk  # -> ScoreOutcome, cached per Env
+    order: int
+
+
+@attrs.frozen
+class LoopPlan:
+    loop: n.For
+    source: Thunk
+    path: Callable[[Env], str]
+    block: BlockPlan
+
+
+@attrs.frozen
+class BlockPlan:
+    rules: tuple[RulePlan, ...]
+    scores: tuple[ScorePlan, ...]
+    loops: tuple[LoopPlan, ...]
+
+
+@attrs.frozen
+class ScoreOutcome:
+    value: float | None
+    low: float
+    high: float
+    facts: frozenset[str]
+    action: n.Action | None  # the classify of the arm or band, when decided
+    pending: tuple[n.Action, ...]  # possible actions while undetermined
+    input_text: str
+    input_value: Any
+    note: str | None = None
+
+
+@attrs.frozen
+class InvariantPlan:
+    invariant: n.Invariant
+    when: Thunk | None
+
+
+@attrs.frozen
+class Plan:
+    block: BlockPlan
+    invariants: tuple[InvariantPlan, ...]
+    citations: dict[str, Citation]
+
+
+def display(t: ts.Type) -> Callable[[Any], Any]:
+    """How a value of type ``t`` appears in ``because`` (JSON-ready)."""
+    if isinstance(t, ts.QuantityT):
+        unit = t.unit or DISPLAY.get(t.dim, "")
+
+        def show_q(v: Any) -> Any:
+            return "unknown" if isinstance(v, Unknown) else format_quantity(v, unit)
+        return show_q
+    return show_value
+
+
+def show_value(v: Any) -> Any:
+    """A JSON-ready rendering of a run-time value."""
+    if isinstance(v, Unknown):
+        return "unknown"
+    if isinstance(v, enum.Enum):
+        return v.value
+    if isinstance(v, float):
+        return int(v) if v.is_integer() else round(v, 4)
+    if isinstance(v, datetime.date):
+        return v.isoformat()
+    if isinstance(v, bool | int | str) or v is None:
+        return v
+    return str(v)
+
+
+class Planner:
+    """Builds the ``Plan`` of a checked guideline."""
+
+    def __init__(self, checked: Checked) -> None:
+        self.checked = checked
+        self.compiler = Compiler(checked)
+        self.order = 0
+        self.citations = {
+            key: Citation(key=key, title=s.title, year=s.year, doi=s.doi, pmid=s.pmid,
+                          url=s.url, evidence=s.evidence, unverified=s.unverified)
+            for key, s in checked.sources.items()
+        }
+
+    def text(self, node: n.Node) -> str:
+        src = self.checked.program.texts.get(node.span.source)
+        if src is None:
+            return "?"
+        return _SPACES.sub(" ", src.slice(node.span)).strip()
+
+    def plan(self) -> Plan:
+        items = list(self.checked.program.items())
+        self._mark_loop_defines(items, top=True)
+        block = self.block(items)
+        invariants = tuple(
+            InvariantPlan(i, self.compiler.compile(i.when) if i.when is not None else None)
+            for i in items if isinstance(i, n.Invariant))
+        return Plan(block=block, invariants=invariants, citations=self.citations)
+
+    def _mark_loop_defines(self, items: list[n.Item], top: bool) -> None:
+        for item in items:
+            if isinstance(item, n.For):
+                for inner in item.items:
+                    if isinstance(inner, n.Define):
+                        self.compiler.loop_defines.add(inner.nid)
+                    if isinstance(inner, n.Score):
+                        self.compiler.loop_defines.add(inner.nid)
+                self._mark_loop_defines(list(item.items), top=False)
+
+    def block(self, items: list[n.Item] | tuple[n.Item, ...]) -> BlockPlan:
+        rules: list[RulePlan] = []
+        scores: list[ScorePlan] = []
+        loops: list[LoopPlan] = []
+        for item in items:
+            self.order += 1
+            if isinstance(item, n.Rule):
+                rules.append(self.rule(item))
+            elif isinstance(item, n.Score):
+                scores.append(self.score(item))
+            elif isinstance(item, n.For):
+                loops.append(LoopPlan(item, self.compiler.compile(item.source),
+                                      _static_path(item.source), self.block(item.items)))
+        return BlockPlan(tuple(rules), tuple(scores), tuple(loops))
+
+    # ------------------------------------------------------------------ rules
+    def rule(self, rule: n.Rule) -> RulePlan:
+        parts: list[Thunk] = []
+        if rule.when is not None:
+            parts.append(self.compiler.compile(rule.when))
+        for u in rule.unless:
+            inner = self.compiler.compile(u)
+            parts.append(lambda env, inner=inner: k_not(inner(env)))
+        if not parts:
+            def cond(env: Env) -> Any:
+                return True
+        elif len(parts) == 1:
+            cond = parts[0]
+        else:
+            def cond(env: Env) -> Any:
+                return k_and(p(env) for p in parts)
+        atoms: list[Atom] = []
+        probes: list[Thunk] = []
+        if rule.when is not None:
+            self.atoms(rule.when, True, atoms, probes, prefix="")
+        for u in rule.unless:
+            self.atoms(u, False, atoms, probes, prefix="unless ")
+        return RulePlan(rule, cond, tuple(atoms), tuple(probes), self.order)
+
+    def atoms(self, e: n.Expr, polarity: bool, out: list[Atom], probes: list[Thunk],
+              prefix: str) -> None:
+        if isinstance(e, n.BoolOp):
+            for o in e.operands:
+                self.atoms(o, polarity, out, probes, prefix)
+            return
+        if isinstance(e, n.Not):
+            self.atoms(e.operand, not polarity, out, probes, prefix)
+            return
+        if isinstance(e, n.IsKnown) and not e.known and polarity:
+            probes.append(self.compiler.compile(e.operand))
+        shown = display(self.checked.types.get(e.nid, ts.ERROR))
+        out.append(Atom(prefix + self.text(e), self.compiler.compile(e), polarity, shown, e))
+
+    # ------------------------------------------------------------------ scores
+    def score(self, s: n.Score) -> ScorePlan:
+        compile_ = self.compiler.compile
+
+        def matcher(arm: n.Arm, input_t: ts.Type) -> Callable[[Any], bool]:
+            p = arm.pattern
+            values = [compile_(v)(None) for v in p.values]  # type: ignore[arg-type]
+            key = self.compiler.ordered_key(input_t) or (lambda x: x)
+            if p.kind == "else":
+                return lambda x: True
+            if p.kind == "eq":
+                return lambda x: bool(x == values[0])
+            if p.kind == "set":
+                return lambda x: x in values
+            if p.kind == "range":
+                lo, hi = key(values[0]), key(values[1])
+                return lambda x: bool(lo <= key(x) <= hi)
+            from .compile import _ORDER
+
+            op, bound = _ORDER[p.op or "=="], key(values[0])
+            return lambda x: bool(op(key(x), bound))
+
+        def type_of(e: n.Expr) -> ts.Type:
+            return self.checked.types.get(e.nid, ts.ERROR)
+
+        nid = s.nid
+        local = nid in self.compiler.loop_defines
+        if s.source is not None:
+            source = compile_(s.source)
+            input_t = type_of(s.source)
+            arms = [(matcher(a, input_t), a) for a in s.arms]
+            input_text = self.text(s.source)
+            show = display(input_t)
+
+            def compute(env: Env) -> ScoreOutcome:
+                v = source(env)
+                if isinstance(v, Unknown):
+                    pts = [a.points for _, a in arms]
+                    pending = tuple(a.action for _, a in arms if a.action is not None)
+                    return ScoreOutcome(None, min(pts), max(pts), v.paths, None, pending,
+                                        input_text, "unknown")
+                for match, arm in arms:
+                    if match(v):
+                        return ScoreOutcome(arm.points, arm.points, arm.points, frozenset(),
+                                            arm.action, (), input_text, show(v))
+                return ScoreOutcome(None, 0, 0, frozenset(), None, (), input_text, show(v),
+                                    note="no arm matched")
+        else:
+            comps = []
+            for c in s.components:
+                ct = type_of(c.source)
+                comps.append((c, compile_(c.source), [(matcher(a, ct), a) for a in c.arms],
+                              display(ct)))
+            bands = [(matcher(b, ts.NUMBER), b) for b in s.bands]
+            text = ", ".join(self.text(c.source) for c in s.components)
+
+            def compute(env: Env) -> ScoreOutcome:
+                totals = {0.0}
+                facts: set[str] = set()
+                asks: list[str] = []
+                shown: list[str] = []
+                for comp, src, carms, show in comps:
+                    v = src(env)
+                    if isinstance(v, Unknown):
+                        options = {a.points for _, a in carms}
+                        facts |= v.paths
+                        if comp.ask:
+                            asks.append(comp.ask)
+                        shown.append(f"{comp.name} unknown")
+                    else:
+                        hit = next((a.points for m, a in carms if m(v)), None)
+                        options = {hit} if hit is not None else {0.0}
+                        shown.append(f"{comp.name} {show(v)}")
+                    totals = {t + o for t in totals for o in options}
+                low, high = min(totals), max(totals)
+                band_actions = []
+                for t in sorted(totals):
+                    hit_band = next((b for m, b in bands if m(t)), None)
+                    band_actions.append(hit_band.action if hit_band else None)
+                decided_band = band_actions[0] if len(set(map(id, band_actions))) == 1 else None
+                pending = tuple(a for a in band_actions if a is not None)
+                value = low if low == high else None
+                note = None
+                if value is None:
+                    note = "undetermined"
+                    if asks:
+                        note += "; " + " and ".join(asks) + " would decide it"
+                return ScoreOutcome(value, low, high, frozenset(facts), decided_band,
+                                    () if decided_band else pending, text, "; ".join(shown),
+                                    note)
+
+        def thunk(env: Env) -> ScoreOutcome:
+            cache = env.cache if local else env.root.cache
+            key = -nid
+            try:
+                out: ScoreOutcome = cache[key]
+            except KeyError:
+                out = cache[key] = compute(env)
+            return out
+
+        def as_value(env: Env) -> Any:
+            out = thunk(env)
+            return out.value if out.value is not None else Unknown(out.facts)
+        self.compiler.score_thunks[nid] = as_value
+        return ScorePlan(s, thunk, self.order)
+
+
+# ---------------------------------------------------------------------- running
+
+
+class _Run:
+    """Accumulates one evaluation's outputs."""
+
+    def __init__(self, plan: Plan, checked: Checked, tracing: bool) -> None:
+        self.plan = plan
+        self.checked = checked
+        self.tracing = tracing
+        self.recs: list[tuple[int, int, Recommendation]] = []
+        self.requests: list[tuple[int, MissingData]] = []
+        self.undetermined: list[Undetermined] = []
+        self.scores: dict[str, ScoreResult] = {}
+        self.conflicts: list[Conflict] = []
+        self.outcomes: list[RuleOutcome] = []
+        self.seq = 0
+
+    def cites(self, cs: tuple[n.Citation, ...]) -> tuple[Citation, ...]:
+        out = []
+        for c in cs:
+            base = self.plan.citations[c.key]
+            out.append(attrs.evolve(base, locator=c.locator) if c.locator else base)
+        return tuple(out)
+
+    def emit(self, action: n.Action, rule_id: str, span_loc: str, because: tuple[Because, ...],
+             order: int, cites: tuple[n.Citation, ...], against: tuple[n.Citation, ...]) -> None:
+        self.seq += 1
+        rec = Recommendation(
+            code=action.code, action=action.kind, strength=action.strength,
+            urgency=action.urgency, text=action.text, rule=rule_id, location=span_loc,
+            citations=self.cites(cites), because=because, against=self.cites(against))
+        self.recs.append((order, self.seq, rec))
+        if against:
+            self.conflicts.append(Conflict(
+                kind="sources_disagree", code=action.code,
+                detail=f"`{action.code}`: the cited sources are not unanimous; both sides "
+                       "are shown",
+                rules=(rule_id,), supporting=rec.citations, opposing=rec.against))
+
+    def block(self, block: BlockPlan, env: Env, binding: tuple[Because, ...],
+              suffix: str) -> None:
+        for sp in block.scores:
+            self.score(sp, env, binding, suffix)
+        for rp in block.rules:
+            self.rule(rp, env, binding)
+        for lp in block.loops:
+            items = lp.source(env)
+            if isinstance(items, Unknown):
+                for rp in _all_rules(lp.block):
+                    self.undetermined.append(Undetermined(
+                        rule=rp.rule.rule_id, location=rp.rule.span.location(),
+                        facts=tuple(sorted(items.paths)),
+                        codes=tuple(a.code for a in rp.rule.actions)))
+                continue
+            base = lp.path(env)
+            for i, item in enumerate(items):
+                env.step()
+                path = f"{base}[{i}]"
+                child = env.child(lp.loop.var, item, path)
+                self.block(lp.block, child, (*binding, Because(expression=lp.loop.var,
+                                                               value=path)),
+                           "" if i == 0 and not suffix else f"{suffix}@{path}")
+
+    def score(self, sp: ScorePlan, env: Env, binding: tuple[Because, ...], suffix: str) -> None:
+        out: ScoreOutcome = sp.thunk(env)
+        s = sp.score
+        name = s.name + (suffix if suffix else "")
+        self.scores[name] = ScoreResult(name=name, value=out.value, low=out.low, high=out.high,
+                                        facts=tuple(sorted(out.facts)), note=out.note)
+        because = (*binding, Because(expression=out.input_text, value=out.input_value))
+        if out.value is not None:
+            because = (*because, Because(expression=s.name, value=show_value(out.value)))
+        if out.action is not None:
+            self.emit(out.action, s.name, s.span.location(), because, sp.order, s.cites,
+                      s.against)
+        elif out.pending:
+            self.undetermined.append(Undetermined(
+                rule=s.name, location=s.span.location(), facts=tuple(sorted(out.facts)),
+                codes=tuple(dict.fromkeys(a.code for a in out.pending))))
+        if self.tracing:
+            status = "fire" if out.action else "unknown" if out.pending else "skip"
+            self.outcomes.append(RuleOutcome(
+                rule=s.name, location=s.span.location(), status=status,
+                codes=tuple(a.code for a in (*(arm.action for arm in (*s.arms, *s.bands)
+                                               if arm.action),)),
+                facts=tuple(sorted(out.facts)),
+                atoms=tuple((b.expression, b.value, True) for b in because), binding=binding))
+
+    def rule(self, rp: RulePlan, env: Env, binding: tuple[Because, ...]) -> None:
+        value = rp.cond(env)
+        rule = rp.rule
+        atoms: tuple[tuple[str, Any, bool], ...] = ()
+        if value is True or self.tracing:
+            atoms = tuple((a.text, a.show(a.thunk(env)), a.polarity) for a in rp.atoms)
+        if value is True:
+            because = (*binding, *(Because(expression=t, value=v) for t, v, _ in atoms))
+            for action in rule.actions:
+                if action.kind == "request":
+                    facts: set[str] = set()
+                    for probe in rp.probes:
+                        pv = probe(env)
+                        if isinstance(pv, Unknown):
+                            facts |= pv.paths
+                    self.requests.append((rp.order, MissingData(
+                        code=action.code, text=action.text, facts=tuple(sorted(facts)),
+                        waiting=(), rule=rule.rule_id, location=rule.span.location(),
+                        citations=self.cites(action.cites))))
+                else:
+                    self.emit(action, rule.rule_id, rule.span.location(), because, rp.order,
+                              action.cites, action.against)
+        elif isinstance(value, Unknown):
+            self.undetermined.append(Undetermined(
+                rule=rule.rule_id, location=rule.span.location(),
+                facts=tuple(sorted(value.paths)), codes=tuple(a.code for a in rule.actions)))
+        if self.tracing:
+            status = "fire" if value is True else "unknown" if isinstance(value, Unknown) \
+                else "skip"
+            self.outcomes.append(RuleOutcome(
+                rule=rule.rule_id, location=rule.span.location(), status=status,
+                codes=tuple(a.code for a in rule.actions),
+                facts=tuple(sorted(value.paths)) if isinstance(value, Unknown) else (),
+                atoms=atoms, binding=binding))
+
+    def finish(self, env: Env) -> tuple[tuple[Recommendation, ...], tuple[MissingData, ...]]:
+        recs = [r for _, _, r in sorted(
+            self.recs, key=lambda x: (URGENCY_ORDER.get(x[2].urgency, 5), x[0], x[1]))]
+        merged: dict[str, MissingData] = {}
+        for _, m in sorted(self.requests, key=lambda x: x[0]):
+            if m.code in merged:
+                old = merged[m.code]
+                merged[m.code] = attrs.evolve(old, facts=tuple(sorted({*old.facts, *m.facts})))
+            else:
+                merged[m.code] = m
+        missing = []
+        for m in merged.values():
+            facts = set(m.facts)
+            waiting = tuple(dict.fromkeys(
+                u.rule for u in self.undetermined if facts & set(u.facts)))
+            missing.append(attrs.evolve(m, waiting=waiting))
+        fired = {r.code: r for r in recs}
+        positive = {r.code: r.rule for r in recs if r.action in ("recommend", "consider")}
+        for r in recs:
+            if r.action == "advise_against" and r.code in positive:
+                self.conflicts.append(Conflict(
+                    kind="contradiction", code=r.code,
+                    detail=f"`{r.code}` is both recommended and advised against",
+                    rules=(positive[r.code], r.rule)))
+        for ip in self.plan.invariants:
+            inv = ip.invariant
+            if all(code in fired for code in inv.codes):
+                applies = ip.when(env) if ip.when is not None else True
+                if applies is True:
+                    self.conflicts.append(Conflict(
+                        kind="invariant", code=inv.codes[0],
+                        detail=f"invariant broken: {inv.name} ({' and '.join(inv.codes)})",
+                        rules=tuple(fired[c].rule for c in inv.codes)))
+        return tuple(recs), tuple(missing)
+
+
+def _all_rules(block: BlockPlan) -> list[RulePlan]:
+    out = list(block.rules)
+    for lp in block.loops:
+        out.extend(_all_rules(lp.block))
+    return out
+
+
+def run(plan: Plan, checked: Checked, record: Any, *, as_of: datetime.date,
+        guideline_info: dict[str, Any], patient_id: str | None, trace: bool,
+        budget: int) -> Result:
+    """Evaluate a plan against one record."""
+    env = Env(record, as_of, budget)
+    state = _Run(plan, checked, trace)
+    state.block(plan.block, env, (), "")
+    recs, missing = state.finish(env)
+    return Result(
+        guideline=guideline_info, patient=patient_id, as_of=as_of.isoformat(),
+        recommendations=recs, missing=missing, scores=dict(sorted(state.scores.items())),
+        conflicts=tuple(state.conflicts), undetermined=tuple(state.undetermined),
+        trace=Trace(tuple(state.outcomes)) if trace else None,
+    )

@@ -1,0 +1,149 @@
+"""Assembling a guideline: reading its files and imports, then the name-level checks.
+
+Imports are confined to a root folder (by default the entry file's folder; the bundled
+guidelines share the ``guidelines/`` folder): absolute paths, ``..`` and symlinks that
+lead outside it are refused before anything is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+
+from . import diagnostics as dg
+from . import nodes as n
+from .parser import DEFAULT_LIMITS, Limits, decode_source, parse
+from .source import Source, Span
+
+
+@attrs.frozen(kw_only=True)
+class Program:
+    """Every file of one guideline, parsed, with the entry header and content hashes."""
+
+    entry: str
+    root: str
+    header: n.Header | None
+    files: tuple[n.File, ...]
+    texts: dict[str, Source]
+    sha256: dict[str, str]
+
+    def items(self) -> Iterator[n.Item]:
+        """Top-level items of every file, entry file first."""
+        for f in self.files:
+            yield from f.items
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        rel = path.relative_to(root.parent)
+    except ValueError:
+        return str(path)
+    return rel.as_posix()
+
+
+def confined(target: str, base: Path, root: Path) -> tuple[Path | None, str | None]:
+    """Resolve an import path; returns (path, None) or (None, why it was refused)."""
+    if not target or os.path.isabs(target) or target.startswith(("/", "\\")) or ":" in target:
+        return None, "absolute paths are not allowed"
+    candidate = base / target
+    real_root = root.resolve()
+    real = candidate.resolve()
+    if real != real_root and real_root not in real.parents:
+        if any(part == ".." for part in Path(target).parts):
+            return None, "`..` leads out of the guideline folder"
+        return None, "the file (or a symlink on the way) lies outside the guideline folder"
+    return candidate, None
+
+
+def assemble(entry: Path, *, root: Path | None = None, limits: Limits = DEFAULT_LIMITS,
+             text: str | None = None) -> tuple[Program, list[dg.Diagnostic]]:
+    """Read the entry file and, transitively, its imports."""
+    entry = Path(entry)
+    root = Path(root) if root is not None else entry.parent
+    problems: list[dg.Diagnostic] = []
+    files: list[n.File] = []
+    texts: dict[str, Source] = {}
+    hashes: dict[str, str] = {}
+    ids = iter(range(1, 1 << 62))
+    seen: dict[Path, str] = {}
+
+    def load_file(path: Path, display: str, raw: bytes | None, stack: tuple[Path, ...],
+                  at: Span | None) -> None:
+        real = path.resolve()
+        if real in stack:
+            cycle = " -> ".join(seen.get(p, str(p)) for p in (*stack, real))
+            problems.append(dg.make("SR211", at or _nowhere(display), cycle=cycle))
+            return
+        if real in seen:
+            return
+        if len(seen) >= limits.max_files:
+            problems.append(dg.make("SR111", at or _nowhere(display), count=len(seen) + 1,
+                                    limit=limits.max_files))
+            return
+        seen[real] = display
+        if raw is None:
+            try:
+                raw = path.read_bytes()
+            except OSError as exc:
+                code = "SR210" if at is not None else "SR110"
+                problems.append(dg.make(code, at or _nowhere(display), path=display,
+                                        detail=exc.strerror or str(exc)))
+                return
+        if len(raw) > limits.max_bytes:
+            problems.append(dg.make("SR107", _nowhere(display), size=len(raw),
+                                    limit=limits.max_bytes,
+                                    hints=("split the guideline into modules with `import`",)))
+            return
+        hashes[display] = hashlib.sha256(raw).hexdigest()
+        source, decode_problems = decode_source(raw, display)
+        problems.extend(decode_problems)
+        if source is None:
+            return
+        texts[display] = source
+        file, parse_problems = parse(source, limits, ids)
+        problems.extend(parse_problems)
+        if file is None:
+            return
+        files.append(file)
+        for item in file.items:
+            if isinstance(item, n.Import):
+                target, why = confined(item.path, path.parent, root)
+                if target is None:
+                    problems.append(dg.make("SR209", item.span, path=item.path,
+                                            root=_display(root, root) or str(root),
+                                            notes=(why,) if why else ()))
+                    continue
+                if not target.is_file():
+                    problems.append(dg.make("SR210", item.span, path=item.path,
+                                            detail="no such file"))
+                    continue
+                load_file(target, _display(target.resolve(), root.resolve()), None,
+                          (*stack, real), item.span)
+
+    entry_display = str(entry) if not entry.is_absolute() else _display(entry, root)
+    raw_entry = text.encode("utf-8") if text is not None else None
+    load_file(entry, entry_display, raw_entry, (), None)
+    header = None
+    if files:
+        headers = [i for i in files[0].items if isinstance(i, n.Header)]
+        header = headers[0] if headers else None
+        if header is None and not problems:
+            problems.append(dg.make("SR213", _nowhere(entry_display)))
+        for extra in headers[1:]:
+            problems.append(dg.make("SR214", extra.span))
+        for f in files[1:]:
+            for i in f.items:
+                if isinstance(i, n.Header):
+                    problems.append(dg.make("SR214", i.span,
+                                            hints=("an imported file starts with `module`",)))
+    program = Program(entry=entry_display, root=str(root), header=header, files=tuple(files),
+                      texts=texts, sha256=hashes)
+    return program, problems
+
+
+def _nowhere(name: str) -> Span:
+    return Span(source=name, start=0, end=0, line=1, column=1, end_line=1, end_column=1)

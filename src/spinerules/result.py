@@ -1,0 +1,300 @@
+"""Results: recommendations with reasons and sources, missing facts, scores, conflicts.
+
+``Result.to_json()`` is the contract of DESIGN.md 3.2 (schema ``spinerules.result/1``,
+published as ``spinerules/result.schema.json``); ``render_text`` is the clinician's view.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import attrs
+
+SCHEMA_ID = "spinerules.result/1"
+URGENCY_ORDER = {"critical": 0, "urgent": 1, "soon": 2, "routine": 3, None: 4}
+URGENCY_TITLE = {"critical": "Critical: act now", "urgent": "Urgent", "soon": "Soon",
+                 "routine": "Routine care", None: "Other"}
+
+
+@attrs.frozen(kw_only=True)
+class Citation:
+    """A published source as cited by one action, with the cited locator."""
+
+    key: str
+    title: str | None
+    year: int | None = None
+    doi: str | None = None
+    pmid: str | None = None
+    url: str | None = None
+    locator: str | None = None
+    evidence: str | None = None
+    unverified: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"key": self.key, "title": self.title, "year": self.year, "doi": self.doi,
+               "pmid": self.pmid, "url": self.url, "locator": self.locator,
+               "evidence": self.evidence}
+        if self.unverified:
+            out["unverified"] = self.unverified
+        return out
+
+    def reference(self) -> str:
+        """One line for a reference list."""
+        ident = (f"doi:{self.doi}" if self.doi else f"PMID {self.pmid}" if self.pmid
+                 else self.url or "")
+        parts = [p for p in (self.title, str(self.year) if self.year else None, ident) if p]
+        text = ". ".join(parts)
+        if self.locator:
+            text += f" ({self.locator})"
+        if self.unverified:
+            text += " [identifier unverified]"
+        return text
+
+
+@attrs.frozen(kw_only=True)
+class Because:
+    """One fact or condition behind a recommendation, with its value."""
+
+    expression: str
+    value: Any
+
+    def to_json(self) -> dict[str, Any]:
+        return {"expression": self.expression, "value": self.value}
+
+
+@attrs.frozen(kw_only=True)
+class Recommendation:
+    code: str
+    action: str
+    strength: str | None
+    urgency: str | None
+    text: str | None
+    rule: str
+    location: str
+    citations: tuple[Citation, ...]
+    because: tuple[Because, ...]
+    against: tuple[Citation, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "action": self.action, "strength": self.strength,
+                "urgency": self.urgency, "text": self.text, "rule": self.rule,
+                "location": self.location,
+                "citations": [c.to_json() for c in self.citations],
+                "because": [b.to_json() for b in self.because]}
+
+
+@attrs.frozen(kw_only=True)
+class MissingData:
+    """A fact to ask for: the request's code and text, the facts, the rules waiting."""
+
+    code: str
+    text: str | None
+    facts: tuple[str, ...]
+    waiting: tuple[str, ...]
+    rule: str
+    location: str
+    citations: tuple[Citation, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "text": self.text, "facts": list(self.facts),
+                "waiting": list(self.waiting), "rule": self.rule, "location": self.location,
+                "citations": [c.to_json() for c in self.citations]}
+
+
+@attrs.frozen(kw_only=True)
+class Undetermined:
+    """A rule that neither fired nor failed: the facts that would decide it."""
+
+    rule: str
+    location: str
+    facts: tuple[str, ...]
+    codes: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rule": self.rule, "location": self.location, "facts": list(self.facts),
+                "codes": list(self.codes)}
+
+
+@attrs.frozen(kw_only=True)
+class ScoreResult:
+    """A score's value, or the range of possible totals and the facts that would narrow it."""
+
+    name: str
+    value: float | None
+    low: float
+    high: float
+    facts: tuple[str, ...] = ()
+    note: str | None = None
+
+    @property
+    def determined(self) -> bool:
+        return self.value is not None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.value is not None:
+            return {"value": _num(self.value)}
+        out: dict[str, Any] = {"min": _num(self.low), "max": _num(self.high),
+                               "facts": list(self.facts)}
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@attrs.frozen(kw_only=True)
+class Conflict:
+    """A contradiction, a broken invariant, or sources that disagree."""
+
+    kind: str  # "contradiction" | "invariant" | "sources_disagree"
+    code: str | None
+    detail: str
+    rules: tuple[str, ...] = ()
+    supporting: tuple[Citation, ...] = ()
+    opposing: tuple[Citation, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "code": self.code, "detail": self.detail,
+                               "rules": list(self.rules)}
+        if self.supporting or self.opposing:
+            out["supporting"] = [c.to_json() for c in self.supporting]
+            out["opposing"] = [c.to_json() for c in self.opposing]
+        return out
+
+
+def _num(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else x
+
+
+@attrs.frozen(kw_only=True)
+class Result:
+    """The outcome of one evaluation."""
+
+    guideline: dict[str, Any]
+    patient: str | None
+    as_of: str
+    recommendations: tuple[Recommendation, ...]
+    missing: tuple[MissingData, ...]
+    scores: dict[str, ScoreResult]
+    conflicts: tuple[Conflict, ...]
+    undetermined: tuple[Undetermined, ...]
+    trace: Any = attrs.field(default=None, eq=False, repr=False)
+
+    def codes(self) -> set[str]:
+        """Every code recommended, classified, warned or advised against."""
+        return {r.code for r in self.recommendations}
+
+    def missing_codes(self) -> set[str]:
+        return {m.code for m in self.missing}
+
+    def get(self, code: str) -> list[Recommendation]:
+        """The recommendations with one code."""
+        return [r for r in self.recommendations if r.code == code]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_ID,
+            "guideline": self.guideline,
+            "patient": self.patient,
+            "as_of": self.as_of,
+            "recommendations": [r.to_json() for r in self.recommendations],
+            "missing": [m.to_json() for m in self.missing],
+            "scores": {k: v.to_json() for k, v in self.scores.items()},
+            "conflicts": [c.to_json() for c in self.conflicts],
+            "undetermined": [u.to_json() for u in self.undetermined],
+        }
+
+    def dumps(self) -> str:
+        """Canonical JSON (sorted keys, fixed separators): byte-identical for equal runs."""
+        return json.dumps(self.to_json(), indent=2, sort_keys=True, ensure_ascii=False)
+
+    def explain(self, code: str) -> str:
+        """Why (or why not) ``code``: needs a result made with ``trace=True``."""
+        if self.trace is None:
+            raise ValueError("explain() needs a result evaluated with trace=True")
+        from .trace import explain_code
+
+        return explain_code(self, code)
+
+
+def _value_text(v: Any) -> str:
+    if v is True:
+        return "yes"
+    if v is False:
+        return "no"
+    return str(v)
+
+
+def render_text(result: Result) -> str:
+    """The plan for a clinician: missing facts first, then by urgency, numbered sources."""
+    refs: dict[str, int] = {}
+    ref_lines: list[str] = []
+
+    def number(c: Citation) -> int:
+        key = f"{c.key}|{c.locator or ''}"
+        if key not in refs:
+            refs[key] = len(refs) + 1
+            ref_lines.append(f"  [{refs[key]}] {c.key}: {c.reference()}")
+        return refs[key]
+
+    g = result.guideline
+    out = [f"{g['title']} ({g['id']} {g.get('version') or ''})".rstrip(),
+           f"Patient: {result.patient or '(no id)'}    as of {result.as_of}", ""]
+    if result.missing:
+        out.append("MISSING INFORMATION (asked for, never assumed)")
+        for m in result.missing:
+            cites = "".join(f"[{number(c)}]" for c in m.citations)
+            out.append(f"  ? {m.text or m.code}  ({m.code}) {cites}".rstrip())
+            if m.facts:
+                out.append(f"      facts: {', '.join(m.facts)}")
+            if m.waiting:
+                out.append(f"      waiting on it: {', '.join(m.waiting)}")
+        out.append("")
+    classified = [r for r in result.recommendations if r.action == "classify"]
+    plan = [r for r in result.recommendations if r.action != "classify"]
+    if classified:
+        out.append("FINDINGS")
+        for r in classified:
+            cites = "".join(f"[{number(c)}]" for c in r.citations)
+            out.append(f"  = {r.text or r.code}  ({r.code}) {cites}".rstrip())
+        out.append("")
+    marks = {"recommend": "+", "consider": "~", "advise_against": "x", "warn": "!"}
+    for urgency in sorted({r.urgency for r in plan}, key=lambda u: URGENCY_ORDER.get(u, 5)):
+        out.append(URGENCY_TITLE.get(urgency, str(urgency)).upper())
+        for r in (r for r in plan if r.urgency == urgency):
+            cites = "".join(f"[{number(c)}]" for c in r.citations)
+            label = {"advise_against": "AVOID: ", "warn": "CAUTION: ",
+                     "consider": "Consider: "}.get(r.action, "")
+            strength = f" [{r.strength}]" if r.strength else ""
+            out.append(f"  {marks.get(r.action, '-')} {label}{r.text or r.code}{strength} "
+                       f"({r.code}) {cites}".rstrip())
+            reasons = [f"{b.expression} = {_value_text(b.value)}" for b in r.because]
+            if reasons:
+                out.append(f"      because: {'; '.join(reasons)}")
+        out.append("")
+    if result.scores:
+        out.append("SCORES")
+        for name, s in result.scores.items():
+            if s.value is not None:
+                out.append(f"  {name}: {_num(s.value)}")
+            else:
+                out.append(f"  {name}: undetermined, {_num(s.low)} to {_num(s.high)}"
+                           f" (would be decided by {', '.join(s.facts)})")
+        out.append("")
+    if result.conflicts:
+        out.append("WHERE SOURCES OR RULES DISAGREE")
+        for c in result.conflicts:
+            out.append(f"  ! {c.detail}")
+            for s in c.supporting:
+                out.append(f"      for:     [{number(s)}] {s.key}")
+            for s in c.opposing:
+                out.append(f"      against: [{number(s)}] {s.key}")
+        out.append("")
+    if result.undetermined:
+        out.append("NOT YET DECIDED (facts that would decide them)")
+        for u in result.undetermined:
+            out.append(f"  ? {u.rule}: {', '.join(u.facts) or 'unknown'}")
+        out.append("")
+    if ref_lines:
+        out.append("SOURCES")
+        out.extend(ref_lines)
+    return "\n".join(out).rstrip() + "\n"

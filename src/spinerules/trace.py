@@ -1,0 +1,127 @@
+"""Traces: what each rule did in one evaluation, and why / why-not explanations.
+
+A trace is data (``RuleOutcome`` per rule and loop iteration); explanations and the
+aligned table are filters over it. Tracing is opt-in: without ``trace=True`` no outcome
+is recorded and nothing extra is computed for rules that do not fire.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+if TYPE_CHECKING:
+    from .result import Because, Result
+
+
+@attrs.frozen(kw_only=True)
+class RuleOutcome:
+    """One rule (or score) in one loop iteration: ``fire``, ``skip`` or ``unknown``."""
+
+    rule: str
+    location: str
+    status: str
+    codes: tuple[str, ...]
+    facts: tuple[str, ...]
+    atoms: tuple[tuple[str, Any, bool], ...]  # (condition, value, value it needs)
+    binding: tuple[Because, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rule": self.rule, "location": self.location, "status": self.status,
+                "codes": list(self.codes), "facts": list(self.facts),
+                "conditions": [{"expression": t, "value": v, "needs": p}
+                               for t, v, p in self.atoms],
+                "binding": [b.to_json() for b in self.binding]}
+
+
+@attrs.frozen
+class Trace:
+    """All outcomes of one evaluation, in evaluation order."""
+
+    outcomes: tuple[RuleOutcome, ...]
+
+    def fired(self) -> list[RuleOutcome]:
+        return [o for o in self.outcomes if o.status == "fire"]
+
+    def unknown(self) -> list[RuleOutcome]:
+        return [o for o in self.outcomes if o.status == "unknown"]
+
+    def why(self, rule_id: str) -> list[RuleOutcome]:
+        """The outcomes of one rule (one per loop iteration)."""
+        return [o for o in self.outcomes if o.rule == rule_id]
+
+    def render(self) -> str:
+        """An aligned table: location, rule, status, and what decided it."""
+        rows = []
+        for o in self.outcomes:
+            if o.status == "fire":
+                what = "emits " + ", ".join(o.codes)
+            elif o.status == "unknown":
+                what = "needs " + ", ".join(o.facts)
+            else:
+                failed = [t for t, v, need in o.atoms if _truth(v) is not need]
+                what = "false: " + "; ".join(failed[:3]) if failed else "not applicable"
+            rows.append((o.location, o.rule, o.status, what))
+        w0 = max((len(r[0]) for r in rows), default=0)
+        w1 = max((len(r[1]) for r in rows), default=0)
+        return "\n".join(f"{a:<{w0}}  rule {b:<{w1}}  {c:<7}  {d}" for a, b, c, d in rows)
+
+
+def _truth(v: Any) -> bool | None:
+    if v is True or v is False:
+        return v
+    return None
+
+
+def _value_text(v: Any) -> str:
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    return str(v)
+
+
+def explain_code(result: Result, code: str) -> str:
+    """Why ``code`` was emitted, or why not: the conditions with their values."""
+    assert result.trace is not None
+    lines: list[str] = []
+    relevant = [o for o in result.trace.outcomes if code in o.codes]
+    if not relevant:
+        return f"No rule of this guideline emits `{code}`."
+    fired = [o for o in relevant if o.status == "fire"]
+    if fired:
+        lines.append(f"`{code}` was emitted.")
+    else:
+        lines.append(f"`{code}` was not emitted.")
+    for o in relevant:
+        where = " ".join(f"{b.expression} = {b.value}" for b in o.binding)
+        head = f"rule {o.rule} ({o.location}){' for ' + where if where else ''}: "
+        if o.status == "fire":
+            lines.append(head + "fired, because")
+            for t, v, need in o.atoms:
+                lines.append(f"  - {t} is {_value_text(v)}")
+        elif o.status == "unknown":
+            lines.append(head + "undetermined; it would be decided by " + ", ".join(o.facts))
+            for t, v, need in o.atoms:
+                if _truth(v) is None:
+                    lines.append(f"  - {t} is unknown")
+        else:
+            lines.append(head + "did not fire, because")
+            for t, v, need in o.atoms:
+                truth = _truth(v)
+                if truth is not None and truth is not need:
+                    lines.append(f"  - {t} is {_value_text(v)}; it needs to be "
+                                 f"{_value_text(need)}")
+            smallest = [t for t, v, need in o.atoms
+                        if _truth(v) is not None and _truth(v) is not need]
+            if len(smallest) == 1:
+                lines.append(f"  smallest change: make `{smallest[0]}` {_value_text(not _truth_or_false(o, smallest[0]))}")
+    return "\n".join(lines)
+
+
+def _truth_or_false(o: RuleOutcome, text: str) -> bool:
+    for t, v, _need in o.atoms:
+        if t == text:
+            return bool(v)
+    return False
