@@ -104,7 +104,7 @@ class Guideline:
         if isinstance(record, Mapping):
             from .records import load_record
 
-            record = load_record(self.record_type, record, limits=self.limits)
+            record = load_record(self.record_type, record)
         if not isinstance(record, self.record_type):
             raise TypeError(f"expected a {self.record_type.__name__}, got {type(record).__name__}")
         when = as_of or datetime.date.today()

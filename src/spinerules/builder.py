@@ -38,6 +38,14 @@ def unquote(token: str) -> str:
     return "".join(out)
 
 
+def _sfield(name: str) -> Any:
+    """A transformer method for a ``source`` field holding one string."""
+
+    def method(self: Builder, meta: Any, c: list[Any]) -> tuple[str, Any]:
+        return (name, unquote(c[0]))
+    return method
+
+
 @v_args(meta=True)
 class Builder(Transformer[Token, n.File]):
     """Turns one file's lark tree into ``nodes.File``; problems go to ``diagnostics``."""
@@ -159,11 +167,6 @@ class Builder(Transformer[Token, n.File]):
         for key, value in c[1:]:
             fields[key] = value
         return n.Source(key=str(c[0]), **fields, **self._k(meta))
-
-    def _sfield(name: str) -> Any:  # noqa: N805 - a factory used in the class body
-        def method(self: Builder, meta: Any, c: list[Any]) -> tuple[str, Any]:
-            return (name, unquote(c[0]))
-        return method
 
     s_title = _sfield("title")
     s_authors = _sfield("authors")

@@ -131,8 +131,8 @@ class Checker:
         self.recommended: dict[str, Span] = {}
         self.advised_against: dict[str, Span] = {}
 
-    def error(self, code: str, span: Span, **kw: Any) -> None:
-        self.diags.append(dg.make(code, span, **kw))
+    def error(self, which: str, span: Span, /, **kw: Any) -> None:
+        self.diags.append(dg.make(which, span, **kw))
 
     # ------------------------------------------------------------------ driver
     def run(self) -> Checked:
@@ -524,7 +524,8 @@ class Checker:
             if not isinstance(t, ts.RecordT):
                 hints: tuple[str, ...] = ()
                 if isinstance(t, ts.ListT):
-                    hints = (f"use a quantifier: `any(x in {'.'.join(e.names[:i])}: x.{name} ...)`",)
+                    listed = ".".join(e.names[:i])
+                    hints = (f"use a quantifier: `any(x in {listed}: x.{name} ...)`",)
                 self.error("SR306", spans[i], found=str(t), hints=hints)
                 return ts.ERROR
             fields = ts.record_fields(t.cls)
@@ -553,7 +554,7 @@ class Checker:
             self.error("SR312", e.span, op=e.op, found=str(lt))
         return ts.BOOL
 
-    def unit_mismatch(self, code: str, span: Span, want: ts.Type, got: ts.Type,
+    def unit_mismatch(self, which: str, span: Span, want: ts.Type, got: ts.Type,
                       pattern: bool = False) -> None:
         hints: list[str] = []
         if isinstance(want, ts.QuantityT) and isinstance(got, ts.NumberT):
@@ -565,9 +566,9 @@ class Checker:
             hints.append(f"`{want}` is measured in {want.unit or 'its own units'}, "
                          f"`{got}` in {got.unit or 'other units'}: they never compare")
         if pattern:
-            self.error(code, span, found=str(got), expected=str(want), hints=hints)
+            self.error(which, span, found=str(got), expected=str(want), hints=hints)
         else:
-            self.error(code, span, left=str(want), right=str(got), hints=hints)
+            self.error(which, span, left=str(want), right=str(got), hints=hints)
 
     def arith(self, e: n.Arith, scope: _Scope) -> ts.Type:
         lt, rt = self.expr(e.left, scope), self.expr(e.right, scope)
@@ -592,8 +593,8 @@ class Checker:
                 return rt
             if e.op == "/" and isinstance(lt, q) and isinstance(rt, q) and lt == rt:
                 return ts.NUMBER
-        hints = ()
-        if isinstance(lt, q) and isinstance(rt, num) or isinstance(lt, num) and isinstance(rt, q):
+        hints: tuple[str, ...] = ()
+        if isinstance(lt, q | num) and isinstance(rt, q | num):
             hints = ("give both sides the same unit dimension",)
         self.error("SR303", e.span, op=e.op, left=str(lt), right=str(rt), hints=hints)
         return ts.ERROR
@@ -626,7 +627,9 @@ def _order_key(x: Any) -> Any:
 
 
 def _show(x: Any) -> str:
-    return str(x.value) if isinstance(x, enum.Enum) else f"{x:g}" if isinstance(x, float) else str(x)
+    if isinstance(x, enum.Enum):
+        return str(x.value)
+    return f"{x:g}" if isinstance(x, float) else str(x)
 
 
 def _children(e: n.Expr) -> Iterator[n.Expr]:

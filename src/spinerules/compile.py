@@ -16,7 +16,7 @@ from . import nodes as n
 from . import typesys as ts
 from .check import Checked, DefineRef, EnumRef, FieldRef, ScoreRef, VarRef
 from .units import UNITS
-from .values import Unknown, k_and, k_not, k_or
+from .values import Unknown, k_and, k_not, k_or, merge
 
 Thunk = Callable[["Env"], Any]
 
@@ -94,7 +94,7 @@ class Compiler:
     def type_of(self, e: n.Expr) -> ts.Type:
         return self.checked.types.get(e.nid, ts.ERROR)
 
-    def compile(self, e: n.Expr) -> Thunk:  # noqa: C901 - a dispatch table
+    def compile(self, e: n.Expr) -> Thunk:
         """The closure computing ``e``."""
         if isinstance(e, n.Number):
             value = e.value * UNITS[e.unit][1] if e.unit else e.value
@@ -259,7 +259,7 @@ class Compiler:
                     raise EvaluationError("division by zero", node)
                 return a / b
         else:
-            fn = {"+": operator.add, "-": operator.sub, "*": operator.mul}[e.op]
+            fn = {"+": operator.add, "-": operator.sub, "*": operator.mul}[e.op]  # type: ignore[assignment]
 
         def run(env: Env) -> Any:
             a, b = left(env), right(env)
@@ -280,7 +280,7 @@ class Compiler:
             if isinstance(items, Unknown):
                 return items
             base = src_path(env)
-            results = []
+            results: list[Any] = []
             for i, item in enumerate(items):
                 env.step()
                 if cond is None:
@@ -291,9 +291,8 @@ class Compiler:
                 return k_or(results)
             if kind == "all":
                 return k_and(results)
-            unknown = [r for r in results if isinstance(r, Unknown)]
-            if unknown:
-                return Unknown(frozenset().union(*(u.paths for u in unknown)))
+            if any(isinstance(r, Unknown) for r in results):
+                return merge(results)
             return float(sum(1 for r in results if r is True))
         return run
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from .source import Span, Source
+from .source import Source, Span
 
 
 class Severity(enum.Enum):
@@ -60,7 +60,8 @@ CODES: dict[str, tuple[Severity, str, str]] = {
     "SR210": (E, "cannot find the imported file `{path}`", "no such file"),
     "SR211": (E, "imports form a cycle: {cycle}", "cycle"),
     "SR212": (E, "unknown record type `{name}`", "not a registered record type"),
-    "SR213": (E, "the guideline has no `guideline` header", "expected `guideline <id> \"<title>\"`"),
+    "SR213": (E, "the guideline has no `guideline` header",
+              "expected `guideline <id> \"<title>\"`"),
     "SR214": (E, "a second `guideline` header", "only one per guideline"),
     "SR215": (W, "source `{name}` has no DOI, PMID or URL", "add `doi`, `pmid` or `url`"),
     "SR216": (E, "test `{name}` is declared twice", "second declaration"),
@@ -79,7 +80,8 @@ CODES: dict[str, tuple[Severity, str, str]] = {
     "SR307": (E, "range `{low}..{high}` is empty (the bounds are reversed)", "reversed range"),
     "SR308": (E, "score `{name}`: {detail}", "overlap"),
     "SR309": (E, "score `{name}`: {detail}", "gap"),
-    "SR310": (E, "pattern of type `{found}` cannot match an input of type `{expected}`", "mismatch"),
+    "SR310": (E, "pattern of type `{found}` cannot match an input of type `{expected}`",
+              "mismatch"),
     "SR311": (E, "`{what}` needs a fact, found a literal", "always known"),
     "SR312": (E, "ordering `{op}` needs numbers, quantities, dates or levels; found `{found}`",
               "not ordered"),
@@ -138,6 +140,7 @@ class Diagnostic:
 def make(
     code: str,
     span: Span,
+    /,
     *,
     hints: Iterable[str] = (),
     notes: Iterable[str] = (),
@@ -176,7 +179,9 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> tuple[str, ...]:
 MAX_DIAGNOSTICS = 100
 
 
-def sort_and_cap(diagnostics: Iterable[Diagnostic], limit: int = MAX_DIAGNOSTICS) -> list[Diagnostic]:
+def sort_and_cap(
+    diagnostics: Iterable[Diagnostic], limit: int = MAX_DIAGNOSTICS
+) -> list[Diagnostic]:
     """Sort by file and position, drop exact duplicates, keep at most ``limit``."""
     seen: set[tuple[str, str, int]] = set()
     out: list[Diagnostic] = []

@@ -190,16 +190,14 @@ class Planner:
         if rule.when is not None:
             parts.append(self.compiler.compile(rule.when))
         for u in rule.unless:
-            inner = self.compiler.compile(u)
-            parts.append(lambda env, inner=inner: k_not(inner(env)))
+            parts.append(_negate(self.compiler.compile(u)))
+        cond: Thunk
         if not parts:
-            def cond(env: Env) -> Any:
-                return True
+            cond = _always
         elif len(parts) == 1:
             cond = parts[0]
         else:
-            def cond(env: Env) -> Any:
-                return k_and(p(env) for p in parts)
+            cond = _conjunction(tuple(parts))
         atoms: list[Atom] = []
         probes: list[Thunk] = []
         if rule.when is not None:
@@ -327,6 +325,18 @@ class Planner:
             return out.value if out.value is not None else Unknown(out.facts)
         self.compiler.score_thunks[nid] = as_value
         return ScorePlan(s, thunk, self.order)
+
+
+def _always(env: Env) -> Any:
+    return True
+
+
+def _negate(inner: Thunk) -> Thunk:
+    return lambda env: k_not(inner(env))
+
+
+def _conjunction(parts: tuple[Thunk, ...]) -> Thunk:
+    return lambda env: k_and(p(env) for p in parts)
 
 
 # ---------------------------------------------------------------------- running

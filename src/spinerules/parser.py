@@ -7,7 +7,9 @@ each with what was expected and which item was open.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import itertools
 import re
 from collections.abc import Iterator
 
@@ -141,7 +143,7 @@ def _chunks(text: str) -> Iterator[tuple[int, str]]:
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
     starts.append(len(text))
-    for a, b in zip(starts, starts[1:], strict=False):
+    for a, b in itertools.pairwise(starts):
         if text[a:b].strip():
             yield a, text[a:b]
 
@@ -160,10 +162,8 @@ def _error_to_diagnostic(err: UnexpectedInput, source: Source, base: int, chunk:
     token = err.token
     accepted: set[str] | frozenset[str] = err.expected
     if err.interactive_parser is not None:
-        try:  # exact, unlike the merged LALR state's expected set
-            accepted = err.interactive_parser.accepts() or accepted
-        except LarkError:  # pragma: no cover - defensive
-            pass
+        with contextlib.suppress(LarkError):  # exact, unlike the merged LALR state's set
+            accepted = err.interactive_parser.accepts() or accepted  # type: ignore[no-untyped-call]
     expected = describe_expected(accepted)
     if token.type == "$END":
         end = len(source.text.rstrip()) if start_rule == "start" else base + len(chunk.rstrip())
@@ -173,14 +173,14 @@ def _error_to_diagnostic(err: UnexpectedInput, source: Source, base: int, chunk:
     start = base + (token.start_pos or 0)
     span = source.span(start, start + max(1, len(str(token))))
     found = f"`{token}`" if token.type not in ("STRING",) else "string"
-    hints: list[str] = []
+    tips: list[str] = []
     if token.type == "CMP_OP" and str(token) == "=":
-        hints.append("to compare, write `==`")
+        tips.append("to compare, write `==`")
     if "COLON" in accepted and len(accepted) <= 3:
-        hints.append("an item's name is followed by `:`")
+        tips.append("an item's name is followed by `:`")
     if token.type == "NAME" and str(token) in ("and", "or"):
-        hints.append("a condition cannot start with `and`/`or`")
-    return dg.make("SR102", span, found=found, expected=expected, hints=hints,
+        tips.append("a condition cannot start with `and`/`or`")
+    return dg.make("SR102", span, found=found, expected=expected, hints=tips,
                    notes=(f"while reading {what} (line {item_line})",))
 
 
@@ -255,7 +255,8 @@ def decode_source(data: bytes, name: str) -> tuple[Source | None, list[dg.Diagno
     except UnicodeDecodeError as exc:
         src = Source(name, data[: exc.start].decode("utf-8", "replace"))
         at = len(src.text)
-        return None, [dg.make("SR105", src.span(at, at), detail=f"invalid byte at offset {exc.start}",
+        detail = f"invalid byte at offset {exc.start}"
+        return None, [dg.make("SR105", src.span(at, at), detail=detail,
                               hints=("save the file as UTF-8",))]
     if text.startswith("\ufeff"):
         text = text[1:]

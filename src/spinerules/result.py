@@ -273,12 +273,12 @@ def render_text(result: Result) -> str:
         out.append("")
     if result.scores:
         out.append("SCORES")
-        for name, s in result.scores.items():
-            if s.value is not None:
-                out.append(f"  {name}: {_num(s.value)}")
+        for name, sc in result.scores.items():
+            if sc.value is not None:
+                out.append(f"  {name}: {_num(sc.value)}")
             else:
-                out.append(f"  {name}: undetermined, {_num(s.low)} to {_num(s.high)}"
-                           f" (would be decided by {', '.join(s.facts)})")
+                out.append(f"  {name}: undetermined, {_num(sc.low)} to {_num(sc.high)}"
+                           f" (would be decided by {', '.join(sc.facts)})")
         out.append("")
     if result.conflicts:
         out.append("WHERE SOURCES OR RULES DISAGREE")

@@ -37,8 +37,8 @@ class OrderedEnum(enum.Enum):
 def fact(
     *,
     unit: str | None = None,
-    min: float | None = None,  # noqa: A002 - the schema vocabulary
-    max: float | None = None,  # noqa: A002
+    min: float | None = None,
+    max: float | None = None,
     doc: str = "",
 ) -> Any:
     """Declare an optional record field (default ``None`` = unknown) with its metadata."""

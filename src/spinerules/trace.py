@@ -99,11 +99,11 @@ def explain_code(result: Result, code: str) -> str:
         head = f"rule {o.rule} ({o.location}){' for ' + where if where else ''}: "
         if o.status == "fire":
             lines.append(head + "fired, because")
-            for t, v, need in o.atoms:
+            for t, v, _need in o.atoms:
                 lines.append(f"  - {t} is {_value_text(v)}")
         elif o.status == "unknown":
             lines.append(head + "undetermined; it would be decided by " + ", ".join(o.facts))
-            for t, v, need in o.atoms:
+            for t, v, _need in o.atoms:
                 if _truth(v) is None:
                     lines.append(f"  - {t} is unknown")
         else:
@@ -116,7 +116,8 @@ def explain_code(result: Result, code: str) -> str:
             smallest = [t for t, v, need in o.atoms
                         if _truth(v) is not None and _truth(v) is not need]
             if len(smallest) == 1:
-                lines.append(f"  smallest change: make `{smallest[0]}` {_value_text(not _truth_or_false(o, smallest[0]))}")
+                want = _value_text(not _truth_or_false(o, smallest[0]))
+                lines.append(f"  smallest change: make `{smallest[0]}` {want}")
     return "\n".join(lines)
 
 

@@ -127,13 +127,12 @@ class FieldInfo:
 def _to_type(annotation: Any, metadata: Any) -> Type:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(args) != 1:
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(members) != 1:
             raise TypeError(f"unsupported union {annotation!r}")
-        return _to_type(args[0], metadata)
+        return _to_type(members[0], metadata)
     if origin in (tuple, list):
-        args = typing.get_args(annotation)
-        return ListT(_to_type(args[0], {}))
+        return ListT(_to_type(typing.get_args(annotation)[0], {}))
     unit = metadata.get("unit") if metadata else None
     if annotation is bool:
         return BOOL

@@ -1,0 +1,376 @@
+"""The bundled spine domain: the patient record that spine guidelines are checked against.
+
+The classes mirror the JSON patient record of ``DESIGN.md`` section 3.1, with exactly its
+names. Every field is optional: a missing key or ``null`` is *unknown*, never false.
+Enumerations use the JSON spelling as their value (``Sex.female.value == "female"``); spine
+levels are an ordered enumeration, so guidelines may write ``fracture.level in T11..L2``.
+
+Load a record from JSON with :func:`spinerules.records.load_record_json`.
+
+Example:
+    >>> p = Patient(age=72, sex=Sex.female, fractures=(Fracture(level=Level.L1),))
+    >>> p.fractures[0].level > Level.T12, p.neuro is None
+    (True, True)
+"""
+
+# Record fields are declared with `fact()` calls, attrs style (the default is None).
+# ruff: noqa: RUF009
+
+import enum
+from typing import Any
+
+import attrs
+
+from ..schema import OrderedEnum, fact
+
+__all__ = [
+    "RECORD_TYPES",
+    "Analgesia",
+    "BoneHealth",
+    "Fracture",
+    "History",
+    "Imaging",
+    "Labs",
+    "Level",
+    "Mechanism",
+    "Morphology",
+    "Neuro",
+    "Patient",
+    "PosteriorLigament",
+    "Sex",
+    "Sins",
+    "SinsAlignment",
+    "SinsCollapse",
+    "SinsLesion",
+    "SinsLocation",
+    "SinsPain",
+    "SinsPosterolateral",
+    "Symptoms",
+    "TlicsNeuroStatus",
+]
+
+
+# --- enumerations ------------------------------------------------------------------------
+
+
+class Level(OrderedEnum):
+    """A vertebral level, ordered from the skull down (``C1 < C7 < T1 < L1 < S5``)."""
+
+    C1 = "C1"
+    C2 = "C2"
+    C3 = "C3"
+    C4 = "C4"
+    C5 = "C5"
+    C6 = "C6"
+    C7 = "C7"
+    T1 = "T1"
+    T2 = "T2"
+    T3 = "T3"
+    T4 = "T4"
+    T5 = "T5"
+    T6 = "T6"
+    T7 = "T7"
+    T8 = "T8"
+    T9 = "T9"
+    T10 = "T10"
+    T11 = "T11"
+    T12 = "T12"
+    L1 = "L1"
+    L2 = "L2"
+    L3 = "L3"
+    L4 = "L4"
+    L5 = "L5"
+    S1 = "S1"
+    S2 = "S2"
+    S3 = "S3"
+    S4 = "S4"
+    S5 = "S5"
+
+    @property
+    def index(self) -> int:
+        """Position from the skull down (``C1`` is 0, ``S5`` is 28)."""
+        return _LEVEL_INDEX[self]
+
+    def __lt__(self, other: Any) -> bool:
+        if isinstance(other, Level):
+            return self.index < other.index
+        return NotImplemented
+
+    def __le__(self, other: Any) -> bool:
+        if isinstance(other, Level):
+            return self.index <= other.index
+        return NotImplemented
+
+    def __gt__(self, other: Any) -> bool:
+        if isinstance(other, Level):
+            return self.index > other.index
+        return NotImplemented
+
+    def __ge__(self, other: Any) -> bool:
+        if isinstance(other, Level):
+            return self.index >= other.index
+        return NotImplemented
+
+
+_LEVEL_INDEX: dict[Level, int] = {level: i for i, level in enumerate(Level)}
+
+
+class Sex(enum.Enum):
+    """Sex recorded for the patient."""
+
+    female = "female"
+    male = "male"
+
+
+class Mechanism(enum.Enum):
+    """How the fracture happened."""
+
+    low_energy = "low_energy"
+    """A fall from standing height or less (a fragility fracture)."""
+    high_energy = "high_energy"
+    """Motor-vehicle collision, fall from a height, or similar trauma."""
+    none = "none"
+    """No remembered injury."""
+
+
+class Morphology(enum.Enum):
+    """Fracture morphology (TLICS)."""
+
+    compression = "compression"
+    burst = "burst"
+    translation_rotation = "translation_rotation"
+    distraction = "distraction"
+
+
+class PosteriorLigament(enum.Enum):
+    """Integrity of the posterior ligamentous complex (TLICS)."""
+
+    intact = "intact"
+    indeterminate = "indeterminate"
+    injured = "injured"
+
+
+class TlicsNeuroStatus(enum.Enum):
+    """Neurological status as scored by TLICS."""
+
+    intact = "intact"
+    nerve_root = "nerve_root"
+    cord_complete = "cord_complete"
+    cord_incomplete = "cord_incomplete"
+    cauda_equina = "cauda_equina"
+
+
+class SinsLocation(enum.Enum):
+    """SINS location: junctional (occiput-C2, C7-T2, T11-L1, L5-S1), mobile, semirigid, rigid."""
+
+    junctional = "junctional"
+    mobile = "mobile"
+    semirigid = "semirigid"
+    rigid = "rigid"
+
+
+class SinsPain(enum.Enum):
+    """SINS pain: mechanical, occasional non-mechanical, or pain-free lesion."""
+
+    mechanical = "mechanical"
+    occasional_nonmechanical = "occasional_nonmechanical"
+    pain_free = "pain_free"
+
+
+class SinsLesion(enum.Enum):
+    """SINS bone lesion quality."""
+
+    lytic = "lytic"
+    mixed = "mixed"
+    blastic = "blastic"
+
+
+class SinsAlignment(enum.Enum):
+    """SINS radiographic spinal alignment."""
+
+    subluxation_translation = "subluxation_translation"
+    deformity = "deformity"
+    normal = "normal"
+
+
+class SinsCollapse(enum.Enum):
+    """SINS vertebral body collapse."""
+
+    gt_50 = "gt_50"
+    lt_50 = "lt_50"
+    none_gt_50_involved = "none_gt_50_involved"
+    none = "none"
+
+
+class SinsPosterolateral(enum.Enum):
+    """SINS posterolateral involvement of spinal elements."""
+
+    bilateral = "bilateral"
+    unilateral = "unilateral"
+    none = "none"
+
+
+# --- records -----------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Sins:
+    """Spinal Instability Neoplastic Score components for a (suspected) neoplastic fracture."""
+
+    location: SinsLocation | None = fact(doc="SINS location of the lesion")
+    pain: SinsPain | None = fact(doc="SINS pain component")
+    lesion: SinsLesion | None = fact(doc="SINS bone lesion: lytic, mixed or blastic")
+    alignment: SinsAlignment | None = fact(doc="SINS radiographic alignment")
+    collapse: SinsCollapse | None = fact(doc="SINS vertebral body collapse")
+    posterolateral: SinsPosterolateral | None = fact(
+        doc="SINS posterolateral involvement of spinal elements"
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Fracture:
+    """One vertebral fracture; the first in ``Patient.fractures`` is the index fracture."""
+
+    level: Level | None = fact(doc="vertebral level, C1..S5")
+    mechanism: Mechanism | None = fact(
+        doc="low_energy (fall from standing height or less), high_energy or none"
+    )
+    height_loss_pct: float | None = fact(
+        unit="%", min=0, max=100, doc="loss of vertebral body height (Genant grading)"
+    )
+    marrow_edema: bool | None = fact(doc="bone marrow edema on MRI (unknown when no MRI was done)")
+    radiograph_negative: bool | None = fact(doc="radiographs were read as showing no fracture")
+    weeks_since_onset: float | None = fact(
+        unit="weeks", min=0, doc="time since the pain began or the injury happened"
+    )
+    pathologic_confirmed: bool | None = fact(doc="a neoplastic (pathologic) fracture is proven")
+    morphology: Morphology | None = fact(doc="fracture morphology (TLICS)")
+    posterior_ligament: PosteriorLigament | None = fact(
+        doc="posterior ligamentous complex integrity (TLICS)"
+    )
+    pain_at_level_confirmed: bool | None = fact(
+        doc="examination and imaging agree that the pain comes from this level"
+    )
+    sins: Sins | None = fact(doc="SINS components, for a neoplastic fracture")
+
+
+@attrs.frozen(kw_only=True)
+class Neuro:
+    """The focused neurological examination."""
+
+    deficit: bool | None = fact(doc="any new neurological deficit")
+    cauda_equina_signs: bool | None = fact(
+        doc="saddle anaesthesia, sphincter disturbance or bilateral leg signs"
+    )
+    cord_or_conus_compression: bool | None = fact(
+        doc="signs of spinal cord or conus medullaris compression"
+    )
+    nerve_root_injury: bool | None = fact(doc="signs of a nerve-root injury")
+    tlics_status: TlicsNeuroStatus | None = fact(doc="neurological status as scored by TLICS")
+
+
+@attrs.frozen(kw_only=True)
+class Symptoms:
+    """Current symptoms."""
+
+    pain_score: float | None = fact(min=0, max=10, doc="back pain on a 0-10 scale")
+    fever: bool | None = fact(doc="fever")
+    improving: bool | None = fact(doc="pain is improving with current care")
+    respiratory_symptoms: bool | None = fact(
+        doc="breathlessness or shallow breathing attributed to the fracture"
+    )
+    new_symptoms: bool | None = fact(doc="new symptoms since the fracture was diagnosed")
+
+
+@attrs.frozen(kw_only=True)
+class Labs:
+    """Laboratory results."""
+
+    inflammatory_markers_elevated: bool | None = fact(doc="ESR or CRP raised")
+
+
+@attrs.frozen(kw_only=True)
+class History:
+    """Relevant medical history."""
+
+    cancer: bool | None = fact(doc="a history of cancer")
+    immunosuppressed: bool | None = fact(
+        doc="immunosuppressed, including long-term glucocorticoids"
+    )
+    high_fall_risk: bool | None = fact(doc="assessed as being at high risk of falls")
+
+
+@attrs.frozen(kw_only=True)
+class Analgesia:
+    """Pain treatment so far."""
+
+    failed_oral: bool | None = fact(doc="pain refractory to oral analgesics")
+    oral_contraindicated: bool | None = fact(doc="oral analgesics are contraindicated")
+    nsaid_contraindicated: bool | None = fact(
+        doc="NSAIDs contraindicated (renal impairment, GI bleeding, anticoagulation)"
+    )
+    needs_parenteral_opioids: bool | None = fact(doc="pain needs parenteral opioids")
+    hospitalized_for_pain: bool | None = fact(doc="admitted to hospital for pain control")
+    on_opioids: bool | None = fact(doc="currently taking opioid analgesics")
+
+
+@attrs.frozen(kw_only=True)
+class BoneHealth:
+    """Osteoporosis assessment and treatment."""
+
+    dexa_done: bool | None = fact(doc="bone densitometry (DXA) has been done")
+    on_treatment: bool | None = fact(doc="already on osteoporosis drug therapy")
+    t_score: float | None = fact(min=-10, max=10, doc="lowest DXA T-score")
+    z_score: float | None = fact(min=-10, max=10, doc="lowest DXA Z-score (children, young adults)")
+
+
+@attrs.frozen(kw_only=True)
+class Imaging:
+    """Imaging done so far."""
+
+    mri_done: bool | None = fact(doc="an MRI of the fractured segment has been done")
+    thoracolumbar_junction_adequate: bool | None = fact(
+        doc="imaging shows the thoracolumbar junction (T11-L2) adequately"
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Patient:
+    """A patient with one or more vertebral fractures (the ``spine.Patient`` record)."""
+
+    id: str | None = fact(doc="patient or case identifier")
+    age: int | None = fact(unit="years", min=0, max=120, doc="age in whole years")
+    sex: Sex | None = fact(doc="female or male")
+    fractures: tuple[Fracture, ...] | None = fact(
+        doc="vertebral fractures; the first is the index fracture"
+    )
+    prior_vertebral_fractures: int | None = fact(min=0, doc="number of earlier vertebral fractures")
+    neuro: Neuro | None = fact(doc="focused neurological examination")
+    symptoms: Symptoms | None = fact(doc="current symptoms")
+    labs: Labs | None = fact(doc="laboratory results")
+    history: History | None = fact(doc="relevant medical history")
+    analgesia: Analgesia | None = fact(doc="pain treatment so far")
+    bone_health: BoneHealth | None = fact(doc="osteoporosis assessment and treatment")
+    imaging: Imaging | None = fact(doc="imaging done so far")
+    augmentation_contraindication: str | None = fact(
+        doc="a contraindication to vertebral augmentation (e.g. uncorrectable_coagulopathy)"
+    )
+
+
+for _cls in (
+    Sins,
+    Fracture,
+    Neuro,
+    Symptoms,
+    Labs,
+    History,
+    Analgesia,
+    BoneHealth,
+    Imaging,
+    Patient,
+):
+    attrs.resolve_types(_cls)
+del _cls
+
+RECORD_TYPES: dict[str, type] = {"spine.Patient": Patient}
+"""Record types by the name a guideline header uses (``record spine.Patient``)."""
