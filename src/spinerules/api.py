@@ -14,7 +14,7 @@ from . import diagnostics as dg
 from . import nodes as n
 from .check import Checked, check_program
 from .compile import BudgetExceededError, EvaluationError
-from .evaluate import Plan, Planner, run
+from .evaluate import Plan, Planner, fast_codes, run
 from .parser import DEFAULT_LIMITS, Limits
 from .resolve import Program, assemble
 from .resources import bundled, guidelines_dir
@@ -123,6 +123,24 @@ class Guideline:
             raise EvaluationFailedError(dg.make(
                 "SR502", self.header.span, steps="too many nested",
                 hints=("the guideline nests too deeply",))) from None
+
+    def codes(self, record: Any, *, as_of: datetime.date) -> frozenset[str]:
+        """The fast path: only the set of codes emitted for one record (no reasons).
+
+        Gives the same codes as ``evaluate(...).codes()``; for population-scale runs.
+        """
+        if isinstance(record, Mapping):
+            from .records import load_record
+
+            record = load_record(self.record_type, record)
+        try:
+            return fast_codes(self.plan, record, as_of=as_of, budget=self.limits.max_steps)
+        except BudgetExceededError as exc:
+            raise EvaluationFailedError(dg.make(
+                "SR502", self.header.span, steps=exc.steps)) from None
+        except EvaluationError as exc:
+            raise EvaluationFailedError(dg.make(
+                "SR505", exc.node.span, detail=str(exc))) from None
 
 
 def _locate(path_or_name: str | Path) -> tuple[Path, Path | None]:

@@ -311,7 +311,9 @@ class Builder(Transformer[Token, n.File]):
         unit = self._unit(c[1]) if len(c) > 1 else None
         return n.Number(value=float(c[0]), unit=unit, text=str(c[0]), **self._k(meta))
 
-    def o_name(self, meta: Any, c: list[Token]) -> n.Path:
+    def o_name(self, meta: Any, c: list[Token]) -> n.Expr:
+        if str(c[0]) in ("true", "false"):
+            return n.Bool(value=str(c[0]) == "true", **self._k(meta))
         return n.Path(names=(str(c[0]),), spans=(self.tok_span(c[0]),), **self._k(meta))
 
     def o_string(self, meta: Any, c: list[Token]) -> n.String:

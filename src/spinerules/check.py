@@ -309,12 +309,14 @@ class Checker:
                     self.unit_mismatch("SR310", v.span, input_t, vt, pattern=True)
         if seen_else or isinstance(input_t, ts.ErrorT):
             return
-        if isinstance(input_t, ts.EnumT):
+        if isinstance(input_t, ts.EnumT | ts.BoolT):
             covered = {self.literal(v) for arm in arms for v in arm.pattern.values}
-            missing = [m for m in input_t.cls if m not in covered]
+            domain: list[Any] = list(input_t.cls) if isinstance(input_t, ts.EnumT) \
+                else [True, False]
+            missing = [m for m in domain if m not in covered]
             if missing and arms:
                 self.error("SR309", s.span, name=s.name,
-                           detail="no arm for " + ", ".join(f"`{m.value}`" for m in missing),
+                           detail="no arm for " + ", ".join(f"`{_show(m)}`" for m in missing),
                            hints=("add the missing values or an `else` arm",))
         elif isinstance(input_t, ts.NumberT | ts.QuantityT):
             self.numeric_gaps(s, arms, input_t)

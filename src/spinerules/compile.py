@@ -286,7 +286,10 @@ class Compiler:
                 if cond is None:
                     results.append(True)
                     continue
-                results.append(cond(env.child(var, item, f"{base}[{i}]")))
+                r = cond(env.child(var, item, f"{base}[{i}]"))
+                if (r is True and kind == "any") or (r is False and kind == "all"):
+                    return r  # decided: later elements cannot change it
+                results.append(r)
             if kind == "any":
                 return k_or(results)
             if kind == "all":

@@ -35,6 +35,7 @@ from .units import DISPLAY, format_quantity
 from .values import Unknown, k_and, k_not
 
 _SPACES = re.compile(r"\s+")
+_NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 
 
 @attrs.frozen
@@ -46,6 +47,7 @@ class Atom:
     polarity: bool  # the value the rule needs from it (False under `not` / `unless`)
     show: Callable[[Any], Any]
     node: n.Expr
+    detail: Callable[[Env], str] | None = None  # "x is 6 weeks, needs >= 12 weeks"
 
 
 @attrs.frozen
@@ -218,7 +220,17 @@ class Planner:
         if isinstance(e, n.IsKnown) and not e.known and polarity:
             probes.append(self.compiler.compile(e.operand))
         shown = display(self.checked.types.get(e.nid, ts.ERROR))
-        out.append(Atom(prefix + self.text(e), self.compiler.compile(e), polarity, shown, e))
+        detail = None
+        if isinstance(e, n.Compare):
+            side = self.compiler.compile(e.left)
+            show_side = display(self.checked.types.get(e.left.nid, ts.ERROR))
+            left_text, right_text = self.text(e.left), self.text(e.right)
+            op = e.op if polarity else _NEGATED[e.op]
+
+            def detail(env: Env) -> str:
+                return f"{left_text} is {show_side(side(env))}; needs {op} {right_text}"
+        out.append(Atom(prefix + self.text(e), self.compiler.compile(e), polarity, shown, e,
+                        detail))
 
     # ------------------------------------------------------------------ scores
     def score(self, s: n.Score) -> ScorePlan:
@@ -457,11 +469,12 @@ class _Run:
         if self.tracing:
             status = "fire" if value is True else "unknown" if isinstance(value, Unknown) \
                 else "skip"
+            details = tuple(a.detail(env) if a.detail is not None else "" for a in rp.atoms)
             self.outcomes.append(RuleOutcome(
                 rule=rule.rule_id, location=rule.span.location(), status=status,
                 codes=tuple(a.code for a in rule.actions),
                 facts=tuple(sorted(value.paths)) if isinstance(value, Unknown) else (),
-                atoms=atoms, binding=binding))
+                atoms=atoms, binding=binding, details=details))
 
     def finish(self, env: Env) -> tuple[tuple[Recommendation, ...], tuple[MissingData, ...]]:
         recs = [r for _, _, r in sorted(
@@ -520,3 +533,34 @@ def run(plan: Plan, checked: Checked, record: Any, *, as_of: datetime.date,
         conflicts=tuple(state.conflicts), undetermined=tuple(state.undetermined),
         trace=Trace(tuple(state.outcomes)) if trace else None,
     )
+
+
+def fast_codes(plan: Plan, record: Any, *, as_of: datetime.date, budget: int) -> frozenset[str]:
+    """Only the codes emitted (recommend, consider, advise_against, warn, classify).
+
+    The population-scale path: no result objects, no reasons, no citations.
+    """
+    env = Env(record, as_of, budget)
+    out: set[str] = set()
+    _fast_block(plan.block, env, out)
+    return frozenset(out)
+
+
+def _fast_block(block: BlockPlan, env: Env, out: set[str]) -> None:
+    for sp in block.scores:
+        outcome: ScoreOutcome = sp.thunk(env)
+        if outcome.action is not None:
+            out.add(outcome.action.code)
+    for rp in block.rules:
+        if rp.cond(env) is True:
+            for action in rp.rule.actions:
+                if action.kind != "request":
+                    out.add(action.code)
+    for lp in block.loops:
+        items = lp.source(env)
+        if isinstance(items, Unknown):
+            continue
+        base = lp.path(env)
+        for i, item in enumerate(items):
+            env.step()
+            _fast_block(lp.block, env.child(lp.loop.var, item, f"{base}[{i}]"), out)

@@ -98,6 +98,9 @@ class RecordError(Exception):
     def __str__(self) -> str:
         return "\n".join(str(p) for p in self.problems)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.problems,), {"source": self.source})
+
 
 # --- public functions --------------------------------------------------------------------
 
@@ -221,7 +224,8 @@ def _did_you_mean(word: object, choices: Iterable[str]) -> str:
     close = [c for c in options if c.casefold() == key]
     if not close and key:
         prefixed = [c for c in options if c.casefold().startswith(key)]
-        close = prefixed if len(prefixed) == 1 else []
+        containing = [c for c in options if key in c.casefold()] if len(key) >= 4 else []
+        close = prefixed if len(prefixed) == 1 else containing if len(containing) == 1 else []
     close = close or difflib.get_close_matches(word, options, n=1)
     return f' (did you mean "{close[0]}"?)' if close else ""
 

@@ -298,3 +298,12 @@ def render_text(result: Result) -> str:
         out.append("SOURCES")
         out.extend(ref_lines)
     return "\n".join(out).rstrip() + "\n"
+
+
+def result_schema() -> dict[str, Any]:
+    """The JSON Schema of ``Result.to_json()`` (shipped as ``result.schema.json``)."""
+    from importlib.resources import files
+
+    text = files("spinerules").joinpath("result.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema

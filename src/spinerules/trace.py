@@ -26,6 +26,7 @@ class RuleOutcome:
     facts: tuple[str, ...]
     atoms: tuple[tuple[str, Any, bool], ...]  # (condition, value, value it needs)
     binding: tuple[Because, ...] = ()
+    details: tuple[str, ...] = ()  # per atom: "x is 6 weeks; needs >= 12 weeks" or ""
 
     def to_json(self) -> dict[str, Any]:
         return {"rule": self.rule, "location": self.location, "status": self.status,
@@ -108,11 +109,15 @@ def explain_code(result: Result, code: str) -> str:
                     lines.append(f"  - {t} is unknown")
         else:
             lines.append(head + "did not fire, because")
-            for t, v, need in o.atoms:
+            details = o.details or ("",) * len(o.atoms)
+            for (t, v, need), detail in zip(o.atoms, details, strict=False):
                 truth = _truth(v)
                 if truth is not None and truth is not need:
-                    lines.append(f"  - {t} is {_value_text(v)}; it needs to be "
-                                 f"{_value_text(need)}")
+                    if detail:
+                        lines.append(f"  - {detail}")
+                    else:
+                        lines.append(f"  - {t} is {_value_text(v)}; it needs to be "
+                                     f"{_value_text(need)}")
             smallest = [t for t, v, need in o.atoms
                         if _truth(v) is not None and _truth(v) is not need]
             if len(smallest) == 1:

@@ -1,0 +1,231 @@
+"""Evaluation semantics: unknowns, quantities, levels, quantifiers, scores, results."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+
+import pytest
+
+import spinerules
+from conftest import AS_OF, Item, Kind, Level, Rec
+
+Make = Callable[[str], spinerules.Guideline]
+
+
+def rule(cond: str, code: str = "c") -> str:
+    return f"rule r:\n  when {cond}\n  recommend {code} \"x\" cite S\n"
+
+
+def status(g: spinerules.Guideline, rec: Rec) -> str:
+    r = g.evaluate(rec, as_of=AS_OF, trace=True)
+    assert r.trace is not None
+    return [o.status for o in r.trace.outcomes if o.rule == "r"][0]
+
+
+@pytest.mark.parametrize(("cond", "rec", "want"), [
+    # S2: a missing fact is unknown, never false
+    ("patient.flag", Rec(), "unknown"),
+    ("patient.flag", Rec(flag=True), "fire"),
+    ("patient.flag and patient.other", Rec(flag=False), "skip"),
+    ("patient.flag and patient.other", Rec(flag=True), "unknown"),
+    ("patient.flag or patient.other", Rec(other=True), "fire"),
+    ("patient.flag or patient.other", Rec(other=False), "unknown"),
+    ("not patient.flag", Rec(), "unknown"),
+    ("unknown patient.flag", Rec(), "fire"),
+    ("known patient.flag", Rec(), "skip"),
+    ("known patient.flag", Rec(flag=False), "fire"),
+    # comparisons and arithmetic propagate unknown
+    ("patient.pain >= 7", Rec(), "unknown"),
+    ("patient.pain + 1 >= 8", Rec(), "unknown"),
+    ("patient.pain + 1 >= 8", Rec(pain=7), "fire"),
+    ("patient.pain * 2 > 13", Rec(pain=6), "skip"),
+    # quantities: units convert at compile time
+    ("patient.age >= 50 years", Rec(age=50), "fire"),
+    ("patient.age >= 600 months", Rec(age=50), "fire"),
+    ("patient.age > 600 months", Rec(age=50), "skip"),
+    # quantifiers
+    ("any(i in patient.items: i.edema)", Rec(items=()), "skip"),
+    ("all(i in patient.items: i.edema)", Rec(items=()), "fire"),
+    ("any(i in patient.items: i.edema)", Rec(items=(Item(edema=None), Item(edema=True))), "fire"),
+    ("any(i in patient.items: i.edema)", Rec(items=(Item(edema=None), Item(edema=False))),
+     "unknown"),
+    ("all(i in patient.items: i.edema)", Rec(items=(Item(edema=None), Item(edema=False))), "skip"),
+    ("any(i in patient.items: i.edema)", Rec(), "unknown"),
+    ("count(i in patient.items) == 2", Rec(items=(Item(), Item())), "fire"),
+    ("count(i in patient.items: i.edema) >= 1", Rec(items=(Item(), Item(edema=True))), "unknown"),
+    ("count(i in patient.items: known i.edema) == 1", Rec(items=(Item(), Item(edema=True))),
+     "fire"),
+    # ordered levels, ranges, sets
+    ("any(i in patient.items: i.level in T11..L2)", Rec(items=(Item(level=Level.L1),)), "fire"),
+    ("any(i in patient.items: i.level in T11..L2)", Rec(items=(Item(level=Level.L3),)), "skip"),
+    ("any(i in patient.items: i.level >= T12)", Rec(items=(Item(level=Level.T11),)), "skip"),
+    ("any(i in patient.items: i.kind in [burst, distraction])",
+     Rec(items=(Item(kind=Kind.burst),)), "fire"),
+    # dates: today is as_of
+    ("today - patient.seen >= 2 weeks", Rec(seen=datetime.date(2026, 2, 4)), "fire"),
+    ("today - patient.seen >= 2 weeks", Rec(seen=datetime.date(2026, 2, 5)), "skip"),
+    ("patient.seen + 1 week <= today", Rec(seen=datetime.date(2026, 2, 11)), "fire"),
+])
+def test_rule_status(make: Make, cond: str, rec: Rec, want: str) -> None:
+    assert status(make(rule(cond)), rec) == want
+
+
+def test_unless_blocks_and_unknown_unless_is_undetermined(make: Make) -> None:
+    g = make("rule r:\n  when patient.flag\n  unless patient.other\n  recommend c cite S\n")
+    assert status(g, Rec(flag=True, other=False)) == "fire"
+    assert status(g, Rec(flag=True, other=True)) == "skip"
+    assert status(g, Rec(flag=True)) == "unknown"
+
+
+def test_undetermined_rule_names_the_deciding_facts(make: Make) -> None:
+    g = make(rule("patient.flag and patient.pain >= 7"))
+    r = g.evaluate(Rec(), as_of=AS_OF)
+    assert [(u.rule, u.facts) for u in r.undetermined] == [("r", ("flag", "pain"))]
+    assert r.codes() == set()
+
+
+def test_request_names_facts_and_waiting_rules(make: Make) -> None:
+    g = make(rule("patient.flag")
+             + "rule ask:\n  when unknown patient.flag\n"
+               "  request request_flag \"Record the flag.\" cite S\n")
+    r = g.evaluate(Rec(), as_of=AS_OF)
+    assert [(m.code, m.facts, m.waiting) for m in r.missing] == [
+        ("request_flag", ("flag",), ("r",))]
+    assert g.evaluate(Rec(flag=True), as_of=AS_OF).missing == ()
+
+
+def test_loop_paths_are_indexed(make: Make) -> None:
+    g = make("for i in patient.items:\n  rule r:\n    when i.edema\n"
+             "    recommend c cite S\n")
+    r = g.evaluate(Rec(items=(Item(edema=True), Item())), as_of=AS_OF)
+    assert r.codes() == {"c"}
+    assert [u.facts for u in r.undetermined] == [("items[1].edema",)]
+    assert r.recommendations[0].because[0].value == "items[0]"
+
+
+def test_defines_are_computed_once_per_evaluation(make: Make) -> None:
+    g = make("define a: any(i in patient.items: i.edema)\n"
+             + "rule r1:\n  when a\n  recommend c1 cite S\n"
+             + "rule r2:\n  when a and a\n  recommend c2 cite S\n")
+    import spinerules.compile as compile_mod
+
+    env = compile_mod.Env(Rec(items=(Item(edema=True),) * 3), AS_OF, 10_000)
+    from spinerules.evaluate import _fast_block
+
+    out: set[str] = set()
+    _fast_block(g.plan.block, env, out)
+    assert out == {"c1", "c2"}
+    assert env.steps == 1  # `any` stops at the first true element, and runs once
+
+
+GENANT = """for i in patient.items:
+  score genant from i.loss:
+    < 20 % -> 0 classify g0
+    <= 25 % -> 1 classify g1
+    <= 40 % -> 2 classify g2
+    else -> 3 classify g3
+    cite S
+"""
+
+
+@pytest.mark.parametrize(("loss", "code"), [
+    (19.99, "g0"), (20, "g1"), (25, "g1"), (25.01, "g2"), (40, "g2"), (40.01, "g3")])
+def test_table_score_edges(make: Make, loss: float, code: str) -> None:
+    r = make(GENANT).evaluate(Rec(items=(Item(loss=loss),)), as_of=AS_OF)
+    assert r.codes() == {code}
+    assert r.scores["genant"].value == int(code[1])
+
+
+def test_table_score_unknown_input_gives_range(make: Make) -> None:
+    r = make(GENANT).evaluate(Rec(items=(Item(),)), as_of=AS_OF)
+    s = r.scores["genant"]
+    assert (s.value, s.low, s.high, s.facts) == (None, 0, 3, ("items[0].loss",))
+    assert r.codes() == set()
+    assert r.undetermined[0].codes == ("g0", "g1", "g2", "g3")
+
+
+SUM = """score total:
+  component pain from patient.pain:
+    < 4 -> 0
+    else -> 2
+  component kind from patient.flag ask "a look at the flag":
+    true -> 1
+    false -> 0
+  band <= 1 -> classify low
+  band 2 -> classify mid
+  band >= 3 -> classify high
+  cite S
+"""
+
+
+def test_sum_score_with_unknown_component_gives_range_and_ask(make: Make) -> None:
+    r = make(SUM).evaluate(Rec(pain=5), as_of=AS_OF)
+    s = r.scores["total"]
+    assert (s.value, s.low, s.high, s.facts) == (None, 2, 3, ("flag",))
+    assert s.note is not None and "a look at the flag" in s.note
+    assert r.codes() == set()
+    assert r.to_json()["scores"]["total"]["min"] == 2
+
+
+def test_sum_score_band_fires_when_every_possible_total_agrees(make: Make) -> None:
+    r = make(SUM).evaluate(Rec(pain=1), as_of=AS_OF)  # totals 0 or 1: both "low"
+    assert r.codes() == {"low"}
+    assert r.scores["total"].value is None
+
+
+@pytest.mark.parametrize(("pain", "flag", "code"), [(1, False, "low"), (1, True, "low"),
+                                                    (5, False, "mid"), (5, True, "high")])
+def test_sum_score_bands(make: Make, pain: float, flag: bool, code: str) -> None:
+    assert make(SUM).evaluate(Rec(pain=pain, flag=flag), as_of=AS_OF).codes() == {code}
+
+
+def test_score_name_usable_in_conditions(make: Make) -> None:
+    g = make(SUM + rule("total >= 2"))
+    assert status(g, Rec(pain=5, flag=False)) == "fire"
+    assert status(g, Rec(pain=1, flag=False)) == "skip"
+    assert status(g, Rec(pain=5)) == "unknown"
+
+
+def test_fast_path_matches_full_evaluation(make: Make) -> None:
+    g = make(GENANT + SUM + rule("patient.flag"))
+    for rec in (Rec(), Rec(pain=5, flag=True, items=(Item(loss=30),)),
+                Rec(pain=1, items=(Item(loss=10), Item(loss=50)))):
+        assert g.codes(rec, as_of=AS_OF) == g.evaluate(rec, as_of=AS_OF).codes()
+
+
+def test_conflicts_contradiction_invariant_and_sources(make: Make) -> None:
+    g = make("rule a:\n  when patient.flag\n  recommend x cite S against T\n"
+             "rule b:\n  when patient.flag\n  advise_against x cite S\n"
+             "invariant \"never y with x\": never x and y\n"
+             "rule c:\n  when patient.flag\n  warn y cite S\n")
+    kinds = sorted(c.kind for c in g.evaluate(Rec(flag=True), as_of=AS_OF).conflicts)
+    assert kinds == ["contradiction", "invariant", "sources_disagree"]
+    assert g.evaluate(Rec(flag=False), as_of=AS_OF).conflicts == ()
+
+
+def test_budget_stops_runaway_evaluation(make: Make) -> None:
+    g = spinerules.loads(
+        "guideline t \"T\" record test.Rec\nsource S: title \"s\" url \"u\"\n"
+        + rule("any(i in patient.items: any(j in patient.items: j.edema and i.edema))"),
+        records={"test.Rec": Rec}, limits=spinerules.Limits(max_steps=50))
+    with pytest.raises(spinerules.EvaluationFailedError) as err:
+        g.evaluate(Rec(items=(Item(edema=False),) * 20), as_of=AS_OF)
+    assert err.value.diagnostic.code == "SR502"
+
+
+def test_division_by_zero_is_a_located_error(make: Make) -> None:
+    g = make(rule("patient.pain / (patient.pain - 5) > 1"))
+    with pytest.raises(spinerules.EvaluationFailedError) as err:
+        g.evaluate(Rec(pain=5), as_of=AS_OF)
+    assert err.value.diagnostic.code == "SR505"
+
+
+def test_explain_why_and_why_not(make: Make) -> None:
+    g = make(rule("patient.flag and patient.pain >= 7"))
+    why = g.evaluate(Rec(flag=True, pain=8), as_of=AS_OF, trace=True).explain("c")
+    assert "fired" in why and "patient.pain >= 7 is true" in why
+    why_not = g.evaluate(Rec(flag=True, pain=6), as_of=AS_OF, trace=True).explain("c")
+    assert "patient.pain is 6; needs >= 7" in why_not
+    unknown = g.evaluate(Rec(flag=True), as_of=AS_OF, trace=True).explain("c")
+    assert "would be decided by pain" in unknown
