@@ -6,9 +6,9 @@ import datetime
 from collections.abc import Callable
 
 import pytest
+from conftest import AS_OF, Item, Kind, Level, Rec
 
 import spinerules
-from conftest import AS_OF, Item, Kind, Level, Rec
 
 Make = Callable[[str], spinerules.Guideline]
 
@@ -20,7 +20,7 @@ def rule(cond: str, code: str = "c") -> str:
 def status(g: spinerules.Guideline, rec: Rec) -> str:
     r = g.evaluate(rec, as_of=AS_OF, trace=True)
     assert r.trace is not None
-    return [o.status for o in r.trace.outcomes if o.rule == "r"][0]
+    return next(o.status for o in r.trace.outcomes if o.rule == "r")
 
 
 @pytest.mark.parametrize(("cond", "rec", "want"), [

@@ -314,8 +314,8 @@ class Colour(enum.Enum):
 
 @attrs.frozen(kw_only=True)
 class Visit:
-    on: datetime.date | None = fact(doc="visit date")  # noqa: RUF009
-    colours: list[Colour] | None = fact()  # noqa: RUF009
+    on: datetime.date | None = fact(doc="visit date")
+    colours: list[Colour] | None = fact()
     grade: Literal["a", "b"] | None = fact()
 
 

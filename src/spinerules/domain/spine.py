@@ -14,7 +14,7 @@ Example:
 """
 
 # Record fields are declared with `fact()` calls, attrs style (the default is None).
-# ruff: noqa: RUF009
+
 
 import enum
 from typing import Any
