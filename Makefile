@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(BIN)/spinerules eval vcf examples/patients/founding-case.json --as-of 2026-02-18
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
