@@ -161,5 +161,25 @@ def check_cmd(paths: tuple[str, ...], fmt: str) -> None:
     sys.exit(EXIT_GUIDELINE if errors else EXIT_OK)
 
 
+@main.command("test")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def test_cmd(paths: tuple[str, ...], fmt: str) -> None:
+    """Run `test` blocks and YAML case files; exit 1 if any fails."""
+    from .testing import collect, describe_failure, run_case
+
+    results = [run_case(case, g) for case, g in collect(list(paths))]
+    failed = [r for r in results if not r.passed]
+    if fmt == "json":
+        click.echo(json.dumps({"passed": len(results) - len(failed), "failed": len(failed),
+                               "cases": [r.to_json() for r in results]}, indent=2))
+    else:
+        for r in failed:
+            click.echo(describe_failure(r) + "\n")
+        click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    sys.exit(EXIT_GUIDELINE if failed or not results else EXIT_OK)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -30,6 +30,7 @@ class Program:
     files: tuple[n.File, ...]
     texts: dict[str, Source]
     sha256: dict[str, str]
+    paths: dict[str, str] = attrs.field(factory=dict)  # display name -> file on disk
 
     def items(self) -> Iterator[n.Item]:
         """Top-level items of every file, entry file first."""
@@ -68,6 +69,7 @@ def assemble(entry: Path, *, root: Path | None = None, limits: Limits = DEFAULT_
     files: list[n.File] = []
     texts: dict[str, Source] = {}
     hashes: dict[str, str] = {}
+    paths: dict[str, str] = {}
     ids = iter(range(1, 1 << 62))
     seen: dict[Path, str] = {}
 
@@ -99,6 +101,7 @@ def assemble(entry: Path, *, root: Path | None = None, limits: Limits = DEFAULT_
                                     hints=("split the guideline into modules with `import`",)))
             return
         hashes[display] = hashlib.sha256(raw).hexdigest()
+        paths[display] = str(path)
         source, decode_problems = decode_source(raw, display)
         problems.extend(decode_problems)
         if source is None:
@@ -141,7 +144,7 @@ def assemble(entry: Path, *, root: Path | None = None, limits: Limits = DEFAULT_
                     problems.append(dg.make("SR214", i.span,
                                             hints=("an imported file starts with `module`",)))
     program = Program(entry=entry_display, root=str(root), header=header, files=tuple(files),
-                      texts=texts, sha256=hashes)
+                      texts=texts, sha256=hashes, paths=paths)
     return program, problems
 
 

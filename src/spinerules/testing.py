@@ -1,0 +1,240 @@
+"""Running guideline tests: ``test`` blocks in `.rules` files and YAML case files.
+
+A YAML case file holds one case or a list under ``cases:``::
+
+    note: S2 a missing neurological examination is asked for
+    guideline: vcf                      # bundled name, or a path relative to this file
+    as_of: 2026-02-18
+    patient: {age: 72, fractures: [{level: L1}]}     # or patient_file: ../patients/x.json
+    want_codes: [request_neuro_exam]                 # recommended/classified codes
+    want_not: [conservative_management]
+    want_missing: [request_neuro_exam]
+    want_scores: {genant: 1, tlics: [3, 6]}          # a value, or [min, max]
+    want_error: SR501                                # for an invalid patient record
+
+Each case gives a ``CaseResult`` with the differences between expected and actual.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import yaml
+
+from . import diagnostics as dg
+from .api import EvaluationFailedError, Guideline, load
+from .nodes import Test
+from .records import RecordError, load_record
+from .result import Result
+
+DEFAULT_AS_OF = datetime.date(2026, 1, 1)
+
+
+@attrs.frozen(kw_only=True)
+class Case:
+    """One test case, from a `test` block or a YAML file."""
+
+    name: str
+    origin: str  # file:line
+    guideline: str
+    patient: Any  # a JSON-like mapping, or None when the file could not be read
+    as_of: datetime.date
+    want_codes: tuple[str, ...] = ()
+    want_not: tuple[str, ...] = ()
+    want_missing: tuple[str, ...] = ()
+    want_scores: dict[str, tuple[float, float]] = attrs.field(factory=dict)
+    want_error: str | None = None
+    error: str | None = None  # a problem with the case itself
+
+
+@attrs.frozen(kw_only=True)
+class CaseResult:
+    case: Case
+    failures: tuple[str, ...]
+    result: Result | None = None
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.case.name, "origin": self.case.origin, "passed": self.passed,
+                "failures": list(self.failures)}
+
+
+def cases_from_guideline(g: Guideline) -> Iterator[Case]:
+    """The `test` blocks of a loaded guideline, as cases."""
+    for t in g.tests():
+        yield _case_from_block(g, t)
+
+
+def _case_from_block(g: Guideline, t: Test) -> Case:
+    here = Path(g.program.paths.get(t.span.source, t.span.source)).parent
+    patient: Any = None
+    error = None
+    if t.given is None:
+        error = "the test names no patient (`given \"file.json\"`)"
+    else:
+        path = here / t.given
+        try:
+            patient = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            error = f"cannot read the test patient `{t.given}`: {exc}"
+    return Case(
+        name=t.name, origin=t.span.location(), guideline=g.program.entry, patient=patient,
+        as_of=t.as_of or DEFAULT_AS_OF, want_codes=t.expect, want_not=t.expect_not,
+        want_missing=t.expect_missing,
+        want_scores={s.name: (s.low, s.high) for s in t.expect_scores}, error=error)
+
+
+def cases_from_yaml(path: Path) -> Iterator[Case]:
+    """The cases of one YAML case file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        yield Case(name=path.name, origin=str(path), guideline="", patient=None,
+                   as_of=DEFAULT_AS_OF, error=f"cannot read the case file: {exc}")
+        return
+    entries = data.get("cases", [data]) if isinstance(data, dict) else data
+    if not isinstance(entries, list):
+        entries = []
+    defaults = {k: v for k, v in data.items() if k != "cases"} if isinstance(data, dict) else {}
+    for i, raw in enumerate(entries):
+        entry = {**defaults, **(raw if isinstance(raw, dict) else {})}
+        name = str(entry.get("name") or entry.get("note") or f"{path.stem}[{i}]")
+        origin = f"{path}:case {i + 1}"
+        error = None
+        guideline = str(entry.get("guideline", ""))
+        if guideline and not _is_name(guideline):
+            guideline = str(path.parent / guideline)
+        patient = entry.get("patient")
+        if "patient_file" in entry:
+            try:
+                patient = json.loads((path.parent / str(entry["patient_file"])).read_text(
+                    encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                error = f"cannot read patient_file: {exc}"
+        as_of = entry.get("as_of", DEFAULT_AS_OF)
+        if isinstance(as_of, str):
+            try:
+                as_of = datetime.date.fromisoformat(as_of)
+            except ValueError:
+                error = f"as_of is not a date: {as_of!r}"
+                as_of = DEFAULT_AS_OF
+        scores: dict[str, tuple[float, float]] = {}
+        for k, v in (entry.get("want_scores") or {}).items():
+            scores[str(k)] = (float(v[0]), float(v[1])) if isinstance(v, list) else (
+                float(v), float(v))
+        yield Case(
+            name=name, origin=origin, guideline=guideline, patient=patient, as_of=as_of,
+            want_codes=tuple(entry.get("want_codes") or entry.get("want_recommendations") or ()),
+            want_not=tuple(entry.get("want_not") or entry.get("want_not_codes") or ()),
+            want_missing=tuple(entry.get("want_missing") or ()),
+            want_scores=scores, want_error=entry.get("want_error"), error=error)
+
+
+def _is_name(text: str) -> bool:
+    return "/" not in text and not text.endswith(".rules")
+
+
+def run_case(case: Case, guideline: Guideline | None = None) -> CaseResult:
+    """Evaluate one case and compare; never raises for a bad case."""
+    if case.error:
+        return CaseResult(case=case, failures=(case.error,))
+    try:
+        g = guideline or load(case.guideline)
+    except dg.GuidelineError as exc:
+        return CaseResult(case=case, failures=(f"the guideline does not load:\n{exc}",))
+    try:
+        record: Any = load_record(g.record_type, case.patient)
+        result = g.evaluate(record, as_of=case.as_of, trace=True)
+    except RecordError as exc:
+        if case.want_error == "SR501":
+            return CaseResult(case=case, failures=())
+        return CaseResult(case=case, failures=(f"invalid patient record:\n{exc}",))
+    except EvaluationFailedError as exc:
+        if case.want_error == exc.diagnostic.code:
+            return CaseResult(case=case, failures=())
+        return CaseResult(case=case, failures=(f"evaluation failed: {exc}",))
+    failures: list[str] = []
+    if case.want_error:
+        failures.append(f"expected error {case.want_error}, but the patient was evaluated")
+    codes = result.codes()
+    missing = result.missing_codes()
+    for code in case.want_codes:
+        if code not in codes and code not in missing:
+            failures.append(f"expected `{code}`, not emitted")
+    for code in case.want_not:
+        if code in codes or code in missing:
+            failures.append(f"`{code}` was emitted, but the case forbids it")
+    for code in case.want_missing:
+        if code not in missing:
+            failures.append(f"expected the request `{code}`, not made")
+    for name, (low, high) in case.want_scores.items():
+        s = result.scores.get(name)
+        if s is None:
+            failures.append(f"expected score `{name}`, none computed")
+        elif (s.low, s.high) != (low, high):
+            got = f"{s.low:g}" if s.value is not None else f"{s.low:g}..{s.high:g}"
+            want = f"{low:g}" if low == high else f"{low:g}..{high:g}"
+            failures.append(f"score `{name}`: expected {want}, got {got}")
+    return CaseResult(case=case, failures=tuple(failures), result=result)
+
+
+def describe_failure(r: CaseResult) -> str:
+    """Expected against actual, and the trace of the rules involved."""
+    lines = [f"FAIL {r.case.name} ({r.case.origin})"]
+    lines += [f"  - {f}" for f in r.failures]
+    if r.result is not None:
+        lines.append(f"  emitted: {', '.join(sorted(r.result.codes())) or '(none)'}")
+        lines.append(f"  missing: {', '.join(sorted(r.result.missing_codes())) or '(none)'}")
+        involved = {c for f in r.failures for c in _codes_in(f)}
+        if r.result.trace is not None and involved:
+            for code in sorted(involved):
+                lines.append("  " + r.result.explain(code).replace("\n", "\n  "))
+    return "\n".join(lines)
+
+
+def _codes_in(text: str) -> list[str]:
+    parts = text.split("`")
+    return [parts[i] for i in range(1, len(parts), 2)]
+
+
+def collect(paths: list[str]) -> Iterator[tuple[Case, Guideline | None]]:
+    """Cases from guideline files, bundled names, folders and YAML case files."""
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            for f in sorted(path.rglob("*")):
+                if f.suffix in (".yaml", ".yml"):
+                    yield from ((c, None) for c in cases_from_yaml(f))
+                elif f.suffix == ".rules" and _is_entry(f):
+                    yield from _guideline_cases(str(f))
+        elif path.suffix in (".yaml", ".yml"):
+            yield from ((c, None) for c in cases_from_yaml(path))
+        else:
+            yield from _guideline_cases(p)
+
+
+def _is_entry(f: Path) -> bool:
+    try:
+        head = f.read_text(encoding="utf-8", errors="replace")[:4000]
+    except OSError:
+        return False
+    return any(line.startswith("guideline ") for line in head.splitlines())
+
+
+def _guideline_cases(p: str) -> Iterator[tuple[Case, Guideline | None]]:
+    try:
+        g = load(p)
+    except dg.GuidelineError as exc:
+        yield (Case(name=p, origin=p, guideline=p, patient=None, as_of=DEFAULT_AS_OF,
+                    error=f"the guideline does not load:\n{exc}"), None)
+        return
+    for c in cases_from_guideline(g):
+        yield c, g
