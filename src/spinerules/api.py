@@ -13,8 +13,9 @@ import attrs
 from . import diagnostics as dg
 from . import nodes as n
 from .check import Checked, check_program
+from .codegen import FastFn, generate
 from .compile import BudgetExceededError, EvaluationError
-from .evaluate import Plan, Planner, fast_codes, run
+from .evaluate import Plan, Planner, run
 from .parser import DEFAULT_LIMITS, Limits
 from .resolve import Program, assemble
 from .resources import bundled, guidelines_dir
@@ -49,6 +50,7 @@ class Guideline:
 
     checked: Checked = attrs.field(repr=False)
     plan: Plan = attrs.field(repr=False)
+    fast: FastFn = attrs.field(repr=False)
     limits: Limits = attrs.field(repr=False)
     warnings: tuple[dg.Diagnostic, ...] = attrs.field(repr=False)
 
@@ -134,7 +136,7 @@ class Guideline:
 
             record = load_record(self.record_type, record)
         try:
-            return fast_codes(self.plan, record, as_of=as_of, budget=self.limits.max_steps)
+            return frozenset(self.fast(record, as_of, self.limits.max_steps))
         except BudgetExceededError as exc:
             raise EvaluationFailedError(dg.make(
                 "SR502", self.header.span, steps=exc.steps)) from None
@@ -227,9 +229,7 @@ def load(path_or_name: str | Path, *, root: str | Path | None = None,
     if checked is None or errors:
         texts = checked.program.texts if checked is not None else _texts_of(path_or_name, problems)
         raise dg.GuidelineError(errors or problems, texts)
-    plan = Planner(checked).plan()
-    return Guideline(checked=checked, plan=plan, limits=limits,
-                     warnings=tuple(d for d in problems if not d.is_error))
+    return _build(checked, problems, limits)
 
 
 def loads(text: str, *, name: str = "<string>.rules", root: str | Path | None = None,
@@ -243,8 +243,13 @@ def loads(text: str, *, name: str = "<string>.rules", root: str | Path | None = 
         from .source import Source
 
         raise dg.GuidelineError(errors or problems, {name: Source(name, text)})
-    return Guideline(checked=checked, plan=Planner(checked).plan(), limits=limits,
-                     warnings=tuple(d for d in problems if not d.is_error))
+    return _build(checked, problems, limits)
+
+
+def _build(checked: Checked, problems: list[dg.Diagnostic], limits: Limits) -> Guideline:
+    """Plan (closures, for results and traces) and generate (the fast path)."""
+    return Guideline(checked=checked, plan=Planner(checked).plan(), fast=generate(checked),
+                     limits=limits, warnings=tuple(d for d in problems if not d.is_error))
 
 
 def _texts_of(path_or_name: str | Path, problems: list[dg.Diagnostic]) -> dict[str, Any]:

@@ -1,0 +1,526 @@
+"""The fast path: a checked guideline compiled to one Python function (jinja's way).
+
+The function takes ``(record, as_of, budget)`` and returns the set of codes emitted. It is
+built as a Python ``ast`` tree, never as text: every value from the guideline is an
+``ast.Constant`` or an entry of a constants table, every name is generated here, and field
+names are the record's own attribute names (already checked against the schema), so no
+guideline text can become code. For the fast path, unknown is one sentinel (``_U``) with
+no paths: a rule fires only when its condition is exactly true.
+
+Example:
+    >>> import datetime, spinerules
+    >>> g = spinerules.load("vcf")
+    >>> "genant_grade_1" in g.codes({"fractures": [{"height_loss_pct": 22}]},
+    ...                             as_of=datetime.date(2026, 2, 18))
+    True
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import attrs
+
+from . import nodes as n
+from . import typesys as ts
+from .check import Checked, DefineRef, EnumRef, FieldRef, ScoreRef, VarRef
+from .compile import BudgetExceededError, EvaluationError
+from .units import UNITS
+
+
+class _Unknown:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "_U"
+
+
+_U = _Unknown()
+
+FastFn = Callable[[Any, datetime.date, int], set[str]]
+
+
+def _kany(values: Iterable[Any], steps: list[int], budget: int) -> Any:
+    unknown = False
+    for v in values:
+        steps[0] += 1
+        if steps[0] > budget:
+            raise BudgetExceededError(steps[0])
+        if v is True:
+            return True
+        if v is _U:
+            unknown = True
+    return _U if unknown else False
+
+
+def _kall(values: Iterable[Any], steps: list[int], budget: int) -> Any:
+    unknown = False
+    for v in values:
+        steps[0] += 1
+        if steps[0] > budget:
+            raise BudgetExceededError(steps[0])
+        if v is False:
+            return False
+        if v is _U:
+            unknown = True
+    return _U if unknown else True
+
+
+def _kcount(values: Iterable[Any], steps: list[int], budget: int) -> Any:
+    total = 0
+    unknown = False
+    for v in values:
+        steps[0] += 1
+        if steps[0] > budget:
+            raise BudgetExceededError(steps[0])
+        if v is True:
+            total += 1
+        elif v is _U:
+            unknown = True
+    return _U if unknown else float(total)
+
+
+def _div(a: float, b: float, node: n.Node) -> float:
+    if b == 0:
+        raise EvaluationError("division by zero", node)
+    return a / b
+
+
+def _sum_score(options: list[tuple[float, ...]], bands: list[Callable[[float], bool]],
+               codes: list[str | None]) -> tuple[Any, str | None]:
+    """Possible totals of a sum score -> (value or _U, the decided band's code)."""
+    totals = {0.0}
+    for opts in options:
+        totals = {t + o for t in totals for o in opts}
+    hits = set()
+    for t in totals:
+        hit = next((i for i, band in enumerate(bands) if band(t)), None)
+        hits.add(codes[hit] if hit is not None else None)
+    value: Any = next(iter(totals)) if len(totals) == 1 else _U
+    return value, (hits.pop() if len(hits) == 1 else None)
+
+
+def _name(id_: str) -> ast.Name:
+    return ast.Name(id=id_, ctx=ast.Load())
+
+
+def _store(id_: str) -> ast.Name:
+    return ast.Name(id=id_, ctx=ast.Store())
+
+
+def _is(a: ast.expr, b: ast.expr) -> ast.Compare:
+    return ast.Compare(left=a, ops=[ast.Is()], comparators=[b])
+
+
+def _ifexp(test: ast.expr, body: ast.expr, orelse: ast.expr) -> ast.IfExp:
+    return ast.IfExp(test=test, body=body, orelse=orelse)
+
+
+def _walrus(id_: str, value: ast.expr) -> ast.NamedExpr:
+    return ast.NamedExpr(target=_store(id_), value=value)
+
+
+U = _name("_U")
+TRUE, FALSE = ast.Constant(True), ast.Constant(False)
+
+_CMP = {"<": ast.Lt, "<=": ast.LtE, ">": ast.Gt, ">=": ast.GtE, "==": ast.Eq, "!=": ast.NotEq}
+
+
+class Generator:
+    """Builds the module AST of one guideline's fast function."""
+
+    def __init__(self, checked: Checked) -> None:
+        self.checked = checked
+        self.consts: dict[str, Any] = {}
+        self.counter = itertools.count()
+        self.vars: dict[str, str] = {}  # guideline loop variable -> python local
+        self.defines: dict[int, str] = {}  # define nid -> local holding its value
+        self.scores: dict[int, str] = {}
+
+    def fresh(self, prefix: str = "_t") -> str:
+        return f"{prefix}{next(self.counter)}"
+
+    def const(self, value: Any) -> ast.expr:
+        if isinstance(value, bool | int | float | str) or value is None:
+            return ast.Constant(value)
+        key = self.fresh("_c")
+        self.consts[key] = value
+        return _name(key)
+
+    def type_of(self, e: n.Expr) -> ts.Type:
+        return self.checked.types.get(e.nid, ts.ERROR)
+
+    # ------------------------------------------------------------------ expressions
+    def expr(self, e: n.Expr) -> ast.expr:
+        if isinstance(e, n.Number):
+            return ast.Constant(e.value * UNITS[e.unit][1] if e.unit else e.value)
+        if isinstance(e, n.Bool | n.String):
+            return ast.Constant(e.value)
+        if isinstance(e, n.Date):
+            return self.const(e.value)
+        if isinstance(e, n.Today):
+            return _name("as_of")
+        if isinstance(e, n.Path):
+            return self.path(e)
+        if isinstance(e, n.BoolOp):
+            return self.boolop(e.op, [self.expr(o) for o in e.operands])
+        if isinstance(e, n.Not):
+            t = self.fresh()
+            return _ifexp(_is(_walrus(t, self.expr(e.operand)), U), U,
+                          ast.UnaryOp(op=ast.Not(), operand=_name(t)))
+        if isinstance(e, n.IsKnown):
+            op: ast.cmpop = ast.IsNot() if e.known else ast.Is()
+            return ast.Compare(left=self.expr(e.operand), ops=[op], comparators=[U])
+        if isinstance(e, n.Compare):
+            key = self.key(self.type_of(e.left)) if e.op not in ("==", "!=") else None
+            return self.binary([e.left, e.right], lambda a, b: ast.Compare(
+                left=key(a) if key else a, ops=[_CMP[e.op]()],
+                comparators=[key(b) if key else b]))
+        if isinstance(e, n.InRange):
+            key = self.key(self.type_of(e.value))
+            return self.binary([e.value, e.low, e.high], lambda v, lo, hi: ast.Compare(
+                left=key(lo) if key else lo, ops=[ast.LtE(), ast.LtE()],
+                comparators=[key(v) if key else v, key(hi) if key else hi]))
+        if isinstance(e, n.InSet):
+            items = [self.expr(i) for i in e.items]
+            t = self.fresh()
+            # Kleene `or` of equalities: an unknown item only matters if nothing matched
+            eqs = [ast.Compare(left=_name(t), ops=[ast.Eq()], comparators=[i]) for i in items]
+            unknown_items = [i for i in e.items if not self._constant(i)]
+            inner: ast.expr
+            if unknown_items:
+                inner = self.boolop("or", [
+                    self._unknown_guard(i_ast, eq)
+                    for i_ast, eq in zip(items, eqs, strict=True)])
+            else:
+                inner = ast.Compare(left=_name(t), ops=[ast.In()],
+                                    comparators=[ast.Tuple(elts=items, ctx=ast.Load())])
+            return _ifexp(_is(_walrus(t, self.expr(e.value)), U), U, inner)
+        if isinstance(e, n.Arith):
+            return self.arith(e)
+        if isinstance(e, n.Neg):
+            t = self.fresh()
+            return _ifexp(_is(_walrus(t, self.expr(e.operand)), U), U,
+                          ast.UnaryOp(op=ast.USub(), operand=_name(t)))
+        if isinstance(e, n.Quantifier):
+            return self.quantifier(e)
+        raise AssertionError(f"cannot generate {e!r}")  # pragma: no cover
+
+    def _constant(self, e: n.Expr) -> bool:
+        return isinstance(e, n.Number | n.Bool | n.String | n.Date) or isinstance(
+            self.checked.refs.get(e.nid), EnumRef)
+
+    def _unknown_guard(self, item: ast.expr, eq: ast.Compare) -> ast.expr:
+        t = self.fresh()
+        eq.comparators = [_name(t)]
+        return _ifexp(_is(_walrus(t, item), U), U, eq)
+
+    def key(self, t: ts.Type) -> Callable[[ast.expr], ast.expr] | None:
+        if isinstance(t, ts.EnumT) and t.ordered:
+            index = self.const({m: i for i, m in enumerate(t.cls)})
+            return lambda x: ast.Subscript(value=index, slice=x, ctx=ast.Load())
+        return None
+
+    def binary(self, parts: list[n.Expr], build: Callable[..., ast.expr]) -> ast.expr:
+        """``_U if any part is unknown else build(parts)``; constants need no check."""
+        names: list[ast.expr] = []
+        checks: list[ast.expr] = []
+        for p in parts:
+            code = self.expr(p)
+            if self._constant(p):
+                names.append(code)
+                continue
+            t = self.fresh()
+            checks.append(_is(_walrus(t, code), U))
+            names.append(_name(t))
+        body = build(*names)
+        if not checks:
+            return body
+        test = checks[0] if len(checks) == 1 else ast.BoolOp(op=ast.Or(), values=checks)
+        return _ifexp(test, U, body)
+
+    def boolop(self, op: str, parts: list[ast.expr]) -> ast.expr:
+        """Kleene and/or with short-circuit on the deciding value."""
+        decide = FALSE if op == "and" else TRUE
+        temps = [self.fresh() for _ in parts]
+        # build from the right: if part is decisive -> decisive, else continue
+        tail: ast.expr = _ifexp(
+            ast.BoolOp(op=ast.Or(), values=[_is(_name(t), U) for t in temps])
+            if len(temps) > 1 else _is(_name(temps[0]), U),
+            U, ast.Constant(op == "and"))
+        for t, p in reversed(list(zip(temps, parts, strict=True))):
+            tail = _ifexp(_is(_walrus(t, p), decide), decide, tail)
+        return tail
+
+    def arith(self, e: n.Arith) -> ast.expr:
+        lt, rt = self.type_of(e.left), self.type_of(e.right)
+        node = self.const(e)
+        if e.op == "-" and isinstance(lt, ts.DateT) and isinstance(rt, ts.DateT):
+            def build(a: ast.expr, b: ast.expr) -> ast.expr:
+                diff = ast.BinOp(left=a, op=ast.Sub(), right=b)
+                return ast.Call(func=_name("float"), args=[
+                    ast.Attribute(value=diff, attr="days", ctx=ast.Load())], keywords=[])
+        elif isinstance(lt, ts.DateT):
+            sign = 1 if e.op == "+" else -1
+
+            def build(a: ast.expr, b: ast.expr) -> ast.expr:
+                delta = ast.Call(func=_name("_timedelta"), args=[], keywords=[
+                    ast.keyword(arg="days", value=ast.BinOp(
+                        left=ast.Constant(sign), op=ast.Mult(), right=b))])
+                return ast.BinOp(left=a, op=ast.Add(), right=delta)
+        elif e.op == "/":
+            def build(a: ast.expr, b: ast.expr) -> ast.expr:
+                return ast.Call(func=_name("_div"), args=[a, b, node], keywords=[])
+        else:
+            op = {"+": ast.Add, "-": ast.Sub, "*": ast.Mult}[e.op]()
+
+            def build(a: ast.expr, b: ast.expr) -> ast.expr:
+                return ast.BinOp(left=a, op=op, right=b)
+        return self.binary([e.left, e.right], build)
+
+    def quantifier(self, e: n.Quantifier) -> ast.expr:
+        source = self.expr(e.source)
+        local = self.fresh("_v")
+        saved = self.vars.get(e.var)
+        self.vars[e.var] = local
+        cond = self.expr(e.condition) if e.condition is not None else TRUE
+        if saved is None:
+            del self.vars[e.var]
+        else:
+            self.vars[e.var] = saved
+        gen = ast.GeneratorExp(elt=cond, generators=[ast.comprehension(
+            target=_store(local), iter=_name("_items"), ifs=[], is_async=0)])
+        helper = {"any": "_kany", "all": "_kall", "count": "_kcount"}[e.kind]
+        call = ast.Call(func=_name(helper), args=[gen, _name("_steps"), _name("budget")],
+                        keywords=[])
+        # the generator's iterable is bound through a lambda-free trick: a walrus on the
+        # source, then the generator reads it (generators see enclosing function locals)
+        items = self.fresh()
+        gen.generators[0].iter = _name(items)
+        return _ifexp(_is(_walrus(items, source), U), U, call)
+
+    def path(self, e: n.Path) -> ast.expr:
+        ref = self.checked.refs.get(e.nid)
+        if isinstance(ref, EnumRef):
+            return self.const(ref.member)
+        if isinstance(ref, DefineRef):
+            return _name(self.defines[ref.nid])
+        if isinstance(ref, ScoreRef):
+            return _name(self.scores[ref.nid])
+        if isinstance(ref, VarRef):
+            return _name(self.vars[ref.name])
+        assert isinstance(ref, FieldRef)
+        base: ast.expr = _name("record") if ref.root == "patient" else _name(self.vars[ref.root])
+        t = self.type_of(e)
+        factor = UNITS[t.unit][1] if isinstance(t, ts.QuantityT) and t.unit in UNITS else None
+        if not ref.fields:
+            return base
+        tmp = self.fresh()
+        checks: list[ast.expr] = []
+        current = base
+        for f in ref.fields:
+            checks.append(_is(_walrus(tmp, ast.Attribute(value=current, attr=f,
+                                                         ctx=ast.Load())), ast.Constant(None)))
+            current = _name(tmp)
+        value: ast.expr = _name(tmp)
+        if factor is not None and factor != 1.0:
+            value = ast.BinOp(left=value, op=ast.Mult(), right=ast.Constant(factor))
+        test = checks[0] if len(checks) == 1 else ast.BoolOp(op=ast.Or(), values=checks)
+        return _ifexp(test, U, value)
+
+    # ------------------------------------------------------------------ statements
+    def block(self, items: Iterable[n.Item]) -> Iterator[ast.stmt]:
+        items = list(items)
+        # defines and scores first, in an order where each follows what it uses
+        for item in self.ordered(items):
+            if isinstance(item, n.Define):
+                name = self.defines[item.nid]
+                yield ast.Assign(targets=[_store(name)], value=self.expr(item.expr))
+            else:
+                yield from self.score(item)
+        for item in items:
+            if isinstance(item, n.Rule):
+                yield from self.rule(item)
+            elif isinstance(item, n.For):
+                yield from self.loop(item)
+
+    def ordered(self, items: list[n.Item]) -> list[n.Define | n.Score]:
+        pending = [i for i in items if isinstance(i, n.Define | n.Score)]
+        for i in pending:
+            if isinstance(i, n.Define):
+                self.defines[i.nid] = self.fresh("_d")
+            else:
+                self.scores[i.nid] = self.fresh("_s")
+        local = {i.nid for i in pending}
+        deps = {i.nid: self.uses(i) & local for i in pending}
+        done: set[int] = set()
+        out: list[n.Define | n.Score] = []
+        while pending:
+            ready = [i for i in pending if deps[i.nid] <= done]
+            if not ready:  # pragma: no cover - the checker rejects cycles
+                ready = pending[:1]
+            for i in ready:
+                out.append(i)
+                done.add(i.nid)
+                pending.remove(i)
+        return out
+
+    def uses(self, item: n.Node) -> set[int]:
+        found: set[int] = set()
+        stack: list[Any] = [item]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, n.Path):
+                ref = self.checked.refs.get(x.nid)
+                if isinstance(ref, DefineRef | ScoreRef):
+                    found.add(ref.nid)
+            elif isinstance(x, n.Node):
+                for f in attrs.fields(type(x)):
+                    if f.name not in ("nid", "span"):
+                        stack.append(getattr(x, f.name))
+            elif isinstance(x, tuple):
+                stack.extend(x)
+        return found
+
+    def add_codes(self, codes: list[str]) -> ast.stmt:
+        if len(codes) == 1:
+            return ast.Expr(ast.Call(func=ast.Attribute(value=_name("codes"), attr="add",
+                                                        ctx=ast.Load()),
+                                     args=[ast.Constant(codes[0])], keywords=[]))
+        return ast.Expr(ast.Call(func=ast.Attribute(value=_name("codes"), attr="update",
+                                                    ctx=ast.Load()),
+                                 args=[ast.Tuple(elts=[ast.Constant(c) for c in codes],
+                                                 ctx=ast.Load())], keywords=[]))
+
+    def rule(self, r: n.Rule) -> Iterator[ast.stmt]:
+        codes = [a.code for a in r.actions if a.kind != "request"]
+        if not codes:
+            return
+        parts = []
+        if r.when is not None:
+            parts.append(self.expr(r.when))
+        for u in r.unless:
+            t = self.fresh()
+            parts.append(_ifexp(_is(_walrus(t, self.expr(u)), U), U,
+                                ast.UnaryOp(op=ast.Not(), operand=_name(t))))
+        cond = parts[0] if len(parts) == 1 else self.boolop("and", parts) if parts else TRUE
+        yield ast.If(test=_is(cond, TRUE), body=[self.add_codes(codes)], orelse=[])
+
+    def loop(self, loop: n.For) -> Iterator[ast.stmt]:
+        items = self.fresh()
+        var = self.fresh("_v")
+        self.vars[loop.var] = var
+        body = list(self.block(loop.items))
+        del self.vars[loop.var]
+        step = ast.parse("_steps[0] += 1\nif _steps[0] > budget: _budget(_steps[0])").body
+        yield ast.Assign(targets=[_store(items)], value=self.expr(loop.source))
+        yield ast.If(test=ast.Compare(left=_name(items), ops=[ast.IsNot()], comparators=[U]),
+                     body=[ast.For(target=_store(var), iter=_name(items),
+                                   body=[*step, *(body or [ast.Pass()])], orelse=[])],
+                     orelse=[])
+
+    def matcher(self, p: n.Pattern, t: ts.Type, x: ast.expr) -> ast.expr:
+        key = self.key(t)
+        vals = [self.expr(v) for v in p.values]
+        k: Callable[[ast.expr], ast.expr] = key or (lambda a: a)
+        if p.kind == "else":
+            return TRUE
+        if p.kind == "eq":
+            return ast.Compare(left=x, ops=[ast.Eq()], comparators=[vals[0]])
+        if p.kind == "set":
+            return ast.Compare(left=x, ops=[ast.In()],
+                               comparators=[ast.Tuple(elts=vals, ctx=ast.Load())])
+        if p.kind == "range":
+            return ast.Compare(left=k(vals[0]), ops=[ast.LtE(), ast.LtE()],
+                               comparators=[k(x), k(vals[1])])
+        return ast.Compare(left=k(x), ops=[_CMP[p.op or "=="]()], comparators=[k(vals[0])])
+
+    def score(self, s: n.Score) -> Iterator[ast.stmt]:
+        out = self.scores[s.nid]
+        if s.source is not None:
+            t = self.type_of(s.source)
+            x = self.fresh()
+            yield ast.Assign(targets=[_store(x)], value=self.expr(s.source))
+            chain: list[ast.stmt] = [ast.Assign(targets=[_store(out)], value=U)]
+            for arm in reversed(s.arms):
+                body: list[ast.stmt] = [ast.Assign(targets=[_store(out)],
+                                                   value=ast.Constant(arm.points))]
+                if arm.action is not None:
+                    body.append(self.add_codes([arm.action.code]))
+                chain = [ast.If(test=self.matcher(arm.pattern, t, _name(x)), body=body,
+                                orelse=chain)]
+            yield ast.If(test=_is(_name(x), U), body=[ast.Assign(targets=[_store(out)],
+                                                                  value=U)], orelse=chain)
+            return
+        options: list[ast.expr] = []
+        for comp in s.components:
+            t = self.type_of(comp.source)
+            x = self.fresh()
+            everything = ast.Tuple(elts=[ast.Constant(a.points) for a in comp.arms],
+                                   ctx=ast.Load())
+            pick: ast.expr = ast.Tuple(elts=[ast.Constant(0.0)], ctx=ast.Load())
+            for arm in reversed(comp.arms):
+                pick = _ifexp(self.matcher(arm.pattern, t, _name(x)),
+                              ast.Tuple(elts=[ast.Constant(arm.points)], ctx=ast.Load()), pick)
+            options.append(_ifexp(_is(_walrus(x, self.expr(comp.source)), U), everything, pick))
+        bands = []
+        codes: list[ast.expr] = []
+        for b in s.bands:
+            arg = self.fresh()
+            bands.append(ast.Lambda(args=ast.arguments(
+                posonlyargs=[], args=[ast.arg(arg=arg)], kwonlyargs=[], kw_defaults=[],
+                defaults=[]), body=self.matcher(b.pattern, ts.NUMBER, _name(arg))))
+            codes.append(ast.Constant(b.action.code if b.action else None))
+        band_code = self.fresh()
+        yield ast.Assign(
+            targets=[ast.Tuple(elts=[_store(out), _store(band_code)], ctx=ast.Store())],
+            value=ast.Call(func=_name("_sum_score"), args=[
+                ast.List(elts=options, ctx=ast.Load()),
+                ast.List(elts=bands, ctx=ast.Load()),
+                ast.List(elts=codes, ctx=ast.Load())], keywords=[]))
+        yield ast.If(test=ast.Compare(left=_name(band_code), ops=[ast.IsNot()],
+                                      comparators=[ast.Constant(None)]),
+                     body=[ast.Expr(ast.Call(func=ast.Attribute(
+                         value=_name("codes"), attr="add", ctx=ast.Load()),
+                         args=[_name(band_code)], keywords=[]))], orelse=[])
+
+    def module(self) -> ast.Module:
+        body = list(self.block(self.checked.program.items()))
+        prologue = ast.parse("codes = set()\n_steps = [0]").body
+        fn = ast.FunctionDef(
+            name="_fast", args=ast.arguments(
+                posonlyargs=[], args=[ast.arg(arg="record"), ast.arg(arg="as_of"),
+                                      ast.arg(arg="budget")],
+                kwonlyargs=[], kw_defaults=[], defaults=[]),
+            body=[*prologue, *body, ast.Return(_name("codes"))], decorator_list=[],
+            returns=None, type_params=[])
+        return ast.fix_missing_locations(ast.Module(body=[fn], type_ignores=[]))
+
+
+def _budget(steps: int) -> None:
+    raise BudgetExceededError(steps)
+
+
+def generate(checked: Checked) -> FastFn:
+    """Compile a checked guideline's fast function."""
+    gen = Generator(checked)
+    module = gen.module()
+    namespace: dict[str, Any] = {
+        "_U": _U, "_kany": _kany, "_kall": _kall, "_kcount": _kcount, "_div": _div,
+        "_sum_score": _sum_score, "_timedelta": datetime.timedelta, "_budget": _budget,
+        "float": float, "set": set, "__builtins__": {},
+    }
+    namespace.update(gen.consts)
+    code = compile(module, filename=f"<spinerules:{checked.program.entry}>", mode="exec")
+    exec(code, namespace)  # the AST above, built from checked nodes: no guideline text
+    fn: FastFn = namespace["_fast"]
+    return fn
+
+
+def source_of(checked: Checked) -> str:
+    """The generated function as Python text, for reading and debugging."""
+    return ast.unparse(Generator(checked).module())
