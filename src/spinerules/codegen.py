@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import datetime
 import itertools
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -333,8 +334,8 @@ class Generator:
         return _ifexp(test, U, value)
 
     # ------------------------------------------------------------------ statements
-    def block(self, items: Iterable[n.Item]) -> Iterator[ast.stmt]:
-        items = list(items)
+    def block(self, block_items: Iterable[n.Item]) -> Iterator[ast.stmt]:
+        items = list(block_items)
         # defines and scores first, in an order where each follows what it uses
         for item in self.ordered(items):
             if isinstance(item, n.Define):
@@ -467,7 +468,7 @@ class Generator:
                 pick = _ifexp(self.matcher(arm.pattern, t, _name(x)),
                               ast.Tuple(elts=[ast.Constant(arm.points)], ctx=ast.Load()), pick)
             options.append(_ifexp(_is(_walrus(x, self.expr(comp.source)), U), everything, pick))
-        bands = []
+        bands: list[ast.expr] = []
         codes: list[ast.expr] = []
         for b in s.bands:
             arg = self.fresh()
@@ -497,7 +498,9 @@ class Generator:
                                       ast.arg(arg="budget")],
                 kwonlyargs=[], kw_defaults=[], defaults=[]),
             body=[*prologue, *body, ast.Return(_name("codes"))], decorator_list=[],
-            returns=None, type_params=[])
+            returns=None)
+        if sys.version_info >= (3, 12):  # pragma: no cover - depends on the interpreter
+            fn.type_params = []
         return ast.fix_missing_locations(ast.Module(body=[fn], type_ignores=[]))
 
 
