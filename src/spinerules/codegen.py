@@ -337,12 +337,12 @@ class Generator:
     def block(self, block_items: Iterable[n.Item]) -> Iterator[ast.stmt]:
         items = list(block_items)
         # defines and scores first, in an order where each follows what it uses
-        for item in self.ordered(items):
-            if isinstance(item, n.Define):
-                name = self.defines[item.nid]
-                yield ast.Assign(targets=[_store(name)], value=self.expr(item.expr))
+        for named in self.ordered(items):
+            if isinstance(named, n.Define):
+                name = self.defines[named.nid]
+                yield ast.Assign(targets=[_store(name)], value=self.expr(named.expr))
             else:
-                yield from self.score(item)
+                yield from self.score(named)
         for item in items:
             if isinstance(item, n.Rule):
                 yield from self.rule(item)
