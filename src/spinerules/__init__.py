@@ -8,7 +8,6 @@ Example:
     'vcf'
 """
 
-from __future__ import annotations
 
 from .api import EvaluationFailedError, Guideline, check, load, loads
 from .diagnostics import Diagnostic, GuidelineError, Severity
