@@ -90,7 +90,7 @@ def test_full_result_shape() -> None:
     assert out["scores"]["genant"] == {"value": 1}
     assert out["scores"]["total"] == {"value": 3}
     # urgency orders the plan: critical first
-    assert [r["urgency"] for r in out["recommendations"]][0] == "critical"
+    assert out["recommendations"][0]["urgency"] == "critical"
 
 
 @pytest.mark.parametrize("day", [datetime.date(2020, 1, 1), datetime.date(2030, 12, 31)])
