@@ -165,20 +165,41 @@ def check_cmd(paths: tuple[str, ...], fmt: str) -> None:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
-def test_cmd(paths: tuple[str, ...], fmt: str) -> None:
+@click.option("--properties", is_flag=True,
+              help="Also check the consistency properties over generated patients.")
+@click.option("--examples", default=2000, show_default=True,
+              help="Generated patients per property (with --properties).")
+def test_cmd(paths: tuple[str, ...], fmt: str, properties: bool, examples: int) -> None:
     """Run `test` blocks and YAML case files; exit 1 if any fails."""
     from .testing import collect, describe_failure, run_case
 
     results = [run_case(case, g) for case, g in collect(list(paths))]
     failed = [r for r in results if not r.passed]
+    prop_report: list[dict[str, Any]] = []
+    if properties:
+        from .properties import check_properties
+
+        for f in _rules_files(paths):
+            try:
+                g = load(f)
+            except dg.GuidelineError:
+                continue  # reported by the cases above
+            for failure in check_properties(g, examples=examples):
+                prop_report.append({"guideline": f, "property": failure.name,
+                                    "message": failure.message, "patient": failure.patient,
+                                    "text": failure.render()})
     if fmt == "json":
         click.echo(json.dumps({"passed": len(results) - len(failed), "failed": len(failed),
-                               "cases": [r.to_json() for r in results]}, indent=2))
+                               "cases": [r.to_json() for r in results],
+                               "properties": prop_report}, indent=2))
     else:
         for r in failed:
             click.echo(describe_failure(r) + "\n")
-        click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-    sys.exit(EXIT_GUIDELINE if failed or not results else EXIT_OK)
+        for p in prop_report:
+            click.echo(f"{p['guideline']}: {p['text']}\n")
+        tail = f", {len(prop_report)} property failure(s)" if properties else ""
+        click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed{tail}")
+    sys.exit(EXIT_GUIDELINE if failed or prop_report or not results else EXIT_OK)
 
 
 if __name__ == "__main__":  # pragma: no cover
