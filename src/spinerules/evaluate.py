@@ -17,7 +17,7 @@ import attrs
 
 from . import nodes as n
 from . import typesys as ts
-from .check import Checked
+from .check import Checked, DefineRef
 from .compile import Compiler, Env, Thunk, _static_path
 from .result import (
     URGENCY_ORDER,
@@ -209,14 +209,17 @@ class Planner:
         return RulePlan(rule, cond, tuple(atoms), tuple(probes), self.order)
 
     def atoms(self, e: n.Expr, polarity: bool, out: list[Atom], probes: list[Thunk],
-              prefix: str) -> None:
+              prefix: str, depth: int = 0) -> None:
+        """The leaf conditions of ``e``; a define is listed, then expanded (two levels), so
+        that ``because`` reaches the patient's facts."""
         if isinstance(e, n.BoolOp):
             for o in e.operands:
-                self.atoms(o, polarity, out, probes, prefix)
+                self.atoms(o, polarity, out, probes, prefix, depth)
             return
         if isinstance(e, n.Not):
-            self.atoms(e.operand, not polarity, out, probes, prefix)
+            self.atoms(e.operand, not polarity, out, probes, prefix, depth)
             return
+        ref = self.checked.refs.get(e.nid) if isinstance(e, n.Path) else None
         if isinstance(e, n.IsKnown) and not e.known and polarity:
             probes.append(self.compiler.compile(e.operand))
         shown = display(self.checked.types.get(e.nid, ts.ERROR))
@@ -229,8 +232,12 @@ class Planner:
 
             def detail(env: Env) -> str:
                 return f"{left_text} is {show_side(side(env))}; needs {op} {right_text}"
-        out.append(Atom(prefix + self.text(e), self.compiler.compile(e), polarity, shown, e,
-                        detail))
+        text = prefix + self.text(e)
+        if all(a.text != text for a in out):
+            out.append(Atom(text, self.compiler.compile(e), polarity, shown, e, detail))
+        if isinstance(ref, DefineRef) and depth < 2:
+            inner = self.checked.defines[ref.nid]
+            self.atoms(inner.expr, polarity, out, probes, f"via {inner.name}: ", depth + 1)
 
     # ------------------------------------------------------------------ scores
     def score(self, s: n.Score) -> ScorePlan:
@@ -492,7 +499,8 @@ class _Run:
             waiting = tuple(dict.fromkeys(
                 u.rule for u in self.undetermined if facts & set(u.facts)))
             missing.append(attrs.evolve(m, waiting=waiting))
-        fired = {r.code: r for r in recs}
+        fired = {r.code: r.rule for r in recs}
+        fired.update({m.code: m.rule for m in missing})
         positive = {r.code: r.rule for r in recs if r.action in ("recommend", "consider")}
         for r in recs:
             if r.action == "advise_against" and r.code in positive:
@@ -508,7 +516,7 @@ class _Run:
                     self.conflicts.append(Conflict(
                         kind="invariant", code=inv.codes[0],
                         detail=f"invariant broken: {inv.name} ({' and '.join(inv.codes)})",
-                        rules=tuple(fired[c].rule for c in inv.codes)))
+                        rules=tuple(fired[c] for c in inv.codes)))
         return tuple(recs), tuple(missing)
 
 

@@ -229,3 +229,27 @@ def test_explain_why_and_why_not(make: Make) -> None:
     assert "patient.pain is 6; needs >= 7" in why_not
     unknown = g.evaluate(Rec(flag=True), as_of=AS_OF, trace=True).explain("c")
     assert "would be decided by pain" in unknown
+
+
+def test_invariants_see_request_codes(make: Make) -> None:
+    g = make("rule a:\n  when patient.pain >= 1\n  recommend plan cite S\n"
+             "rule ask:\n  when unknown patient.flag\n  request request_flag cite S\n"
+             "invariant \"no plan while the flag is missing\": never plan and request_flag\n")
+    conflicts = g.evaluate(Rec(pain=3.0), as_of=AS_OF).conflicts
+    assert [(c.kind, c.rules) for c in conflicts] == [("invariant", ("a", "ask"))]
+    assert g.evaluate(Rec(pain=3.0, flag=True), as_of=AS_OF).conflicts == ()
+
+
+def test_because_reaches_the_facts_under_a_define(make: Make) -> None:
+    g = make("define hurt: patient.pain >= 7 and not patient.flag\n"
+             + rule("hurt"))
+    because = g.evaluate(Rec(pain=8.0, flag=False), as_of=AS_OF).recommendations[0].because
+    assert [(b.expression, b.value) for b in because] == [
+        ("hurt", True), ("via hurt: patient.pain >= 7", True), ("via hurt: patient.flag", False)]
+
+
+def test_request_facts_come_through_defines(make: Make) -> None:
+    g = make("define incomplete: unknown patient.flag or unknown patient.other\n"
+             "rule ask:\n  when incomplete\n  request request_more cite S\n")
+    missing = g.evaluate(Rec(flag=True), as_of=AS_OF).missing
+    assert [(m.code, m.facts) for m in missing] == [("request_more", ("other",))]

@@ -85,6 +85,7 @@ def test_full_result_shape() -> None:
     a = next(r for r in out["recommendations"] if r["code"] == "a")
     assert a["citations"][0]["locator"] == "p. 1"
     assert a["because"] == [{"expression": "hurt", "value": True},
+                            {"expression": "via hurt: patient.pain >= 7", "value": True},
                             {"expression": "patient.flag", "value": True}]
     assert out["missing"][0]["facts"] == ["other"]
     assert out["scores"]["genant"] == {"value": 1}
