@@ -169,12 +169,21 @@ def check_cmd(paths: tuple[str, ...], fmt: str) -> None:
               help="Also check the consistency properties over generated patients.")
 @click.option("--examples", default=2000, show_default=True,
               help="Generated patients per property (with --properties).")
-def test_cmd(paths: tuple[str, ...], fmt: str, properties: bool, examples: int) -> None:
+@click.option("--coverage", "coverage", is_flag=True,
+              help="Report rule and condition (MC/DC) coverage of the tests.")
+@click.option("--fail-under", type=float, default=None,
+              help="With --coverage: exit 1 if rule or condition coverage is below this.")
+def test_cmd(paths: tuple[str, ...], fmt: str, properties: bool, examples: int,
+             coverage: bool, fail_under: float | None) -> None:
     """Run `test` blocks and YAML case files; exit 1 if any fails."""
     from .testing import collect, describe_failure, run_case
 
-    results = [run_case(case, g) for case, g in collect(list(paths))]
+    collected = list(collect(list(paths)))
+    results = [run_case(case, g) for case, g in collected]
     failed = [r for r in results if not r.passed]
+    reports = _coverage(results) if coverage else []
+    low = [r for r in reports if fail_under is not None
+           and min(r.rule_percent, r.condition_percent) < fail_under]
     prop_report: list[dict[str, Any]] = []
     if properties:
         from .properties import check_properties
@@ -191,15 +200,31 @@ def test_cmd(paths: tuple[str, ...], fmt: str, properties: bool, examples: int) 
     if fmt == "json":
         click.echo(json.dumps({"passed": len(results) - len(failed), "failed": len(failed),
                                "cases": [r.to_json() for r in results],
-                               "properties": prop_report}, indent=2))
+                               "properties": prop_report,
+                               "coverage": [r.to_json() for r in reports]}, indent=2))
     else:
         for r in failed:
             click.echo(describe_failure(r) + "\n")
         for p in prop_report:
             click.echo(f"{p['guideline']}: {p['text']}\n")
+        for report in reports:
+            click.echo(report.render() + "\n")
         tail = f", {len(prop_report)} property failure(s)" if properties else ""
         click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed{tail}")
-    sys.exit(EXIT_GUIDELINE if failed or prop_report or not results else EXIT_OK)
+    bad = failed or prop_report or low or not results
+    sys.exit(EXIT_GUIDELINE if bad else EXIT_OK)
+
+
+def _coverage(results: list[Any]) -> list[Any]:
+    """Coverage per guideline, over the cases that evaluated."""
+    from .api import load as load_guideline
+    from .coverage import measure
+
+    by_guideline: dict[str, list[Any]] = {}
+    for r in results:
+        if r.result is not None:
+            by_guideline.setdefault(r.case.guideline, []).append(r.result)
+    return [measure(load_guideline(name), rs) for name, rs in sorted(by_guideline.items())]
 
 
 if __name__ == "__main__":  # pragma: no cover

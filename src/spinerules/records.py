@@ -21,13 +21,20 @@ of the offending value:
 The machinery is a :class:`cattrs.Converter` with detailed validation and
 ``forbid_extra_keys``; every field gets a strict structure hook built from its annotation and
 metadata, and the resulting exception groups are flattened into :class:`RecordProblem` items.
+
+Hostile input is bounded: a list longer than ``max_list_length`` items (default 1,000, the
+default of :attr:`spinerules.Limits.max_list_length`) is refused at its own path without
+looking at its items; JSON text larger than ``max_bytes`` (default 4 MiB) or nested too deeply
+for the JSON parser is refused at ``$``; at most :data:`MAX_PROBLEMS` problems are reported.
 """
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import difflib
 import enum
+import itertools
 import json
 import math
 import re
@@ -50,6 +57,9 @@ from cattrs.gen import make_dict_structure_fn, override
 from .schema import OrderedEnum
 
 __all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_LIST_LENGTH",
+    "MAX_PROBLEMS",
     "RecordError",
     "RecordProblem",
     "dump_record",
@@ -64,6 +74,23 @@ _Hook = Callable[[Any, Any], Any]
 
 ROOT = "$"
 """The path of the JSON document itself."""
+
+DEFAULT_MAX_LIST_LENGTH = 1_000
+"""Items allowed in any one list of a record (``Limits.max_list_length``)."""
+
+DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+"""Size of the JSON text :func:`load_record_json` accepts (UTF-8 bytes)."""
+
+MAX_PROBLEMS = 100
+"""Problems listed in one :class:`RecordError`; a last ``$`` problem says how many more."""
+
+_MAX_KEY_SHOWN = 80
+"""Unknown keys longer than this are shortened in problem paths."""
+
+_LIST_LIMIT: contextvars.ContextVar[int] = contextvars.ContextVar(
+    "spinerules_records_max_list_length", default=DEFAULT_MAX_LIST_LENGTH
+)
+"""The list limit of the load in progress (per thread and task, so loads may run at once)."""
 
 
 # --- public results ----------------------------------------------------------------------
@@ -105,11 +132,19 @@ class RecordError(Exception):
 # --- public functions --------------------------------------------------------------------
 
 
-def load_record(cls: type[T], data: object, *, source: str | None = None) -> T:
+def load_record(
+    cls: type[T],
+    data: object,
+    *,
+    source: str | None = None,
+    max_list_length: int = DEFAULT_MAX_LIST_LENGTH,
+) -> T:
     """Build an instance of the attrs record class ``cls`` from JSON-shaped ``data``.
 
     ``data`` is what :func:`json.loads` returns (dicts, lists, str, int, float, bool, None).
-    Raises :class:`RecordError` listing every problem found, each with its path.
+    Raises :class:`RecordError` listing every problem found, each with its path. A list with
+    more than ``max_list_length`` items is one problem at the list's path
+    (``fractures: expected at most 1000 items, got 5000``); its items are not examined.
     """
     if not isinstance(data, dict):
         noun = cls.__name__.lower()
@@ -117,18 +152,37 @@ def load_record(cls: type[T], data: object, *, source: str | None = None) -> T:
             ROOT, f"expected a JSON object (the {noun} record), got {_describe(data)}"
         )
         raise RecordError([problem], source=source)
+    token = _LIST_LIMIT.set(max_list_length)
     try:
         result: T = _CONVERTER.structure(data, cls)
     except (ClassValidationError, IterableValidationError, _Invalid) as exc:
-        raise RecordError(_problems(exc, ROOT), source=source) from None
+        raise RecordError(_capped(_problems(exc, ROOT)), source=source) from None
+    except RecursionError:
+        problem = RecordProblem(ROOT, "the record is nested too deeply")
+        raise RecordError([problem], source=source) from None
+    finally:
+        _LIST_LIMIT.reset(token)
     return result
 
 
-def load_record_json(cls: type[T], text: str | bytes, *, source: str = "<patient>") -> T:
+def load_record_json(
+    cls: type[T],
+    text: str | bytes,
+    *,
+    source: str = "<patient>",
+    max_list_length: int = DEFAULT_MAX_LIST_LENGTH,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> T:
     """Parse JSON ``text`` and load it as ``cls`` (see :func:`load_record`).
 
-    Text that is not JSON is reported at path ``$`` with the line and column of the error.
+    Text that is not JSON is reported at path ``$`` with the line and column of the error;
+    so are text larger than ``max_bytes`` (UTF-8 bytes) and nesting deeper than the JSON
+    parser can follow.
     """
+    size = _size(text, max_bytes)
+    if size > max_bytes:
+        message = f"the record is too large ({size} bytes; the limit is {max_bytes})"
+        raise RecordError([RecordProblem(ROOT, message)], source=source)
     try:
         data = json.loads(text, object_pairs_hook=_JsonObject.from_pairs)
     except json.JSONDecodeError as exc:
@@ -137,7 +191,32 @@ def load_record_json(cls: type[T], text: str | bytes, *, source: str = "<patient
     except UnicodeDecodeError as exc:
         message = f"not valid JSON: the text is not UTF-8 ({exc.reason} at byte {exc.start})"
         raise RecordError([RecordProblem(ROOT, message)], source=source) from None
-    return load_record(cls, data, source=source)
+    except RecursionError:
+        message = "not valid JSON: arrays and objects are nested too deeply"
+        raise RecordError([RecordProblem(ROOT, message)], source=source) from None
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        message = f"not valid JSON: {exc}".split(";")[0]
+        raise RecordError([RecordProblem(ROOT, message)], source=source) from None
+    return load_record(cls, data, source=source, max_list_length=max_list_length)
+
+
+def _size(text: str | bytes, max_bytes: int) -> int:
+    """The UTF-8 size of ``text``, without encoding text that is too large anyway."""
+    if isinstance(text, bytes | bytearray | memoryview):
+        return len(text)
+    if len(text) > max_bytes or len(text) * 4 <= max_bytes:
+        return len(text)  # at least this many bytes; or surely under the limit
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _capped(problems: Iterable[RecordProblem]) -> list[RecordProblem]:
+    """At most :data:`MAX_PROBLEMS` problems, then one saying that more were left out."""
+    it = iter(problems)
+    out = list(itertools.islice(it, MAX_PROBLEMS))
+    more = sum(1 for _ in it)
+    if more:
+        out.append(RecordProblem(ROOT, f"{more} more problem(s) not shown"))
+    return out
 
 
 def dump_record(obj: object) -> dict[str, Any]:
@@ -193,6 +272,8 @@ def _describe(value: object) -> str:
         return "an array"
     if value is None:
         return "null"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**60:
+        return "a number with more than 60 digits"
     if isinstance(value, bool | int | float | str):
         text = json.dumps(value, ensure_ascii=False)
         return text if len(text) <= 60 else text[:56] + '..."'
@@ -389,6 +470,9 @@ def _list_hook(element: Any, *, make: Callable[[list[Any]], Any]) -> _Hook:
     def list_hook(value: Any, _type: Any) -> Any:
         if not isinstance(value, list):
             raise _Invalid(f"expected an array, got {_describe(value)}")
+        limit = _LIST_LIMIT.get()
+        if len(value) > limit:
+            raise _Invalid(f"expected at most {limit} items, got {len(value)}")
         items: list[Any] = []
         errors: list[Exception] = []
         for index, item in enumerate(value):
@@ -465,9 +549,10 @@ def _problems(exc: BaseException, path: str) -> Iterator[RecordProblem]:
     elif isinstance(exc, ForbiddenExtraKeysError):
         names = [f.name for f in attrs.fields(exc.cl)]
         for key in sorted(exc.extra_fields, key=str):
-            yield RecordProblem(
-                _join(path, str(key)), "unknown field" + _did_you_mean(str(key), names)
-            )
+            name = str(key)
+            shown = name if len(name) <= _MAX_KEY_SHOWN else name[: _MAX_KEY_SHOWN - 3] + "..."
+            hint = _did_you_mean(name, names) if len(name) <= _MAX_KEY_SHOWN else ""
+            yield RecordProblem(_join(path, shown), "unknown field" + hint)
     elif isinstance(exc, _Invalid | _DuplicateKey):
         yield RecordProblem(path, str(exc))
     elif isinstance(exc, KeyError):
