@@ -82,7 +82,7 @@ DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 """Size of the JSON text :func:`load_record_json` accepts (UTF-8 bytes)."""
 
 MAX_PROBLEMS = 100
-"""Problems listed in one :class:`RecordError`; a last ``$`` problem says how many more."""
+"""Problems listed in one :class:`RecordError`; a last ``$`` problem says that more exist."""
 
 _MAX_KEY_SHOWN = 80
 """Unknown keys longer than this are shortened in problem paths."""
@@ -213,9 +213,8 @@ def _capped(problems: Iterable[RecordProblem]) -> list[RecordProblem]:
     """At most :data:`MAX_PROBLEMS` problems, then one saying that more were left out."""
     it = iter(problems)
     out = list(itertools.islice(it, MAX_PROBLEMS))
-    more = sum(1 for _ in it)
-    if more:
-        out.append(RecordProblem(ROOT, f"{more} more problem(s) not shown"))
+    if next(it, None) is not None:
+        out.append(RecordProblem(ROOT, f"more problems not shown (only the first {MAX_PROBLEMS})"))
     return out
 
 
@@ -298,7 +297,7 @@ def _range(metadata: Mapping[str, Any]) -> str:
 
 def _did_you_mean(word: object, choices: Iterable[str]) -> str:
     """`` (did you mean "x"?)`` when ``word`` is a string close to one of ``choices``."""
-    if not isinstance(word, str):
+    if not isinstance(word, str) or len(word) > _MAX_KEY_SHOWN:
         return ""
     options = list(choices)
     key = word.casefold()

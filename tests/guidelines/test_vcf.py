@@ -613,3 +613,15 @@ def test_results_match_the_published_schema() -> None:
     for cid, r in results().items():
         errors = sorted(validator.iter_errors(json.loads(r.dumps())), key=str)
         assert not errors, f"{cid}: {errors[0].message}"
+
+
+def test_no_fracture_no_fracture_plan() -> None:
+    """S6: the conservative pathway needs a fracture to manage (found by a generated patient:
+    an empty fracture list with a normal neurological examination)."""
+    record = patient("founding-case", fractures=[])
+    codes = evaluate(record).codes()
+    assert "conservative_management" not in codes
+    assert "nsaid_first_line" not in codes
+    unknown = dict(record)
+    del unknown["fractures"]
+    assert "conservative_management" not in evaluate(unknown).codes()
