@@ -171,6 +171,37 @@ class CelRenderer(TextRenderer):
         return f"(has({r}) && {r}.all(f, {inner}))"
 
 
+class CelTernaryRenderer(CelRenderer):
+    """CEL with every guard as a conditional, ``has(x) ? <test> : false``: the same meaning,
+    but the transpiler of celpy's CompiledRunner gets it right (its ``&&`` does not absorb
+    the error of an absent key, as CEL requires: ``false && error`` is an error there)."""
+
+    def _guard(self, r: str, test: str) -> str:
+        return f"(has({r}) ? {test} : false)"
+
+    def is_bool(self, path: tuple[str, ...], scope: str | None, value: bool) -> str:
+        r = self.ref(path, scope)
+        return self._guard(r, r if value else f"!{r}")
+
+    def cmp(self, path: tuple[str, ...], scope: str | None, op: str, value: Any) -> str:
+        r = self.ref(path, scope)
+        return self._guard(r, f"{r} {op} {self.lit(value)}")
+
+    def member(self, path: tuple[str, ...], scope: str | None, values: tuple[str, ...],
+               positive: bool) -> str:
+        r = self.ref(path, scope)
+        inside = f"{r} in [{', '.join(self.lit(v) for v in values)}]"
+        return self._guard(r, inside if positive else f"!({inside})")
+
+    def some(self, path: tuple[str, ...], scope: str | None, inner: str) -> str:
+        r = self.ref(path, scope)
+        return self._guard(r, f"{r}.exists(f, {inner})")
+
+    def every(self, path: tuple[str, ...], scope: str | None, inner: str) -> str:
+        r = self.ref(path, scope)
+        return self._guard(r, f"{r}.all(f, {inner})")
+
+
 class ZenRenderer(TextRenderer):
     """ZEN: ``#`` is the element inside ``some``/``all``; member access is null-safe."""
 
@@ -300,7 +331,7 @@ def cel_peer(compiled_runner: bool = False) -> Peer:
     except ImportError as exc:
         peer.problem = f"not installed ({exc})"
         return peer
-    peer.rules = _render(CelRenderer())
+    peer.rules = _render(CelTernaryRenderer() if compiled_runner else CelRenderer())
     # celpy keeps one lark parser per process, built with the tree class of the first
     # Environment; a CompiledRunner needs its own (TranspilerTree), so start afresh
     celpy.celparser.CELParser.CEL_PARSER = None

@@ -221,10 +221,14 @@ def _coverage(results: list[Any]) -> list[Any]:
     from .coverage import measure
 
     by_guideline: dict[str, list[Any]] = {}
+    names: dict[str, str] = {}
     for r in results:
         if r.result is not None:
-            by_guideline.setdefault(r.case.guideline, []).append(r.result)
-    return [measure(load_guideline(name), rs) for name, rs in sorted(by_guideline.items())]
+            path = Path(r.case.guideline)
+            key = str(path.resolve()) if path.exists() else r.case.guideline
+            names.setdefault(key, r.case.guideline)
+            by_guideline.setdefault(key, []).append(r.result)
+    return [measure(load_guideline(names[key]), rs) for key, rs in sorted(by_guideline.items())]
 
 
 if __name__ == "__main__":  # pragma: no cover

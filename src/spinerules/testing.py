@@ -10,6 +10,9 @@ A YAML case file holds one case or a list under ``cases:``::
     want_not: [conservative_management]
     want_missing: [request_neuro_exam]
     want_scores: {genant: 1, tlics: [3, 6]}          # a value, or [min, max]
+    want_not_missing: [request_dexa_status]
+    want_rules: [S2.neuro_exam_missing]              # rule ids that must fire
+    want_not_rules: [S6.conservative_first_line]     # rule ids that must not fire
     want_error: SR501                                # for an invalid patient record
 
 Each case gives a ``CaseResult`` with the differences between expected and actual.
@@ -47,6 +50,9 @@ class Case:
     want_codes: tuple[str, ...] = ()
     want_not: tuple[str, ...] = ()
     want_missing: tuple[str, ...] = ()
+    want_not_missing: tuple[str, ...] = ()
+    want_rules: tuple[str, ...] = ()  # rule ids that must fire
+    want_not_rules: tuple[str, ...] = ()  # rule ids that must not fire
     want_scores: dict[str, tuple[float, float]] = attrs.field(factory=dict)
     want_error: str | None = None
     error: str | None = None  # a problem with the case itself
@@ -135,6 +141,9 @@ def cases_from_yaml(path: Path) -> Iterator[Case]:
             want_codes=tuple(entry.get("want_codes") or entry.get("want_recommendations") or ()),
             want_not=tuple(entry.get("want_not") or entry.get("want_not_codes") or ()),
             want_missing=tuple(entry.get("want_missing") or ()),
+            want_not_missing=tuple(entry.get("want_not_missing") or ()),
+            want_rules=tuple(entry.get("want_rules") or ()),
+            want_not_rules=tuple(entry.get("want_not_rules") or ()),
             want_scores=scores, want_error=entry.get("want_error"), error=error)
 
 
@@ -175,6 +184,17 @@ def run_case(case: Case, guideline: Guideline | None = None) -> CaseResult:
     for code in case.want_missing:
         if code not in missing:
             failures.append(f"expected the request `{code}`, not made")
+    for code in case.want_not_missing:
+        if code in missing:
+            failures.append(f"the request `{code}` was made, but the case forbids it")
+    fired = {o.rule for o in result.trace.outcomes if o.status == "fire"} \
+        if result.trace is not None else set()
+    for rule_id in case.want_rules:
+        if rule_id not in fired:
+            failures.append(f"expected rule `{rule_id}` to fire; it did not")
+    for rule_id in case.want_not_rules:
+        if rule_id in fired:
+            failures.append(f"rule `{rule_id}` fired, but the case forbids it")
     for name, (low, high) in case.want_scores.items():
         s = result.scores.get(name)
         if s is None:
