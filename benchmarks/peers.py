@@ -143,6 +143,9 @@ class CelRenderer(TextRenderer):
 
     AND, OR, NOT = " && ", " || ", "!"
 
+    def has(self, r: str) -> str:
+        return f"has({r})"
+
     def ref(self, path: tuple[str, ...], scope: str | None) -> str:
         return f"{scope or 'p'}.{'.'.join(path)}"
 
@@ -150,56 +153,34 @@ class CelRenderer(TextRenderer):
         return f'"{value}"' if isinstance(value, str) else repr(float(value))
 
     def known(self, path: tuple[str, ...], scope: str | None, present: bool) -> str:
-        return f"{'' if present else '!'}has({self.ref(path, scope)})"
+        test = self.has(self.ref(path, scope))
+        return test if present else f"!{test}"
 
     def is_bool(self, path: tuple[str, ...], scope: str | None, value: bool) -> str:
         r = self.ref(path, scope)
-        return f"(has({r}) && {'' if value else '!'}{r})"
+        return f"({self.has(r)} && {'' if value else '!'}{r})"
 
     def member(self, path: tuple[str, ...], scope: str | None, values: tuple[str, ...],
                positive: bool) -> str:
         r = self.ref(path, scope)
         inside = f"{r} in [{', '.join(self.lit(v) for v in values)}]"
-        return f"(has({r}) && {inside if positive else f'!({inside})'})"
+        return f"({self.has(r)} && {inside if positive else f'!({inside})'})"
 
     def some(self, path: tuple[str, ...], scope: str | None, inner: str) -> str:
         r = self.ref(path, scope)
-        return f"(has({r}) && {r}.exists(f, {inner}))"
+        return f"({self.has(r)} && {r}.exists(f, {inner}))"
 
     def every(self, path: tuple[str, ...], scope: str | None, inner: str) -> str:
         r = self.ref(path, scope)
-        return f"(has({r}) && {r}.all(f, {inner}))"
+        return f"({self.has(r)} && {r}.all(f, {inner}))"
 
 
-class CelTernaryRenderer(CelRenderer):
-    """CEL with every guard as a conditional, ``has(x) ? <test> : false``: the same meaning,
-    but the transpiler of celpy's CompiledRunner gets it right (its ``&&`` does not absorb
-    the error of an absent key, as CEL requires: ``false && error`` is an error there)."""
+class CelCompiledRenderer(CelRenderer):
+    """The same rules for celpy's CompiledRunner, whose ``has()`` returns a Python ``bool``
+    that its ``&&``, ``!`` and ``?:`` reject (celpy 0.5.0); ``has(x) == true`` is a CEL bool."""
 
-    def _guard(self, r: str, test: str) -> str:
-        return f"(has({r}) ? {test} : false)"
-
-    def is_bool(self, path: tuple[str, ...], scope: str | None, value: bool) -> str:
-        r = self.ref(path, scope)
-        return self._guard(r, r if value else f"!{r}")
-
-    def cmp(self, path: tuple[str, ...], scope: str | None, op: str, value: Any) -> str:
-        r = self.ref(path, scope)
-        return self._guard(r, f"{r} {op} {self.lit(value)}")
-
-    def member(self, path: tuple[str, ...], scope: str | None, values: tuple[str, ...],
-               positive: bool) -> str:
-        r = self.ref(path, scope)
-        inside = f"{r} in [{', '.join(self.lit(v) for v in values)}]"
-        return self._guard(r, inside if positive else f"!({inside})")
-
-    def some(self, path: tuple[str, ...], scope: str | None, inner: str) -> str:
-        r = self.ref(path, scope)
-        return self._guard(r, f"{r}.exists(f, {inner})")
-
-    def every(self, path: tuple[str, ...], scope: str | None, inner: str) -> str:
-        r = self.ref(path, scope)
-        return self._guard(r, f"{r}.all(f, {inner})")
+    def has(self, r: str) -> str:
+        return f"(has({r}) == true)"
 
 
 class ZenRenderer(TextRenderer):
@@ -331,7 +312,7 @@ def cel_peer(compiled_runner: bool = False) -> Peer:
     except ImportError as exc:
         peer.problem = f"not installed ({exc})"
         return peer
-    peer.rules = _render(CelTernaryRenderer() if compiled_runner else CelRenderer())
+    peer.rules = _render(CelCompiledRenderer() if compiled_runner else CelRenderer())
     # celpy keeps one lark parser per process, built with the tree class of the first
     # Environment; a CompiledRunner needs its own (TranspilerTree), so start afresh
     celpy.celparser.CELParser.CEL_PARSER = None

@@ -96,6 +96,15 @@ class Guideline:
         """The ``test`` blocks of every file."""
         return [i for i in self.checked.program.items() if isinstance(i, n.Test)]
 
+    def _record(self, record: Any) -> Any:
+        """An instance of the record type; anything else goes through the JSON loader, so
+        a bad value is a ``RecordError`` naming what was expected."""
+        if isinstance(record, self.record_type):
+            return record
+        from .records import load_record
+
+        return load_record(self.record_type, record, max_list_length=self.limits.max_list_length)
+
     def evaluate(self, record: Any, *, as_of: datetime.date | None = None,
                  trace: bool = False) -> Result:
         """Evaluate one patient record (an attrs instance, or a JSON-like mapping).
@@ -103,12 +112,7 @@ class Guideline:
         ``as_of`` is the date "today" means; it defaults to the current date, so pass it
         to make runs repeatable.
         """
-        if isinstance(record, Mapping):
-            from .records import load_record
-
-            record = load_record(self.record_type, record)
-        if not isinstance(record, self.record_type):
-            raise TypeError(f"expected a {self.record_type.__name__}, got {type(record).__name__}")
+        record = self._record(record)
         when = as_of or datetime.date.today()
         try:
             return run(self.plan, self.checked, record, as_of=when, guideline_info=self.info(),
@@ -131,10 +135,7 @@ class Guideline:
 
         Gives the same codes as ``evaluate(...).codes()``; for population-scale runs.
         """
-        if isinstance(record, Mapping):
-            from .records import load_record
-
-            record = load_record(self.record_type, record)
+        record = self._record(record)
         try:
             return frozenset(self.fast(record, as_of, self.limits.max_steps))
         except BudgetExceededError as exc:

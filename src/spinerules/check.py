@@ -165,19 +165,23 @@ class Checker:
     def declare(self, items: Iterable[n.Item], scope: _Scope) -> None:
         """Make a block's defines and scores visible before any is checked (any order)."""
         for item in items:
-            if isinstance(item, n.Define | n.Score):
-                if scope.lookup(item.name) is not None and (
-                        item.name in scope.defines or item.name in scope.scores
-                        or (scope.parent and scope.parent.lookup(item.name))):
-                    self.error("SR203", item.span, name=item.name)
-                    continue
-                if isinstance(item, n.Define):
-                    scope.defines[item.name] = item
-                    self.define_nodes[item.nid] = item
-                    self.define_scope[item.nid] = scope
-                else:
-                    scope.scores[item.name] = item
-                    self.score_nodes[item.nid] = item
+            if not isinstance(item, n.Define | n.Score):
+                continue
+            if isinstance(item, n.Define):
+                # every define is type-checked, even a duplicate, in this scope
+                self.define_scope[item.nid] = scope
+            if item.name in scope.defines or item.name in scope.scores:
+                self.error("SR203", item.span, name=item.name)
+                continue
+            if scope.parent is not None and scope.parent.lookup(item.name) is not None:
+                self.error("SR220", item.span, name=item.name)
+                continue
+            if isinstance(item, n.Define):
+                scope.defines[item.name] = item
+                self.define_nodes[item.nid] = item
+            else:
+                scope.scores[item.name] = item
+                self.score_nodes[item.nid] = item
 
     # ------------------------------------------------------------------ items
     def item(self, item: n.Item, scope: _Scope) -> None:

@@ -105,6 +105,7 @@ class Plan:
     block: BlockPlan
     invariants: tuple[InvariantPlan, ...]
     citations: dict[str, Citation]
+    cited: dict[tuple[n.Citation, ...], tuple[Citation, ...]]  # a cite list, resolved once
 
 
 def display(t: ts.Type) -> Callable[[Any], Any]:
@@ -159,7 +160,18 @@ class Planner:
         invariants = tuple(
             InvariantPlan(i, self.compiler.compile(i.when) if i.when is not None else None)
             for i in items if isinstance(i, n.Invariant))
-        return Plan(block=block, invariants=invariants, citations=self.citations)
+        cited: dict[tuple[n.Citation, ...], tuple[Citation, ...]] = {}
+
+        def resolve(cs: tuple[n.Citation, ...]) -> None:
+            cited[cs] = tuple(
+                attrs.evolve(self.citations[c.key], locator=c.locator) if c.locator
+                else self.citations[c.key] for c in cs)
+
+        for node in _nodes(items):
+            if isinstance(node, n.Action | n.Score):
+                resolve(node.cites)
+                resolve(node.against)
+        return Plan(block=block, invariants=invariants, citations=self.citations, cited=cited)
 
     def _mark_loop_defines(self, items: list[n.Item], top: bool) -> None:
         for item in items:
@@ -346,6 +358,18 @@ class Planner:
         return ScorePlan(s, thunk, self.order)
 
 
+def _nodes(x: Any) -> Any:
+    """Every node below ``x`` (items, rules, actions, expressions)."""
+    if isinstance(x, n.Node):
+        yield x
+        for f in attrs.fields(type(x)):
+            if f.name not in ("nid", "span"):
+                yield from _nodes(getattr(x, f.name))
+    elif isinstance(x, tuple | list):
+        for y in x:
+            yield from _nodes(y)
+
+
 def _always(env: Env) -> Any:
     return True
 
@@ -377,11 +401,7 @@ class _Run:
         self.seq = 0
 
     def cites(self, cs: tuple[n.Citation, ...]) -> tuple[Citation, ...]:
-        out = []
-        for c in cs:
-            base = self.plan.citations[c.key]
-            out.append(attrs.evolve(base, locator=c.locator) if c.locator else base)
-        return tuple(out)
+        return self.plan.cited[cs]
 
     def emit(self, action: n.Action, rule_id: str, span_loc: str, because: tuple[Because, ...],
              order: int, cites: tuple[n.Citation, ...], against: tuple[n.Citation, ...]) -> None:

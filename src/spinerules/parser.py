@@ -106,6 +106,8 @@ def describe_expected(expected: set[str] | frozenset[str]) -> str:
     words = sorted({table.get(name, name.lower()) for name in expected})
     if len(words) > 8:
         words = [*words[:8], "..."]
+    if not words:
+        return "the end of the item"
     if len(words) == 1:
         return words[0]
     return ", ".join(words[:-1]) + " or " + words[-1]

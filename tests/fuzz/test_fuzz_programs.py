@@ -1,0 +1,154 @@
+"""Fuzzing (c): grammar-shaped random programs.
+
+Two generators: a token soup (random sequences of keywords, names, numbers, strings,
+operators and line breaks, after a valid header half of the time) for the parser and its
+error recovery, and random items with random expressions over the spine record (well-formed
+often enough to reach the checker, the planner, code generation and evaluation).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from .harness import (
+    ENUMS,
+    HEADER,
+    KEYWORDS,
+    LOOP_PATHS,
+    PATIENT_PATHS,
+    PUNCT,
+    UNITS,
+    check_rules_bytes,
+    examples,
+)
+
+pytestmark = pytest.mark.fuzz
+
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                    max_examples=examples(ci=2000, long=100_000))
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fuzz_programs")
+
+
+NAMES = st.one_of(st.sampled_from(["x", "r", "S", "T", "f", "a1", "S7.x", "patient", "_"]),
+                  st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True))
+NUMBERS = st.one_of(st.integers(-5, 200).map(str),
+                    st.sampled_from(["0", "0.5", "1" + "0" * 40, "9" * 400, "1e5", "00", "1.",
+                                     ".5", "-0"]))
+STRINGS = st.one_of(st.sampled_from(['""', '"x"', '"a \\" b"', '"\\', '"unterminated', '"\\n"']),
+                    st.text(max_size=8).map(lambda t: '"' + t.replace('"', "") + '"'))
+DATES = st.one_of(st.dates().map(str), st.sampled_from(["2026-02-30", "0000-01-01",
+                                                        "9999-99-99", "2026-1-1"]))
+TOKENS = st.one_of(st.sampled_from(KEYWORDS), st.sampled_from(PUNCT), NAMES, NUMBERS, STRINGS,
+                   DATES, st.sampled_from(PATIENT_PATHS + LOOP_PATHS + ENUMS))
+
+
+@SETTINGS
+@given(header=st.booleans(), toks=st.lists(TOKENS, max_size=60))
+def test_token_soup(folder: Path, header: bool, toks: list[str]) -> None:
+    text = (HEADER if header else "") + " ".join(toks)
+    check_rules_bytes(text.encode("utf-8", "surrogatepass"), folder)
+
+
+# --- structured programs ------------------------------------------------------------------
+
+NUMBER_LIT = st.tuples(st.sampled_from(["0", "1", "3", "6", "12", "20", "25", "50", "100",
+                                        "0.5", "1" + "0" * 30, "7" * 320]),
+                       st.sampled_from(UNITS)).map("".join)
+LITERALS = st.one_of(NUMBER_LIT, st.sampled_from(["true", "false", "today", '"x"']), DATES,
+                     st.sampled_from(ENUMS))
+
+
+def expressions(loop: bool) -> st.SearchStrategy[str]:
+    leaves = st.one_of(LITERALS, st.sampled_from(PATIENT_PATHS),
+                       *([st.sampled_from(LOOP_PATHS)] if loop else []),
+                       st.sampled_from(["d0", "d1", "s0", "count(g in patient.fractures)"]))
+
+    def extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        binop = st.sampled_from(["and", "or", "<", "<=", "==", "!=", ">=", ">",
+                                 "+", "-", "*", "/"])
+        return st.one_of(
+            st.tuples(inner, binop, inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+            st.tuples(st.sampled_from(["not", "unknown", "known", "-"]), inner)
+            .map(lambda t: f"{t[0]} {t[1]}"),
+            st.tuples(inner, inner, inner).map(lambda t: f"{t[0]} in {t[1]}..{t[2]}"),
+            st.tuples(inner, st.lists(inner, min_size=1, max_size=3))
+            .map(lambda t: f"{t[0]} in [{', '.join(t[1])}]"),
+            st.tuples(st.sampled_from(["any", "all", "count"]), inner)
+            .map(lambda t: f"{t[0]}(f in patient.fractures: {t[1]})"),
+        )
+
+    return st.recursive(leaves, extend, max_leaves=8)
+
+
+ACTIONS = st.tuples(
+    st.sampled_from(["recommend", "consider", "advise_against", "warn", "classify", "request"]),
+    st.sampled_from(["c0", "c1", "c2", "c3"]),
+    st.sampled_from(["", ' "Do it."']),
+    st.sampled_from(["", " strength strong", " strength moderate", " strength bogus"]),
+    st.sampled_from(["", " urgency routine", " urgency critical"]),
+    st.sampled_from([" cite S", " cite S \"p. 1\", T", " cite NOPE", "", " cite S against T"]),
+).map(lambda t: f"  {t[0]} {t[1]}{t[2]}{t[3]}{t[4]}{t[5]}\n")
+
+PATTERNS = st.one_of(st.tuples(st.sampled_from(["<", "<=", ">=", ">", "=="]), NUMBER_LIT)
+                     .map(" ".join),
+                     st.tuples(NUMBER_LIT, NUMBER_LIT).map(lambda t: f"{t[0]} .. {t[1]}"),
+                     st.sampled_from(ENUMS), NUMBER_LIT,
+                     st.lists(st.sampled_from(ENUMS), min_size=1, max_size=3)
+                     .map(lambda xs: "[" + ", ".join(xs) + "]"))
+
+
+def items(loop: bool) -> st.SearchStrategy[str]:
+    expr = expressions(loop)
+    name = st.sampled_from(["d0", "d1", "d2"])
+    define = st.tuples(name, expr).map(lambda t: f"define {t[0]}: {t[1]}\n")
+    rule = st.tuples(st.sampled_from(["r0", "r1", "r2", "S1.a"]), st.one_of(st.just(""), expr),
+                     st.lists(expr, max_size=2), st.lists(ACTIONS, min_size=1, max_size=2)).map(
+        lambda t: f"rule {t[0]}:\n"
+                  + (f"  when {t[1]}\n" if t[1] else "")
+                  + "".join(f"  unless {u}\n" for u in t[2]) + "".join(t[3]))
+    arm = st.tuples(PATTERNS, st.integers(-3, 9), st.sampled_from(["", " classify c9 \"k\""])
+                    ).map(lambda t: f"  {t[0]} -> {t[1]}{t[2]}\n")
+    table = st.tuples(st.sampled_from(["s0", "s1"]), expr, st.lists(arm, min_size=1, max_size=4),
+                      st.booleans()).map(
+        lambda t: f"score {t[0]} from {t[1]}:\n{''.join(t[2])}"
+                  + ("  else -> 0\n" if t[3] else "") + "  cite S\n")
+    comp = st.tuples(st.sampled_from(["k0", "k1"]), expr,
+                     st.lists(arm.map(lambda a: "  " + a.split(" classify")[0].rstrip() + "\n"),
+                              min_size=1, max_size=3)).map(
+        lambda t: f"  component {t[0]} from {t[1]}:\n{''.join(t[2])}")
+    band = st.tuples(PATTERNS, st.sampled_from(["c5", "c6"])).map(
+        lambda t: f"  band {t[0]} -> classify {t[1]}\n")
+    summed = st.tuples(st.sampled_from(["s0", "s1"]), st.lists(comp, min_size=1, max_size=2),
+                       st.lists(band, max_size=3)).map(
+        lambda t: f"score {t[0]}:\n{''.join(t[1])}{''.join(t[2])}  cite S\n")
+    invariant = st.tuples(st.lists(st.sampled_from(["c0", "c1", "c9", "zz"]), min_size=1,
+                                   max_size=2), st.one_of(st.just(""), expr)).map(
+        lambda t: 'invariant "i":\n  never ' + " and ".join(t[0])
+                  + (f" when {t[1]}" if t[1] else "") + "\n")
+    return st.one_of(define, rule, table, summed, invariant)
+
+
+def indent(text: str) -> str:
+    return "".join("  " + line + "\n" for line in text.splitlines())
+
+
+PROGRAMS = st.tuples(
+    st.lists(items(loop=False), max_size=5),
+    st.lists(st.lists(items(loop=True), min_size=1, max_size=3), max_size=2),
+).map(lambda t: HEADER + "".join(t[0])
+      + "".join("for f in patient.fractures:\n" + "".join(indent(i) for i in body)
+                for body in t[1]))
+
+
+@SETTINGS
+@given(program=PROGRAMS)
+def test_structured_programs(folder: Path, program: str) -> None:
+    check_rules_bytes(program.encode("utf-8", "surrogatepass"), folder)
