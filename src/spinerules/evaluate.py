@@ -57,6 +57,7 @@ class RulePlan:
     atoms: tuple[Atom, ...]
     probes: tuple[Thunk, ...]  # operands of `unknown x` tests: what a request asks for
     order: int
+    why: Callable[[Env], list[str]] = lambda env: []  # the deciding conditions (traces)
 
 
 @attrs.frozen
@@ -117,6 +118,10 @@ def display(t: ts.Type) -> Callable[[Any], Any]:
             return "unknown" if isinstance(v, Unknown) else format_quantity(v, unit)
         return show_q
     return show_value
+
+
+def _truth_text(v: Any) -> str:
+    return "true" if v is True else "false" if v is False else str(v)
 
 
 def show_value(v: Any) -> Any:
@@ -218,7 +223,66 @@ class Planner:
             self.atoms(rule.when, True, atoms, probes, prefix="")
         for u in rule.unless:
             self.atoms(u, False, atoms, probes, prefix="unless ")
-        return RulePlan(rule, cond, tuple(atoms), tuple(probes), self.order)
+        # (value of the part, its explanation, the value that lets the rule fire)
+        parts_why = [(self.compiler.compile(rule.when), self.explainer(rule.when, 0), True)] \
+            if rule.when is not None else []
+        parts_why += [(self.compiler.compile(u), self.explainer(u, 0, prefix="unless "), False)
+                      for u in rule.unless]
+
+        def why(env: Env) -> list[str]:
+            values = [(v(env), w, ok) for v, w, ok in parts_why]
+            if all(v is ok for v, _, ok in values):  # fired: every part, as it stood
+                return [line for _, w, _ in values for line in w(env)]
+            # not fired or undetermined: only the parts that stopped it
+            return [line for v, w, ok in values if v is not ok for line in w(env)]
+        return RulePlan(rule, cond, tuple(atoms), tuple(probes), self.order, why)
+
+    def explainer(self, e: n.Expr, depth: int, prefix: str = "") -> Callable[[Env], list[str]]:
+        """The conditions that decide ``e``'s value: for a false `and`, its false parts; for
+        a true `or`, its true parts; defines are opened (three levels) down to the facts."""
+        value = self.compiler.compile(e)
+        indent = "  " * depth
+        if isinstance(e, n.BoolOp):
+            subs = [(self.compiler.compile(o), self.explainer(o, depth, prefix))
+                    for o in e.operands]
+            deciding = False if e.op == "and" else True
+
+            def why_bool(env: Env) -> list[str]:
+                v = value(env)
+                vals = [(s(env), w) for s, w in subs]
+                if v is deciding:
+                    chosen = [w for x, w in vals if x is deciding]
+                elif isinstance(v, Unknown):
+                    chosen = [w for x, w in vals if isinstance(x, Unknown)]
+                else:
+                    chosen = [w for _, w in vals]
+                return [line for w in chosen for line in w(env)]
+            return why_bool
+        if isinstance(e, n.Not):  # the operand, with its own value: "red_flag: false"
+            return self.explainer(e.operand, depth, prefix)
+        text = prefix + self.text(e)
+        shown = display(self.checked.types.get(e.nid, ts.ERROR))
+        ref = self.checked.refs.get(e.nid) if isinstance(e, n.Path) else None
+        inner: Callable[[Env], list[str]] | None = None
+        if isinstance(ref, DefineRef) and depth < 3:
+            inner = self.explainer(self.checked.defines[ref.nid].expr, depth + 1)
+        detail: Callable[[Env], str] | None = None
+        if isinstance(e, n.Compare):
+            side = self.compiler.compile(e.left)
+            show_side = display(self.checked.types.get(e.left.nid, ts.ERROR))
+            left_text, right_text, op = self.text(e.left), self.text(e.right), e.op
+
+            def detail(env: Env) -> str:
+                return f"{left_text} is {show_side(side(env))} ({op} {right_text})"
+
+        def why_leaf(env: Env) -> list[str]:
+            v = value(env)
+            shown_v = _truth_text(shown(v))
+            line = f"{indent}- {text}: {shown_v}"
+            if detail is not None and not isinstance(v, Unknown):
+                line = f"{indent}- {text}: {shown_v}, since {detail(env)}"
+            return [line, *(inner(env) if inner is not None else [])]
+        return why_leaf
 
     def atoms(self, e: n.Expr, polarity: bool, out: list[Atom], probes: list[Thunk],
               prefix: str, depth: int = 0) -> None:
@@ -501,7 +565,7 @@ class _Run:
                 rule=rule.rule_id, location=rule.span.location(), status=status,
                 codes=tuple(a.code for a in rule.actions),
                 facts=tuple(sorted(value.paths)) if isinstance(value, Unknown) else (),
-                atoms=atoms, binding=binding, details=details))
+                atoms=atoms, binding=binding, details=details, reasons=tuple(rp.why(env))))
 
     def finish(self, env: Env) -> tuple[tuple[Recommendation, ...], tuple[MissingData, ...]]:
         recs = [r for _, _, r in sorted(

@@ -27,6 +27,7 @@ class RuleOutcome:
     atoms: tuple[tuple[str, Any, bool], ...]  # (condition, value, value it needs)
     binding: tuple[Because, ...] = ()
     details: tuple[str, ...] = ()  # per atom: "x is 6 weeks; needs >= 12 weeks" or ""
+    reasons: tuple[str, ...] = ()  # the deciding conditions, indented under defines
 
     def to_json(self) -> dict[str, Any]:
         return {"rule": self.rule, "location": self.location, "status": self.status,
@@ -100,34 +101,17 @@ def explain_code(result: Result, code: str) -> str:
         head = f"rule {o.rule} ({o.location}){' for ' + where if where else ''}: "
         if o.status == "fire":
             lines.append(head + "fired, because")
-            for t, v, _need in o.atoms:
-                lines.append(f"  - {t} is {_value_text(v)}")
         elif o.status == "unknown":
             lines.append(head + "undetermined; it would be decided by " + ", ".join(o.facts))
-            for t, v, _need in o.atoms:
-                if _truth(v) is None:
-                    lines.append(f"  - {t} is unknown")
         else:
             lines.append(head + "did not fire, because")
+        lines.extend(f"  {line}" for line in o.reasons)
+        if o.status == "skip":
             details = o.details or ("",) * len(o.atoms)
-            for (t, v, need), detail in zip(o.atoms, details, strict=False):
-                truth = _truth(v)
-                if truth is not None and truth is not need:
-                    if detail:
-                        lines.append(f"  - {detail}")
-                    else:
-                        lines.append(f"  - {t} is {_value_text(v)}; it needs to be "
-                                     f"{_value_text(need)}")
-            smallest = [t for t, v, need in o.atoms
-                        if _truth(v) is not None and _truth(v) is not need]
-            if len(smallest) == 1:
-                want = _value_text(not _truth_or_false(o, smallest[0]))
-                lines.append(f"  smallest change: make `{smallest[0]}` {want}")
+            failing = [(t, d) for (t, v, need), d in zip(o.atoms, details, strict=False)
+                       if not t.startswith("via ") and _truth(v) is not None
+                       and _truth(v) is not need]
+            if len(failing) == 1:
+                text, detail = failing[0]
+                lines.append(f"  smallest change: {detail or text + ' the other way'}")
     return "\n".join(lines)
-
-
-def _truth_or_false(o: RuleOutcome, text: str) -> bool:
-    for t, v, _need in o.atoms:
-        if t == text:
-            return bool(v)
-    return False

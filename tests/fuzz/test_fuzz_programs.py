@@ -8,6 +8,7 @@ often enough to reach the checker, the planner, code generation and evaluation).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,8 @@ LITERALS = st.one_of(NUMBER_LIT, st.sampled_from(["true", "false", "today", '"x"
                      st.sampled_from(ENUMS))
 
 
-def expressions(loop: bool) -> st.SearchStrategy[str]:
+def untyped(loop: bool) -> st.SearchStrategy[str]:
+    """Any expression shape over any leaves: mostly type errors, for the checker."""
     leaves = st.one_of(LITERALS, st.sampled_from(PATIENT_PATHS),
                        *([st.sampled_from(LOOP_PATHS)] if loop else []),
                        st.sampled_from(["d0", "d1", "s0", "count(g in patient.fractures)"]))
@@ -86,6 +88,78 @@ def expressions(loop: bool) -> st.SearchStrategy[str]:
         )
 
     return st.recursive(leaves, extend, max_leaves=8)
+
+
+# Typed leaves: (kind -> facts, literals). Kinds: num, dur (duration), pct, date, level, bool.
+MAGNITUDES = st.sampled_from(["0", "1", "2", "6", "12", "18", "25", "40", "100", "0.5", "1000",
+                              "3000", "1" + "0" * 12, "1" + "0" * 40, "9" * 320])
+FACTS = {
+    "num": ["patient.prior_vertebral_fractures", "patient.symptoms.pain_score",
+            "patient.bone_health.t_score", "patient.bone_health.z_score",
+            "count(g in patient.fractures)", "count(g in patient.fractures: g.marrow_edema)"],
+    "dur": ["patient.age"],
+    "pct": [],
+    "date": [],
+    "level": [],
+    "bool": ["patient.neuro.deficit", "patient.symptoms.fever", "patient.history.cancer",
+             "patient.imaging.mri_done"],
+}
+LOOP_FACTS = {"num": [], "dur": ["f.weeks_since_onset"], "pct": ["f.height_loss_pct"],
+              "date": [], "level": ["f.level"], "bool": ["f.marrow_edema",
+                                                         "f.radiograph_negative"]}
+LITS = {
+    "num": MAGNITUDES,
+    "dur": st.tuples(MAGNITUDES, st.sampled_from([" days", " weeks", " months", " years",
+                                                  " day"])).map("".join),
+    "pct": MAGNITUDES.map(lambda m: m + " %"),
+    "date": st.one_of(st.just("today"), st.dates().map(str)),
+    "level": st.sampled_from(["C1", "T11", "T12", "L1", "L2", "S5"]),
+    "bool": st.sampled_from(["true", "false"]),
+}
+
+
+def typed(kind: str, depth: int, loop: bool) -> st.SearchStrategy[str]:
+    """A well-typed expression of ``kind`` (often enough to reach the evaluator)."""
+    facts = FACTS[kind] + (LOOP_FACTS[kind] if loop else [])
+    leaf = st.one_of(LITS[kind], *([st.sampled_from(facts)] if facts else []))
+    if depth <= 0:
+        return leaf
+    sub = functools.partial(typed, depth=depth - 1, loop=loop)
+    options: list[st.SearchStrategy[str]] = [leaf]
+    if kind in ("num", "dur", "pct"):
+        options.append(st.tuples(sub(kind), st.sampled_from(["+", "-"]), sub(kind))
+                       .map(lambda t: f"({t[0]} {t[1]} {t[2]})"))
+        options.append(st.tuples(sub(kind), st.sampled_from(["*", "/"]), sub("num"))
+                       .map(lambda t: f"({t[0]} {t[1]} {t[2]})"))
+        options.append(sub(kind).map(lambda e: f"-{e}"))
+    if kind == "date":
+        options.append(st.tuples(sub("date"), st.sampled_from(["+", "-"]), sub("dur"))
+                       .map(lambda t: f"({t[0]} {t[1]} {t[2]})"))
+    if kind == "bool":
+        ordered = st.sampled_from(["num", "dur", "pct", "date", "level"])
+        options += [
+            ordered.flatmap(lambda k: st.tuples(sub(k), st.sampled_from(
+                ["<", "<=", "==", "!=", ">=", ">"]), sub(k)).map(" ".join)),
+            ordered.flatmap(lambda k: st.tuples(sub(k), sub(k), sub(k)).map(
+                lambda t: f"{t[0]} in {t[1]}..{t[2]}")),
+            st.tuples(sub("bool"), st.sampled_from(["and", "or"]), sub("bool"))
+            .map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+            sub("bool").map(lambda e: f"not {e}"),
+            st.tuples(st.sampled_from(["unknown", "known"]),
+                      st.sampled_from(FACTS["num"][:4] + FACTS["bool"]
+                                      + (LOOP_FACTS["bool"] if loop else [])))
+            .map(" ".join),
+            st.tuples(st.sampled_from(["any", "all"]), typed("bool", depth - 1, True))
+            .map(lambda t: f"{t[0]}(f in patient.fractures: {t[1]})"),
+            st.sampled_from(["d0", "d1"]),
+        ]
+    if kind == "num":
+        options.append(st.sampled_from(["s0", "s1"]))
+    return st.one_of(*options)
+
+
+def expressions(loop: bool) -> st.SearchStrategy[str]:
+    return st.one_of(untyped(loop), *[typed("bool", 3, loop)] * 3)
 
 
 ACTIONS = st.tuples(
@@ -116,11 +190,13 @@ def items(loop: bool) -> st.SearchStrategy[str]:
                   + "".join(f"  unless {u}\n" for u in t[2]) + "".join(t[3]))
     arm = st.tuples(PATTERNS, st.integers(-3, 9), st.sampled_from(["", " classify c9 \"k\""])
                     ).map(lambda t: f"  {t[0]} -> {t[1]}{t[2]}\n")
-    table = st.tuples(st.sampled_from(["s0", "s1"]), expr, st.lists(arm, min_size=1, max_size=4),
+    source = st.one_of(expr, *[st.sampled_from(["num", "dur", "pct", "level"]).flatmap(
+        lambda k: typed(k, 1, loop))] * 2)
+    table = st.tuples(st.sampled_from(["s0", "s1"]), source, st.lists(arm, min_size=1, max_size=4),
                       st.booleans()).map(
         lambda t: f"score {t[0]} from {t[1]}:\n{''.join(t[2])}"
                   + ("  else -> 0\n" if t[3] else "") + "  cite S\n")
-    comp = st.tuples(st.sampled_from(["k0", "k1"]), expr,
+    comp = st.tuples(st.sampled_from(["k0", "k1"]), source,
                      st.lists(arm.map(lambda a: "  " + a.split(" classify")[0].rstrip() + "\n"),
                               min_size=1, max_size=3)).map(
         lambda t: f"  component {t[0]} from {t[1]}:\n{''.join(t[2])}")

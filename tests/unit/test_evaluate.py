@@ -224,11 +224,26 @@ def test_division_by_zero_is_a_located_error(make: Make) -> None:
 def test_explain_why_and_why_not(make: Make) -> None:
     g = make(rule("patient.flag and patient.pain >= 7"))
     why = g.evaluate(Rec(flag=True, pain=8), as_of=AS_OF, trace=True).explain("c")
-    assert "fired" in why and "patient.pain >= 7 is true" in why
+    assert "fired, because" in why
+    assert "- patient.pain >= 7: true, since patient.pain is 8 (>= 7)" in why
+    assert "- patient.flag: true" in why
     why_not = g.evaluate(Rec(flag=True, pain=6), as_of=AS_OF, trace=True).explain("c")
-    assert "patient.pain is 6; needs >= 7" in why_not
+    assert "- patient.pain >= 7: false, since patient.pain is 6 (>= 7)" in why_not
+    assert "patient.flag" not in why_not  # true: it did not stop the rule
+    assert "smallest change: patient.pain is 6; needs >= 7" in why_not
     unknown = g.evaluate(Rec(flag=True), as_of=AS_OF, trace=True).explain("c")
     assert "would be decided by pain" in unknown
+    assert "- patient.pain >= 7: unknown" in unknown
+
+
+def test_explain_shows_only_the_deciding_branch_of_an_or(make: Make) -> None:
+    g = make("define risky: patient.flag or patient.other\n" + rule("risky"))
+    why_not = g.evaluate(Rec(flag=False, other=False), as_of=AS_OF, trace=True).explain("c")
+    assert "- risky: false" in why_not
+    assert "  - patient.flag: false" in why_not and "  - patient.other: false" in why_not
+    why = g.evaluate(Rec(flag=False, other=True), as_of=AS_OF, trace=True).explain("c")
+    assert "- patient.other: true" in why
+    assert "patient.flag" not in why  # false, and it did not matter
 
 
 def test_invariants_see_request_codes(make: Make) -> None:
