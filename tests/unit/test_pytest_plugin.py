@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 
 import pytest
@@ -41,7 +42,10 @@ def test_plugin_runs_blocks_and_cases(pytester: pytest.Pytester) -> None:
     pytester.makefile(".rules", mini=GUIDELINE)
     (pytester.path / "p.json").write_text(json.dumps({"age": 72}))
     (pytester.path / "mini.cases.yaml").write_text(CASES)
-    result = pytester.runpytest("-p", "spinerules.pytest_plugin", "-p", "no:cacheprovider")
+    installed = any(ep.name == "spinerules"
+                    for ep in importlib.metadata.entry_points(group="pytest11"))
+    plugin = [] if installed else ["-p", "spinerules.pytest_plugin"]  # a source checkout
+    result = pytester.runpytest(*plugin, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(["*`fall_prevention` was emitted, but the case forbids it*",
                                  "*rule old*fired, because*"])
