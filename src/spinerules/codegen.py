@@ -45,39 +45,37 @@ _U = _Unknown()
 FastFn = Callable[[Any, datetime.date, int], set[str]]
 
 
-def _kany(values: Iterable[Any], steps: list[int], budget: int) -> Any:
+def _tick(steps: list[int], budget: int) -> None:
+    steps[0] += 1
+    if steps[0] > budget:
+        raise BudgetExceededError(steps[0])
+
+
+def _kleene(values: Iterable[Any], steps: list[int], budget: int, decisive: bool) -> Any:
+    """Kleene `any` (decisive True) or `all` (decisive False), stopping when decided."""
     unknown = False
     for v in values:
-        steps[0] += 1
-        if steps[0] > budget:
-            raise BudgetExceededError(steps[0])
-        if v is True:
-            return True
+        _tick(steps, budget)
+        if v is decisive:
+            return decisive
         if v is _U:
             unknown = True
-    return _U if unknown else False
+    return _U if unknown else not decisive
+
+
+def _kany(values: Iterable[Any], steps: list[int], budget: int) -> Any:
+    return _kleene(values, steps, budget, True)
 
 
 def _kall(values: Iterable[Any], steps: list[int], budget: int) -> Any:
-    unknown = False
-    for v in values:
-        steps[0] += 1
-        if steps[0] > budget:
-            raise BudgetExceededError(steps[0])
-        if v is False:
-            return False
-        if v is _U:
-            unknown = True
-    return _U if unknown else True
+    return _kleene(values, steps, budget, False)
 
 
 def _kcount(values: Iterable[Any], steps: list[int], budget: int) -> Any:
     total = 0
     unknown = False
     for v in values:
-        steps[0] += 1
-        if steps[0] > budget:
-            raise BudgetExceededError(steps[0])
+        _tick(steps, budget)
         if v is True:
             total += 1
         elif v is _U:

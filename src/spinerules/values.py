@@ -44,26 +44,24 @@ def merge(values: Iterable[Any]) -> Unknown:
     return Unknown(frozenset(paths))
 
 
-def k_and(values: Iterable[Any]) -> Any:
-    """Kleene conjunction."""
+def _kleene(values: Iterable[Any], decisive: bool) -> Any:
     unknown: list[Unknown] = []
     for v in values:
-        if v is False:
-            return False
+        if v is decisive:
+            return decisive
         if isinstance(v, Unknown):
             unknown.append(v)
-    return merge(unknown) if unknown else True
+    return merge(unknown) if unknown else not decisive
+
+
+def k_and(values: Iterable[Any]) -> Any:
+    """Kleene conjunction: false decides; otherwise unknown if any part is."""
+    return _kleene(values, False)
 
 
 def k_or(values: Iterable[Any]) -> Any:
-    """Kleene disjunction."""
-    unknown: list[Unknown] = []
-    for v in values:
-        if v is True:
-            return True
-        if isinstance(v, Unknown):
-            unknown.append(v)
-    return merge(unknown) if unknown else False
+    """Kleene disjunction: true decides; otherwise unknown if any part is."""
+    return _kleene(values, True)
 
 
 def k_not(value: Any) -> Any:
