@@ -245,7 +245,7 @@ class Planner:
         if isinstance(e, n.BoolOp):
             subs = [(self.compiler.compile(o), self.explainer(o, depth, prefix))
                     for o in e.operands]
-            deciding = False if e.op == "and" else True
+            deciding = e.op == "or"  # the value that decides: false for and, true for or
 
             def why_bool(env: Env) -> list[str]:
                 v = value(env)
