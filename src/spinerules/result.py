@@ -226,15 +226,18 @@ def _value_text(v: Any) -> str:
 
 def render_text(result: Result) -> str:
     """The plan for a clinician: missing facts first, then by urgency, numbered sources."""
-    refs: dict[str, int] = {}
-    ref_lines: list[str] = []
+    refs: dict[str, int] = {}  # one number per source; its cited locators listed once
+    first: dict[str, Citation] = {}
+    locators: dict[str, list[str]] = {}
 
     def number(c: Citation) -> int:
-        key = f"{c.key}|{c.locator or ''}"
-        if key not in refs:
-            refs[key] = len(refs) + 1
-            ref_lines.append(f"  [{refs[key]}] {c.key}: {c.reference()}")
-        return refs[key]
+        if c.key not in refs:
+            refs[c.key] = len(refs) + 1
+            first[c.key] = attrs.evolve(c, locator=None)
+            locators[c.key] = []
+        if c.locator and c.locator not in locators[c.key]:
+            locators[c.key].append(c.locator)
+        return refs[c.key]
 
     g = result.guideline
     out = [f"{g['title']} ({g['id']} {g.get('version') or ''})".rstrip(),
@@ -294,9 +297,13 @@ def render_text(result: Result) -> str:
         for u in result.undetermined:
             out.append(f"  ? {u.rule}: {', '.join(u.facts) or 'unknown'}")
         out.append("")
-    if ref_lines:
+    if refs:
         out.append("SOURCES")
-        out.extend(ref_lines)
+        for key, i in refs.items():
+            line = f"  [{i}] {key}: {first[key].reference()}"
+            if locators[key]:
+                line += f"\n      cited for: {'; '.join(locators[key])}"
+            out.append(line)
     return "\n".join(out).rstrip() + "\n"
 
 
