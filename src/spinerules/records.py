@@ -180,13 +180,16 @@ def load_record_json(
     parser can follow.
     """
     size = _size(text, max_bytes)
+    if isinstance(text, str) and text.startswith("\ufeff"):
+        text = text[1:]  # a byte order mark, as json.loads already skips for bytes
     if size > max_bytes:
         message = f"the record is too large ({size} bytes; the limit is {max_bytes})"
         raise RecordError([RecordProblem(ROOT, message)], source=source)
     try:
         data = json.loads(text, object_pairs_hook=_JsonObject.from_pairs)
     except json.JSONDecodeError as exc:
-        message = f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        what = exc.msg.removesuffix(" at")  # "Invalid control character at"
+        message = f"not valid JSON: {what} at line {exc.lineno}, column {exc.colno}"
         raise RecordError([RecordProblem(ROOT, message)], source=source) from None
     except UnicodeDecodeError as exc:
         message = f"not valid JSON: the text is not UTF-8 ({exc.reason} at byte {exc.start})"
@@ -212,7 +215,8 @@ def _size(text: str | bytes, max_bytes: int) -> int:
 def _capped(problems: Iterable[RecordProblem]) -> list[RecordProblem]:
     """At most :data:`MAX_PROBLEMS` problems, then one saying that more were left out."""
     it = iter(problems)
-    out = list(itertools.islice(it, MAX_PROBLEMS))
+    out = [RecordProblem(_printable(p.path), _printable(p.message))
+           for p in itertools.islice(it, MAX_PROBLEMS)]
     if next(it, None) is not None:
         out.append(RecordProblem(ROOT, f"more problems not shown (only the first {MAX_PROBLEMS})"))
     return out
@@ -261,6 +265,15 @@ class _JsonObject(dict[str, Any]):
                 seen.add(key)
             obj.duplicate_keys = tuple(dups)
         return obj
+
+
+def _printable(text: str) -> str:
+    """``text`` with unpaired surrogates escaped (``\\ud800``), so it can be printed as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _describe(value: object) -> str:
@@ -402,7 +415,10 @@ def _strict_hook(tp: Any, metadata: Mapping[str, Any]) -> _Hook:
 
         def str_hook(value: Any, _type: Any) -> str:
             if isinstance(value, str):
-                return value
+                if _printable(value) is value:
+                    return value
+                raise _Invalid(f"expected Unicode text, got {_describe(value)}, which has an "
+                               "unpaired surrogate escape")
             raise _Invalid(f"expected a string, got {_describe(value)}")
 
         return str_hook

@@ -5,8 +5,8 @@ come out (``GuidelineError`` carrying diagnostics, ``RecordError``, ``Evaluation
 ``check`` never raises, results serialise to strict JSON, and each input is done within
 ``TIME_BOUND`` seconds (a generous bound that only catches hangs; it is not a speed claim).
 
-Profiles: ``SPINERULES_FUZZ=ci`` (the default, about 10,000 examples in total, well under
-90 s) and ``SPINERULES_FUZZ=long`` (about 50 times as many); see docs/security.md.
+Profiles: ``SPINERULES_FUZZ=ci`` (the default, about 12,700 examples in total, well under
+90 s) and ``SPINERULES_FUZZ=long`` (20 times as many); see docs/security.md.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from spinerules.records import RecordError, load_record, load_record_json
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDELINES = ROOT / "guidelines"
-VCF = GUIDELINES / "vcf"
 PATIENTS = ROOT / "examples" / "patients"
 AS_OF = datetime.date(2026, 2, 18)
 
@@ -74,7 +73,9 @@ class KnownIssue:
 
 
 def _frames(exc: BaseException) -> list[str]:
-    return [f.name for f in traceback.extract_tb(exc.__traceback__)]
+    """``file:function`` of each frame the exception passed through (``units.py:format_quantity``;
+    generated code shows as ``<spinerules:...>:_fast``)."""
+    return [f"{Path(f.filename).name}:{f.name}" for f in traceback.extract_tb(exc.__traceback__)]
 
 
 def known_issue(exc: BaseException) -> KnownIssue | None:
@@ -92,9 +93,8 @@ def _show(value: object, limit: int = 2000) -> str:
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
 
 
-@functools.cache
-def _seen_known() -> dict[str, int]:
-    return {}
+SEEN_KNOWN: dict[str, int] = {}
+"""How often each known issue was hit in this session (listed in the terminal summary)."""
 
 
 def guarded(what: str, payload: object, step: Callable[[], None]) -> None:
@@ -104,15 +104,15 @@ def guarded(what: str, payload: object, step: Callable[[], None]) -> None:
         step()
     except ALLOWED:
         pass
-    except EngineFault:
+    except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # the property: nothing else may escape
-        if isinstance(exc, KeyboardInterrupt):
-            raise
         issue = known_issue(exc)
         if issue is not None:
-            _seen_known()[issue.name] = _seen_known().get(issue.name, 0) + 1
+            SEEN_KNOWN[issue.name] = SEEN_KNOWN.get(issue.name, 0) + 1
             return
+        if isinstance(exc, EngineFault):
+            raise EngineFault(f"{what}: {exc}\ninput: {_show(payload)}") from None
         tb = "".join(traceback.format_exception(exc, limit=-8))
         raise EngineFault(f"{what}: {type(exc).__name__}: {exc}\ninput: {_show(payload)}\n{tb}"
                           ) from exc
@@ -228,42 +228,63 @@ def _strip_module(text: str) -> str:
     return re.sub(r"^(module|import)\b.*$", "", text, flags=re.M)
 
 
-@functools.cache
-def vcf_header() -> str:
-    text = (VCF / "vcf.rules").read_text(encoding="utf-8")
-    return text.split("\nimport", 1)[0] + "\n"
+_NAMESPACES = (
+    ("SR201", re.compile(r"^\s*(?:define|score)\s+(\w+)", re.M)),  # unknown name
+    ("SR206", re.compile(r"^\s*source\s+(\w+)", re.M)),  # no source named ...
+    ("SR402", re.compile(r"\b(?:recommend|consider|advise_against|warn|classify|request)"
+                         r"\s+(\w+)")),  # invariant names a code no rule emits
+)
+
+
+def _header(entry_text: str) -> str:
+    """The `guideline` item of an entry file (everything before its first import)."""
+    return re.split(r"^import\b", entry_text, maxsplit=1, flags=re.M)[0].rstrip() + "\n"
 
 
 @functools.cache
 def mutation_bases() -> tuple[tuple[str, str, str], ...]:
-    """(file name, context text, file text) for each bundled vcf module.
+    """(file name, context text, file text) for each bundled guideline file.
 
-    The context is the vcf header plus the modules that define what the file uses, so that
-    the unmutated file checks clean on its own and mutations reach the checker and the
-    evaluator, at a fraction of the cost of loading the whole guideline per example.
+    The context is the file's guideline header plus the files that declare the names,
+    sources and codes it uses (its own guideline's first, then the others'), so that the
+    unmutated file checks clean on its own and mutations reach the checker and the
+    evaluator, at a fraction of the cost of loading a whole guideline per example.
     """
-    files = {p.name: p.read_text(encoding="utf-8") for p in sorted(VCF.glob("*.rules"))}
-    defined: dict[str, str] = {}
-    for name, text in files.items():
-        for m in re.finditer(r"^\s*(?:define|score)\s+(\w+)", text, re.M):
-            defined.setdefault(m.group(1), name)
+    folders = sorted(d for d in GUIDELINES.iterdir() if (d / f"{d.name}.rules").is_file())
+    files = {f"{d.name}/{p.name}": p.read_text(encoding="utf-8")
+             for d in folders for p in sorted(d.glob("*.rules"))}
     out = []
-    for name, text in files.items():
-        if name == "vcf.rules":
-            continue
-        context = ["sources.rules"] if name != "sources.rules" else []
-        for _ in range(8):
-            body = vcf_header() + "".join(_strip_module(files[c]) for c in context)
-            checked, diags = api.analyse("/nonexistent/ctx.rules", root="/nonexistent",
-                                         text=body + _strip_module(text))
-            missing = {m.group(1) for d in diags if d.code == "SR201"
-                       for m in [re.search(r"`(\w+)`", d.message)] if m}
-            more = sorted({defined[x] for x in missing if x in defined} - {name, *context})
+    for key, text in files.items():
+        folder, name = key.split("/")
+        is_entry = name == f"{folder}.rules"
+        header = "" if is_entry else _header(files[f"{folder}/{folder}.rules"])
+        own = [k for k in files if k.startswith(folder + "/")]
+        declared: list[dict[str, str]] = []
+        for _code, pattern in _NAMESPACES:
+            table: dict[str, str] = {}
+            for k in own + [k for k in files if k not in own]:
+                if k.endswith(f"/{k.split('/')[0]}.rules"):
+                    continue  # entry files hold headers; never use them as context
+                for m in pattern.finditer(files[k]):
+                    table.setdefault(m.group(1), k)
+            declared.append(table)
+        context: list[str] = []
+        for _ in range(10):
+            body = header + "".join(_strip_module(files[c]) for c in context)
+            _checked, diags = api.analyse("/nonexistent/ctx.rules", root="/nonexistent",
+                                          text=body + _strip_module(text))
+            more: set[str] = set()
+            for (code, _pattern), table in zip(_NAMESPACES, declared, strict=True):
+                for d in diags:
+                    m = re.search(r"`(\w+)`", d.message)
+                    if d.code == code and m and m.group(1) in table:
+                        more.add(table[m.group(1)])
+            more -= {key, *context}
             if not more:
                 break
-            context = [*context, *more]
-        body = vcf_header() + "".join(_strip_module(files[c]) for c in context)
-        out.append((name, body, _strip_module(text)))
+            context += sorted(more)
+        body = header + "".join(_strip_module(files[c]) for c in context)
+        out.append((key, body, _strip_module(text)))
     return tuple(out)
 
 

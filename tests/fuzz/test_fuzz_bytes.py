@@ -13,7 +13,7 @@ from .harness import HEADER, check_rules_bytes, examples
 pytestmark = pytest.mark.fuzz
 
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow],
-                    max_examples=examples(ci=1500, long=75_000))
+                    max_examples=examples(ci=1500, long=30_000))
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from .harness import AS_OF, EngineFault, example_patients, examples, guarded, st
 pytestmark = pytest.mark.fuzz
 
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow],
-                    max_examples=examples(ci=1500, long=75_000))
+                    max_examples=examples(ci=1500, long=30_000))
 
 
 @functools.cache
@@ -131,10 +131,9 @@ def test_random_json_values(value: Any, as_of: datetime.date) -> None:
 
 @SETTINGS
 @given(base=st.sampled_from(range(64)),
-       edits=st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 2),
-                                st.sampled_from(list('{}[]",:0-.eE \\') + ["null", "true", "\x00",
-                                                                           "\ud800", "\xff"])),
-                      min_size=1, max_size=5))
+       edits=st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 2), st.sampled_from(
+           [*'{}[]",:0-.eE \\', "null", "true", "\x00", "\ud800", "\xff"])),
+           min_size=1, max_size=5))
 def test_byte_mutations_of_example_patients(base: int,
                                             edits: list[tuple[int, int, str]]) -> None:
     patients = example_patients()
@@ -148,3 +147,26 @@ def test_byte_mutations_of_example_patients(base: int,
         else:
             text = text[:i] + piece + text[i + len(piece):]
     check_patient_text(text.encode("utf-8", "surrogatepass"), AS_OF, trace=True)
+
+
+@SETTINGS
+@given(patient=st.deferred(lambda: _extreme_patients()), as_of=AS_OF_DATES, trace=st.booleans())
+def test_valid_patients_with_extreme_values(patient: Patient, as_of: datetime.date,
+                                            trace: bool) -> None:
+    """Valid records at the edges of their ranges (huge counts and durations, extreme dates)."""
+    from spinerules.records import dump_record
+
+    check_patient_text(json.dumps(dump_record(patient)), as_of, trace=trace)
+
+
+def _extreme_patients() -> st.SearchStrategy[Patient]:
+    from spinerules.strategies import records
+
+    return records(Patient, max_list=4, overrides={
+        "prior_vertebral_fractures": st.one_of(st.none(), st.integers(0, 10**40)),
+        "fractures.weeks_since_onset": st.one_of(st.none(), st.floats(0, 1.7e308),
+                                                 st.sampled_from([0.0, 5e-324, 1e308])),
+        "fractures.height_loss_pct": st.one_of(st.none(), st.floats(0, 100)),
+        "symptoms.pain_score": st.one_of(st.none(), st.floats(0, 10)),
+        "bone_health.t_score": st.one_of(st.none(), st.floats(-10, 10)),
+    })

@@ -30,7 +30,7 @@ from .harness import (
 pytestmark = pytest.mark.fuzz
 
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow],
-                    max_examples=examples(ci=2000, long=100_000))
+                    max_examples=examples(ci=2000, long=40_000))
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,7 @@ LITERALS = st.one_of(NUMBER_LIT, st.sampled_from(["true", "false", "today", '"x"
                      st.sampled_from(ENUMS))
 
 
+@functools.cache
 def untyped(loop: bool) -> st.SearchStrategy[str]:
     """Any expression shape over any leaves: mostly type errors, for the checker."""
     leaves = st.one_of(LITERALS, st.sampled_from(PATIENT_PATHS),
@@ -104,9 +105,8 @@ FACTS = {
     "bool": ["patient.neuro.deficit", "patient.symptoms.fever", "patient.history.cancer",
              "patient.imaging.mri_done"],
 }
-LOOP_FACTS = {"num": [], "dur": ["f.weeks_since_onset"], "pct": ["f.height_loss_pct"],
-              "date": [], "level": ["f.level"], "bool": ["f.marrow_edema",
-                                                         "f.radiograph_negative"]}
+LOOP_FACTS = {"num": [], "dur": ["weeks_since_onset"], "pct": ["height_loss_pct"],
+              "date": [], "level": ["level"], "bool": ["marrow_edema", "radiograph_negative"]}
 LITS = {
     "num": MAGNITUDES,
     "dur": st.tuples(MAGNITUDES, st.sampled_from([" days", " weeks", " months", " years",
@@ -118,13 +118,18 @@ LITS = {
 }
 
 
-def typed(kind: str, depth: int, loop: bool) -> st.SearchStrategy[str]:
-    """A well-typed expression of ``kind`` (often enough to reach the evaluator)."""
-    facts = FACTS[kind] + (LOOP_FACTS[kind] if loop else [])
+@functools.cache  # strategies are immutable; building them is what costs
+def typed(kind: str, depth: int, var: str | None, refs: bool = True) -> st.SearchStrategy[str]:
+    """A well-typed expression of ``kind`` (often enough to reach the evaluator).
+
+    ``var`` is the innermost loop variable (a fracture) or None; ``refs`` allows the
+    names of defines and scores.
+    """
+    facts = FACTS[kind] + ([f"{var}.{x}" for x in LOOP_FACTS[kind]] if var else [])
     leaf = st.one_of(LITS[kind], *([st.sampled_from(facts)] if facts else []))
     if depth <= 0:
         return leaf
-    sub = functools.partial(typed, depth=depth - 1, loop=loop)
+    sub = functools.partial(typed, depth=depth - 1, var=var, refs=refs)
     options: list[st.SearchStrategy[str]] = [leaf]
     if kind in ("num", "dur", "pct"):
         options.append(st.tuples(sub(kind), st.sampled_from(["+", "-"]), sub(kind))
@@ -136,30 +141,41 @@ def typed(kind: str, depth: int, loop: bool) -> st.SearchStrategy[str]:
         options.append(st.tuples(sub("date"), st.sampled_from(["+", "-"]), sub("dur"))
                        .map(lambda t: f"({t[0]} {t[1]} {t[2]})"))
     if kind == "bool":
-        ordered = st.sampled_from(["num", "dur", "pct", "date", "level"])
-        options += [
-            ordered.flatmap(lambda k: st.tuples(sub(k), st.sampled_from(
-                ["<", "<=", "==", "!=", ">=", ">"]), sub(k)).map(" ".join)),
-            ordered.flatmap(lambda k: st.tuples(sub(k), sub(k), sub(k)).map(
-                lambda t: f"{t[0]} in {t[1]}..{t[2]}")),
-            st.tuples(sub("bool"), st.sampled_from(["and", "or"]), sub("bool"))
-            .map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
-            sub("bool").map(lambda e: f"not {e}"),
-            st.tuples(st.sampled_from(["unknown", "known"]),
-                      st.sampled_from(FACTS["num"][:4] + FACTS["bool"]
-                                      + (LOOP_FACTS["bool"] if loop else [])))
-            .map(" ".join),
-            st.tuples(st.sampled_from(["any", "all"]), typed("bool", depth - 1, True))
-            .map(lambda t: f"{t[0]}(f in patient.fractures: {t[1]})"),
-            st.sampled_from(["d0", "d1"]),
-        ]
-    if kind == "num":
+        ordered = ["num", "dur", "pct", "date"]
+        compare = st.sampled_from(ordered).flatmap(lambda k: st.tuples(
+            sub(k), st.sampled_from(["<", "<=", "==", "!=", ">=", ">"]), sub(k)).map(" ".join))
+        in_range = st.sampled_from(ordered).flatmap(lambda k: st.tuples(sub(k), sub(k), sub(k))
+                                                    .map(lambda t: f"{t[0]} in {t[1]}..{t[2]}"))
+        options += [compare, in_range,
+                    st.tuples(sub("bool"), st.sampled_from(["and", "or"]), sub("bool"))
+                    .map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+                    sub("bool").map(lambda e: f"not {e}"),
+                    st.tuples(st.sampled_from(["unknown", "known"]), st.sampled_from(
+                        FACTS["num"][:4] + FACTS["bool"]
+                        + ([f"{var}.{x}" for x in LOOP_FACTS["bool"]] if var else [])))
+                    .map(" ".join)]
+        q = f"q{depth}"
+        options.append(st.tuples(st.sampled_from(["any", "all"]),
+                                 typed("bool", depth - 1, q, refs))
+                       .map(lambda t: f"{t[0]}({q} in patient.fractures: {t[1]})"))
+        if var:
+            levels = LITS["level"]
+            options += [
+                st.tuples(st.sampled_from(["<", "<=", "==", "!=", ">=", ">"]), levels)
+                .map(lambda t: f"{var}.level {t[0]} {t[1]}"),
+                st.tuples(levels, levels).map(lambda t: f"{var}.level in {t[0]}..{t[1]}"),
+                st.lists(levels, min_size=1, max_size=3)
+                .map(lambda xs: f"{var}.level in [{', '.join(xs)}]"),
+            ]
+        if refs:
+            options.append(st.sampled_from(["d0", "d1"]))
+    if kind == "num" and refs:
         options.append(st.sampled_from(["s0", "s1"]))
     return st.one_of(*options)
 
 
 def expressions(loop: bool) -> st.SearchStrategy[str]:
-    return st.one_of(untyped(loop), *[typed("bool", 3, loop)] * 3)
+    return st.one_of(untyped(loop), *[typed("bool", 3, "f" if loop else None)] * 3)
 
 
 ACTIONS = st.tuples(
@@ -191,7 +207,7 @@ def items(loop: bool) -> st.SearchStrategy[str]:
     arm = st.tuples(PATTERNS, st.integers(-3, 9), st.sampled_from(["", " classify c9 \"k\""])
                     ).map(lambda t: f"  {t[0]} -> {t[1]}{t[2]}\n")
     source = st.one_of(expr, *[st.sampled_from(["num", "dur", "pct", "level"]).flatmap(
-        lambda k: typed(k, 1, loop))] * 2)
+        lambda k: typed(k, 1, "f" if loop else None))] * 2)
     table = st.tuples(st.sampled_from(["s0", "s1"]), source, st.lists(arm, min_size=1, max_size=4),
                       st.booleans()).map(
         lambda t: f"score {t[0]} from {t[1]}:\n{''.join(t[2])}"
@@ -216,12 +232,69 @@ def indent(text: str) -> str:
     return "".join("  " + line + "\n" for line in text.splitlines())
 
 
-PROGRAMS = st.tuples(
+NOISY_PROGRAMS = st.tuples(
     st.lists(items(loop=False), max_size=5),
     st.lists(st.lists(items(loop=True), min_size=1, max_size=3), max_size=2),
 ).map(lambda t: HEADER + "".join(t[0])
       + "".join("for f in patient.fractures:\n" + "".join(indent(i) for i in body)
                 for body in t[1]))
+
+KINDS = ("recommend", "consider", "advise_against", "warn", "classify", "request")
+SCORE_ARMS = {
+    "num": ("< 1", "<= 3", "4 .. 6"), "dur": ("< 50 years", "<= 12 weeks", "4 weeks .. 3 months"),
+    "pct": ("< 20 %", "<= 25 %", "10 % .. 40 %"), "level": ("T11 .. L2", "L1", "[C1, S5]"),
+}
+
+
+@st.composite
+def valid_programs(draw: st.DrawFn) -> str:
+    """Programs that usually check clean: declared names, unique ids, matching types."""
+    out = [HEADER]
+    out.append(f"define d0: {draw(typed('bool', 2, None, refs=False))}\n")
+    out.append(f"define d1: {draw(typed('bool', 2, None, refs=False))} or d0\n")
+    codes: list[str] = []
+    for s_name in ("s0", "s1"):
+        kind = draw(st.sampled_from(["num", "dur", "pct"]))
+        arms = draw(st.lists(st.sampled_from(SCORE_ARMS[kind]), min_size=1, max_size=3,
+                             unique=True))
+        points = draw(st.lists(st.sampled_from(["0", "1", "-2", "1" + "0" * 30]),
+                               min_size=len(arms) + 1, max_size=len(arms) + 1))
+        src = draw(typed(kind, 1, None, refs=False))
+        body = "".join(f"  {a} -> {p}\n" for a, p in zip(arms, points, strict=False))
+        out.append(f"score {s_name} from {src}:\n{body}  else -> {points[-1]}\n  cite S\n")
+
+    def rule(i: int, loop: bool) -> str:
+        kind = draw(st.sampled_from(KINDS))
+        code = f"{kind}_{i}"
+        codes.append(code)
+        var = "f" if loop else None
+        when = draw(typed("bool", 3, var))
+        unless = draw(st.lists(typed("bool", 2, var), max_size=1))
+        return (f"rule r{i}:\n  when {when}\n" + "".join(f"  unless {u}\n" for u in unless)
+                + f"  {kind} {code} \"Text.\" cite S\n")
+
+    n_top = draw(st.integers(1, 4))
+    out += [rule(i, False) for i in range(n_top)]
+    if draw(st.booleans()):
+        body = [rule(i, True) for i in range(n_top, n_top + draw(st.integers(1, 3)))]
+        out.append("for f in patient.fractures:\n" + "".join(indent(r) for r in body))
+    if draw(st.booleans()):
+        kind = draw(st.sampled_from(["num", "dur", "pct"]))
+        arms = draw(st.lists(st.sampled_from(SCORE_ARMS[kind]), min_size=1, max_size=2,
+                             unique=True))
+        src = draw(typed(kind, 1, "f", refs=False))
+        body = "".join(f"    {a} -> {j} classify grade_{j}\n" for j, a in enumerate(arms))
+        out.append(f"for f in patient.fractures:\n  score grade from {src}:\n{body}"
+                   f"    else -> 9 classify grade_9\n    cite S\n")
+    if codes and draw(st.booleans()):
+        never = draw(st.lists(st.sampled_from(codes), min_size=1, max_size=2, unique=True))
+        cond = draw(st.one_of(st.just(""), typed("bool", 2, None)))
+        out.append('invariant "i":\n  never ' + " and ".join(never)
+                   + (f" when {cond}" if cond else "") + "\n")
+    return "".join(out)
+
+
+PROGRAMS = st.one_of(NOISY_PROGRAMS, valid_programs(), valid_programs())
 
 
 @SETTINGS
