@@ -97,14 +97,14 @@ class Table:
     rows: list[list[str]]
     notes: list[str] = field(default_factory=list)
 
-    def markdown(self) -> str:
-        out = [f"### {self.title}", "", "| " + " | ".join(self.headers) + " |",
+    def markdown(self, level: int = 3) -> str:
+        out = [f"{'#' * level} {self.title}", "", "| " + " | ".join(self.headers) + " |",
                "|" + "|".join("---" if i == 0 else "---:" for i in range(len(self.headers)))
                + "|"]
         out += ["| " + " | ".join(r) + " |" for r in self.rows]
         if self.notes:
             out.append("")
-            out += self.notes
+            out += [f"- {n}" for n in self.notes]
         return "\n".join(out) + "\n"
 
     def text(self) -> str:

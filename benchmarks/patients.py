@@ -18,6 +18,7 @@ MISSING_BLOCK = 0.03
 LEVELS = ([f"T{i}" for i in range(4, 13)] + [f"L{i}" for i in range(1, 6)])
 # thoracolumbar junction fractures are the most common
 LEVEL_WEIGHTS = [1, 1, 2, 2, 3, 4, 5, 8, 10, 12, 8, 5, 3, 2]
+PAIN_WEIGHTS = [1, 1, 2, 4, 6, 8, 10, 10, 8, 5, 3]  # 0..10, most patients 4 to 8
 
 
 def _maybe(rng: random.Random, value: Any) -> Any:
@@ -72,7 +73,7 @@ def patient(rng: random.Random, i: int) -> dict[str, Any]:
             "nerve_root_injury": _flag(rng, 0.03),
         }),
         "symptoms": _block(rng, {
-            "pain_score": _maybe(rng, rng.choices(range(11), [1, 1, 2, 4, 6, 8, 10, 10, 8, 5, 3])[0]),
+            "pain_score": _maybe(rng, rng.choices(range(11), PAIN_WEIGHTS)[0]),
             "fever": _flag(rng, 0.04),
             "improving": _flag(rng, 0.6),
         }),

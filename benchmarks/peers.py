@@ -319,7 +319,7 @@ def cel_peer(compiled_runner: bool = False) -> Peer:
     env = celpy.Environment(runner_class=celpy.CompiledRunner if compiled_runner else None)
     try:
         programs = [(codes, env.program(env.compile(text))) for codes, text in peer.rules]
-    except Exception as exc:  # noqa: BLE001 - any failure here is reported, not fatal
+    except Exception as exc:  # any failure here is reported, not fatal
         peer.problem = f"cannot compile the rules: {type(exc).__name__}: {exc}"
         return peer
     true = celpy.celtypes.BoolType(True)
