@@ -438,3 +438,53 @@ def build(tree: Tree[Token], source_name: str,
     builder = Builder(source_name, ids)
     result = builder.transform(tree)
     return result, builder.diagnostics
+
+
+#: tree name -> the keyword by which the printer knows a clause that is not a node
+_CLAUSES = {
+    "h_version": "version", "h_record": "record", "h_status": "status", "h_review": "review",
+    "h_description": "description",
+    **{f"s_{k}": k for k in ("title", "authors", "publisher", "journal", "year", "doi", "pmid",
+                             "url", "evidence", "note", "unverified")},
+    "t_given": "given", "t_as_of": "as_of", "t_expect": "expect", "t_expect_no": "expect_not",
+    "t_expect_missing": "expect_missing", "t_expect_score": "expect_scores",
+    "strength": "strength", "urgency": "urgency", "cite": "cites", "against": "against",
+    "ask": "ask",
+}
+#: trees that hold such clauses (items, and the parts of rules and scores)
+_CLAUSE_HOLDERS = frozenset({"header", "source", "test", "rule", "table_score", "sum_score",
+                             "action", "short_action", "arm", "band", "component"})
+
+
+def clause_spans(tree: Tree[Token], source_name: str) -> tuple[tuple[str, Span], ...]:
+    """Where the clauses that are not AST nodes start, as ``(keyword, span)`` in file order.
+
+    Header and source fields, action options and texts, test clauses and an invariant's
+    ``never`` have no node (and so no span) of their own; the printer needs their places
+    to put comments back beside them. Kept here because only this module knows the
+    shape of the lark tree. Only the items' own clauses are visited, never expressions.
+    """
+    spans = Builder(source_name)
+    out: list[tuple[str, Span]] = []
+
+    def visit(t: Tree[Token]) -> None:
+        for child in t.children:
+            if isinstance(child, Token):
+                if child.type == "STRING" and t.data in ("action", "short_action"):
+                    out.append(("text", spans.tok_span(child)))
+            elif child.data in _CLAUSES:
+                if not getattr(child.meta, "empty", True):
+                    out.append((_CLAUSES[child.data], spans._span_of(child.meta)))
+            elif child.data in _CLAUSE_HOLDERS:
+                visit(child)
+
+    for item in tree.children:
+        if not isinstance(item, Tree):
+            continue
+        if item.data in _CLAUSE_HOLDERS:
+            visit(item)
+        elif item.data == "invariant":  # "invariant" STRING ":" "never" NAME ...
+            codes = [c for c in item.children if isinstance(c, Token) and c.type == "NAME"]
+            if codes:
+                out.append(("never", spans.tok_span(codes[0])))
+    return tuple(out)

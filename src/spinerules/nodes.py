@@ -296,8 +296,30 @@ Item: TypeAlias = (
 
 
 @attrs.frozen(kw_only=True)
+class Comment(Node):
+    """A ``# ...`` comment (``text`` keeps the ``#``, not the trailing spaces).
+
+    The grammar skips comments; the parser keeps them on ``File.comments`` so that the
+    printer (``spinerules fmt``) can put them back. ``trailing``: code precedes the comment
+    on its line.
+    """
+
+    text: str
+    trailing: bool = False
+
+
+@attrs.frozen(kw_only=True)
 class File(Node):
-    """One parsed `.rules` file."""
+    """One parsed `.rules` file.
+
+    ``comments`` and ``clauses`` are layout, kept out of ``==`` (like spans): ``clauses``
+    says where the clauses that are not nodes start (header and source fields, action
+    options and texts, test clauses, an invariant's ``never``) as ``(keyword, span)``, so
+    that the printer can keep each comment beside its line. Both are empty when the file
+    has no comments.
+    """
 
     name: str
     items: tuple[Item, ...]
+    comments: tuple[Comment, ...] = attrs.field(default=(), eq=False, repr=False)
+    clauses: tuple[tuple[str, Span], ...] = attrs.field(default=(), eq=False, repr=False)

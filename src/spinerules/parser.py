@@ -19,7 +19,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, Un
 
 from . import diagnostics as dg
 from . import nodes as n
-from .builder import build
+from .builder import build, clause_spans
 from .resources import grammar_path
 from .source import Source, Span
 
@@ -235,7 +235,36 @@ def parse(source: Source, limits: Limits = DEFAULT_LIMITS,
         file, built = build(tree, source.name, ids)
     except RecursionError:
         return None, [dg.make("SR106", source.span(0, 1), limit=limits.max_depth)]
+    comments = collect_comments(source)
+    if comments:  # layout for the printer (`spinerules fmt`), kept out of `==`
+        file = attrs.evolve(file, comments=comments, clauses=clause_spans(tree, source.name))
     return file, built
+
+
+def collect_comments(source: Source) -> tuple[n.Comment, ...]:
+    """The ``#`` comments of a source that parses, in order (the grammar skips them).
+
+    A left-to-right scan that steps over string literals sees exactly the comments the
+    lexer skips, since outside strings and comments no token holds `"` or `#`.
+
+    Example:
+        >>> [c.text for c in collect_comments(Source("x", 'define a: "#1"  # two\\n# three'))]
+        ['# two', '# three']
+    """
+    text = source.text
+    if "#" not in text:
+        return ()
+    out: list[n.Comment] = []
+    for m in _STRIP.finditer(text):
+        body = m.group(0)
+        if body[0] != "#":
+            continue
+        body = body.rstrip()
+        start = m.start()
+        line_start = text.rfind("\n", 0, start) + 1
+        out.append(n.Comment(text=body, trailing=bool(text[line_start:start].strip()),
+                             span=source.span(start, start + len(body))))
+    return tuple(out)
 
 
 def read_source(path: str, display: str | None = None) -> tuple[Source | None, list[dg.Diagnostic]]:
