@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from . import nodes as n
 from .check import Checked, check_program
 from .codegen import FastFn, generate
 from .compile import BudgetExceededError, EvaluationError
-from .evaluate import Plan, Planner, run
+from .evaluate import Plan, Planner, fast_codes, run
 from .parser import DEFAULT_LIMITS, Limits
 from .resolve import Program, assemble
 from .resources import bundled, guidelines_dir
@@ -185,7 +186,8 @@ def analyse(path_or_name: str | Path, *, root: str | Path | None = None,
         return None, dg.sort_and_cap(problems)
     count = sum(1 for _ in _walk(program.items()))
     if count > limits.max_rules:
-        problems.append(dg.make("SR111", header.span, count=count, limit=limits.max_rules))
+        problems.append(dg.make("SR111", header.span, what="rules, defines and scores",
+                                count=count, limit=limits.max_rules))
         return None, dg.sort_and_cap(problems)
     try:
         checked = check_program(program, registry[record_name])
@@ -248,24 +250,71 @@ def loads(text: str, *, name: str = "<string>.rules", root: str | Path | None = 
 
 
 def _build(checked: Checked, problems: list[dg.Diagnostic], limits: Limits) -> Guideline:
-    """Plan (closures, for results and traces) and generate (the fast path)."""
-    return Guideline(checked=checked, plan=Planner(checked).plan(), fast=generate(checked),
+    """Plan (closures, for results and traces); the fast path is generated on first use."""
+    plan = Planner(checked).plan()
+    return Guideline(checked=checked, plan=plan, fast=_FastPath(checked, plan),
                      limits=limits, warnings=tuple(d for d in problems if not d.is_error))
+
+
+class _FastPath:
+    """``Guideline.codes``' function, generated on first use.
+
+    Code generation is the costly part of loading a large guideline (seconds for thousands
+    of rules: CPython compiles one big function) and only the fast path needs it, so it
+    waits until ``codes()`` is first called; one lock makes that happen once. A guideline
+    whose generated code nests deeper than CPython's compiler allows (a condition with
+    thousands of operators) keeps the closures of its plan, which give the same codes.
+    """
+
+    def __init__(self, checked: Checked, plan: Plan) -> None:
+        self._checked = checked
+        self._plan = plan
+        self._fn: FastFn | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, record: Any, as_of: datetime.date, budget: int) -> set[str]:
+        fn = self._fn
+        if fn is None:
+            fn = self._generate()
+        return fn(record, as_of, budget)
+
+    def _generate(self) -> FastFn:
+        with self._lock:
+            if self._fn is None:
+                try:
+                    self._fn = generate(self._checked)
+                except RecursionError:
+                    plan = self._plan
+
+                    def closures(record: Any, as_of: datetime.date, budget: int) -> set[str]:
+                        return set(fast_codes(plan, record, as_of=as_of, budget=budget))
+                    self._fn = closures
+            return self._fn
+
+
+_CONTROLS = {c: "\ufffd" for c in (*range(32), 127) if chr(c) not in "\t\n\r"}
 
 
 def _texts_of(path_or_name: str | Path, problems: list[dg.Diagnostic]) -> dict[str, Any]:
     from .parser import read_source
+    from .source import Source
 
     out: dict[str, Any] = {}
     path, _ = _locate(path_or_name)
+    too_large = {d.span.source for d in problems if d.code == "SR107"}
     for d in problems:
         name = d.span.source
-        if name in out:
+        if name in out or name in too_large:  # not read again just to show a line
             continue
         for candidate in (Path(name), path.parent / Path(name).name,
                           guidelines_dir().parent / name):
             if candidate.is_file():
                 src, _p = read_source(str(candidate), name)
+                if src is None and candidate.stat().st_size <= DEFAULT_LIMITS.max_bytes:
+                    # not UTF-8 (SR105): show the line, bad bytes and control characters
+                    # replaced one for one (so the offsets still hold)
+                    text = candidate.read_bytes().decode("utf-8", "replace")
+                    src = Source(name, text.translate(_CONTROLS))
                 if src is not None:
                     out[name] = src
                 break

@@ -29,7 +29,7 @@ import attrs
 from . import nodes as n
 from . import typesys as ts
 from .check import Checked, DefineRef, EnumRef, FieldRef, ScoreRef, VarRef
-from .compile import BudgetExceededError, EvaluationError
+from .compile import BudgetExceededError, EvaluationError, shift_date
 from .units import UNITS
 
 
@@ -101,6 +101,10 @@ def _sum_score(options: list[tuple[float, ...]], bands: list[Callable[[float], b
         hits.add(codes[hit] if hit is not None else None)
     value: Any = next(iter(totals)) if len(totals) == 1 else _U
     return value, (hits.pop() if len(hits) == 1 else None)
+
+
+def _shift(day: datetime.date, sign: int, days: float, node: n.Node) -> datetime.date:
+    return shift_date(day, sign * days, node)
 
 
 def _name(id_: str) -> ast.Name:
@@ -267,10 +271,8 @@ class Generator:
             sign = 1 if e.op == "+" else -1
 
             def build(a: ast.expr, b: ast.expr) -> ast.expr:
-                delta = ast.Call(func=_name("_timedelta"), args=[], keywords=[
-                    ast.keyword(arg="days", value=ast.BinOp(
-                        left=ast.Constant(sign), op=ast.Mult(), right=b))])
-                return ast.BinOp(left=a, op=ast.Add(), right=delta)
+                return ast.Call(func=_name("_shift"), args=[a, ast.Constant(sign), b, node],
+                                keywords=[])
         elif e.op == "/":
             def build(a: ast.expr, b: ast.expr) -> ast.expr:
                 return ast.Call(func=_name("_div"), args=[a, b, node], keywords=[])
@@ -512,7 +514,7 @@ def generate(checked: Checked) -> FastFn:
     module = gen.module()
     namespace: dict[str, Any] = {
         "_U": _U, "_kany": _kany, "_kall": _kall, "_kcount": _kcount, "_div": _div,
-        "_sum_score": _sum_score, "_timedelta": datetime.timedelta, "_budget": _budget,
+        "_sum_score": _sum_score, "_shift": _shift, "_budget": _budget,
         "float": float, "set": set, "__builtins__": {},
     }
     namespace.update(gen.consts)

@@ -37,14 +37,23 @@ class EvaluationError(Exception):
         self.node = node
 
 
+def shift_date(day: datetime.date, days: float, node: n.Node) -> datetime.date:
+    """``day`` moved by ``days``; a date outside the years 1 to 9999 is an evaluation error."""
+    try:
+        return day + datetime.timedelta(days=days)
+    except (OverflowError, ValueError):
+        raise EvaluationError(f"the date {day.isoformat()} moved by {days:g} days falls "
+                              "outside the years 1 to 9999", node) from None
+
+
 class Env:
     """The state of one evaluation: the record, ``as_of``, loop bindings and caches.
 
     A child ``Env`` is made per loop iteration; ``root`` holds the global caches.
     """
 
-    __slots__ = ("as_of", "budget", "cache", "parent", "paths", "record", "root", "steps",
-                 "vars")
+    __slots__ = ("as_of", "budget", "cache", "memo", "parent", "paths", "record", "root",
+                 "steps", "vars")
 
     def __init__(self, record: Any, as_of: datetime.date, budget: int,
                  parent: Env | None = None) -> None:
@@ -55,6 +64,7 @@ class Env:
         self.vars: dict[str, Any] = dict(parent.vars) if parent is not None else {}
         self.paths: dict[str, str] = dict(parent.paths) if parent is not None else {}
         self.cache: dict[int, Any] = {}
+        self.memo: dict[int, Any] = {}  # expression values the explanations share, by node id
         self.budget = budget
         self.steps = 0
 
@@ -90,12 +100,22 @@ class Compiler:
     score_thunks: dict[int, Thunk] = attrs.field(factory=dict)
     loop_defines: set[int] = attrs.field(factory=set)
     _define_thunks: dict[int, Thunk] = attrs.field(factory=dict)
+    _thunks: dict[int, Thunk] = attrs.field(factory=dict)
 
     def type_of(self, e: n.Expr) -> ts.Type:
         return self.checked.types.get(e.nid, ts.ERROR)
 
     def compile(self, e: n.Expr) -> Thunk:
-        """The closure computing ``e``."""
+        """The closure computing ``e`` (made once per node: closures are pure)."""
+        if not e.nid:  # a node made outside the builder has no id to key it by
+            return self._compile(e)
+        try:
+            return self._thunks[e.nid]
+        except KeyError:
+            thunk = self._thunks[e.nid] = self._compile(e)
+            return thunk
+
+    def _compile(self, e: n.Expr) -> Thunk:
         if isinstance(e, n.Number):
             value = e.value * UNITS[e.unit][1] if e.unit else e.value
             return lambda env: value
@@ -252,7 +272,7 @@ class Compiler:
             sign = 1 if e.op == "+" else -1
 
             def fn(a: Any, b: Any) -> Any:
-                return a + datetime.timedelta(days=sign * b)
+                return shift_date(a, sign * b, node)
         elif e.op == "/":
             def fn(a: Any, b: Any) -> Any:
                 if b == 0:

@@ -126,6 +126,9 @@ def _truth_text(v: Any) -> str:
 
 def show_value(v: Any) -> Any:
     """A JSON-ready rendering of a run-time value."""
+    t = type(v)
+    if t is bool or t is str or t is int or v is None:  # the common cases first
+        return v
     if isinstance(v, Unknown):
         return "unknown"
     if isinstance(v, enum.Enum):
@@ -145,12 +148,33 @@ class Planner:
     def __init__(self, checked: Checked) -> None:
         self.checked = checked
         self.compiler = Compiler(checked)
+        self._memos: dict[int, Thunk] = {}
         self.order = 0
         self.citations = {
             key: Citation(key=key, title=s.title, year=s.year, doi=s.doi, pmid=s.pmid,
                           url=s.url, evidence=s.evidence, unverified=s.unverified)
             for key, s in checked.sources.items()
         }
+
+    def memo(self, e: n.Expr) -> Thunk:
+        """``e``'s closure, its value kept per environment: the condition, its atoms and its
+        explanation look at the same sub-expressions, which are then computed once."""
+        key = e.nid
+        if not key:
+            return self.compiler.compile(e)
+        if key in self._memos:
+            return self._memos[key]
+        thunk = self.compiler.compile(e)
+
+        def memoized(env: Env) -> Any:
+            memo = env.memo
+            try:
+                return memo[key]
+            except KeyError:
+                value = memo[key] = thunk(env)
+                return value
+        self._memos[key] = memoized
+        return memoized
 
     def text(self, node: n.Node) -> str:
         src = self.checked.program.texts.get(node.span.source)
@@ -207,9 +231,9 @@ class Planner:
     def rule(self, rule: n.Rule) -> RulePlan:
         parts: list[Thunk] = []
         if rule.when is not None:
-            parts.append(self.compiler.compile(rule.when))
+            parts.append(self.memo(rule.when))
         for u in rule.unless:
-            parts.append(_negate(self.compiler.compile(u)))
+            parts.append(_negate(self.memo(u)))
         cond: Thunk
         if not parts:
             cond = _always
@@ -224,9 +248,9 @@ class Planner:
         for u in rule.unless:
             self.atoms(u, False, atoms, probes, prefix="unless ")
         # (value of the part, its explanation, the value that lets the rule fire)
-        parts_why = [(self.compiler.compile(rule.when), self.explainer(rule.when, 0), True)] \
+        parts_why = [(self.memo(rule.when), self.explainer(rule.when, 0), True)] \
             if rule.when is not None else []
-        parts_why += [(self.compiler.compile(u), self.explainer(u, 0, prefix="unless "), False)
+        parts_why += [(self.memo(u), self.explainer(u, 0, prefix="unless "), False)
                       for u in rule.unless]
 
         def why(env: Env) -> list[str]:
@@ -240,10 +264,10 @@ class Planner:
     def explainer(self, e: n.Expr, depth: int, prefix: str = "") -> Callable[[Env], list[str]]:
         """The conditions that decide ``e``'s value: for a false `and`, its false parts; for
         a true `or`, its true parts; defines are opened (three levels) down to the facts."""
-        value = self.compiler.compile(e)
+        value = self.memo(e)
         indent = "  " * depth
         if isinstance(e, n.BoolOp):
-            subs = [(self.compiler.compile(o), self.explainer(o, depth, prefix))
+            subs = [(self.memo(o), self.explainer(o, depth, prefix))
                     for o in e.operands]
             deciding = e.op == "or"  # the value that decides: false for and, true for or
 
@@ -268,7 +292,7 @@ class Planner:
             inner = self.explainer(self.checked.defines[ref.nid].expr, depth + 1)
         detail: Callable[[Env], str] | None = None
         if isinstance(e, n.Compare):
-            side = self.compiler.compile(e.left)
+            side = self.memo(e.left)
             show_side = display(self.checked.types.get(e.left.nid, ts.ERROR))
             left_text, right_text, op = self.text(e.left), self.text(e.right), e.op
 
@@ -301,7 +325,7 @@ class Planner:
         shown = display(self.checked.types.get(e.nid, ts.ERROR))
         detail = None
         if isinstance(e, n.Compare):
-            side = self.compiler.compile(e.left)
+            side = self.memo(e.left)
             show_side = display(self.checked.types.get(e.left.nid, ts.ERROR))
             left_text, right_text = self.text(e.left), self.text(e.right)
             op = e.op if polarity else _NEGATED[e.op]
@@ -310,7 +334,7 @@ class Planner:
                 return f"{left_text} is {show_side(side(env))}; needs {op} {right_text}"
         text = prefix + self.text(e)
         if all(a.text != text for a in out):
-            out.append(Atom(text, self.compiler.compile(e), polarity, shown, e, detail))
+            out.append(Atom(text, self.memo(e), polarity, shown, e, detail))
         if isinstance(ref, DefineRef) and depth < 2:
             inner = self.checked.defines[ref.nid]
             self.atoms(inner.expr, polarity, out, probes, f"via {inner.name}: ", depth + 1)

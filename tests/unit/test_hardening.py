@@ -330,8 +330,6 @@ def test_limit_max_files(small: Path) -> None:
     assert error_codes(small, limits=Limits(max_files=2)) == set()
 
 
-@pytest.mark.xfail(strict=True, reason="engine issue: the max_files limit reports SR111 with "
-                   "the wording of max_rules (`too many rules (2; the limit is 1)`)")
 def test_limit_max_files_message_names_files(small: Path) -> None:
     [d] = [d for d in api.check(str(small), limits=Limits(max_files=1)) if d.is_error]
     assert "file" in d.message
@@ -514,8 +512,6 @@ def test_long_operator_chains_load_or_are_refused(op: str, n: int) -> None:
         in (set(), {"SR106"})
 
 
-@pytest.mark.xfail(strict=True, reason="engine issue: check() accepts these chains but load() "
-                   "raises RecursionError from code generation (ast.fix_missing_locations)")
 @pytest.mark.parametrize(("op", "n"), [("+", 250), ("and", 1500)])
 def test_long_operator_chains_that_check_clean_also_load(op: str, n: int) -> None:
     text = HEADER + f"rule r:\n  when {_chain(op, n)}\n  recommend x cite S\n"
@@ -548,9 +544,6 @@ def _nested(depth: int, call: Any) -> Any:
     return call() if depth == 0 else _nested(depth - 1, call)
 
 
-@pytest.mark.xfail(strict=True, reason="engine issue: when the recursion limit is reached inside "
-                   "a builder callback, lark wraps the RecursionError in a VisitError that "
-                   "parser.parse does not catch (depends on the caller's stack depth)")
 def test_deep_nesting_never_escapes_as_a_lark_error() -> None:
     """A fuzzer input (a long chain of minus signs) checked from many stack depths."""
     path = ROOT / "tests" / "fuzz" / "regressions" / "deep_minus_visit_error.rules"
@@ -570,9 +563,6 @@ def test_deep_nesting_never_escapes_as_a_lark_error() -> None:
     assert set(found) <= {frozenset({"SR106"}), frozenset({"SR201"})}, set(found)
 
 
-@pytest.mark.xfail(strict=True, reason="engine issue: units.format_quantity raises "
-                   "OverflowError for an infinite quantity (a valid weeks_since_onset of 1.2e308 "
-                   "is 8.4e308 days) when reasons or traces are built")
 def test_non_finite_quantity_in_reasons() -> None:
     g = spinerules.loads(HEADER + "for f in patient.fractures:\n  rule r:\n"
                          "    when f.weeks_since_onset > 6 weeks\n    recommend x cite S\n",
@@ -581,8 +571,6 @@ def test_non_finite_quantity_in_reasons() -> None:
     _evaluates_cleanly(g, patient)
 
 
-@pytest.mark.xfail(strict=True, reason="engine issue: date arithmetic that leaves the years "
-                   "1..9999 raises OverflowError instead of an SR505 evaluation failure")
 @pytest.mark.parametrize("expr", ["today + 100000 years > 2026-01-01",
                                   "today - 3000 years < 2026-01-01",
                                   "today + 1000000000000 days > 2026-01-01"])
@@ -592,8 +580,6 @@ def test_date_arithmetic_out_of_range(expr: str) -> None:
     _evaluates_cleanly(g, {})
 
 
-@pytest.mark.xfail(strict=True, reason="engine issue: a number literal too large for a float "
-                   "becomes inf, and Result.dumps() then writes `Infinity`, which is not JSON")
 def test_result_json_is_strict() -> None:
     huge = "9" * 320
     try:
@@ -605,9 +591,27 @@ def test_result_json_is_strict() -> None:
     _evaluates_cleanly(g, {"fractures": [{"level": "L1"}]})
 
 
-@pytest.mark.xfail(strict=True, reason="engine issue: a score computed from itself (or a cycle "
-                   "of scores) passes the checker; evaluate() reports a misleading SR502 and "
-                   "codes() raises UnboundLocalError")
+@pytest.mark.parametrize("body", [
+    "rule r:\n  when patient.prior_vertebral_fractures > " + "9" * 320 + "\n  recommend x cite S\n",
+    "score s from patient.prior_vertebral_fractures:\n  < 1 -> " + "9" * 320
+    + "\n  else -> 0\n  cite S\n",
+    "rule r:\n  when patient.age > 1" + "0" * 306 + " years\n  recommend x cite S\n",  # in days
+])
+def test_number_literals_too_large_for_a_float_are_refused(body: str) -> None:
+    diags = api.check("/nonexistent/n.rules", root="/nonexistent", text=HEADER + body)
+    assert [d.code for d in diags if d.is_error] == ["SR112"]
+
+
+def test_result_dumps_writes_strict_json_even_for_non_finite_numbers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    g = spinerules.loads(HEADER + RULE, name="/nonexistent/r.rules", root="/nonexistent")
+    result = g.evaluate({}, as_of=AS_OF)
+    monkeypatch.setattr(spinerules.Result, "to_json", lambda self: {
+        "a": float("inf"), "b": [float("-inf"), float("nan")], "c": {"d": 1.5}})
+    out = json.loads(result.dumps(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert out == {"a": "Infinity", "b": ["-Infinity", "NaN"], "c": {"d": 1.5}}
+
+
 @pytest.mark.parametrize("body", [
     "score s from s:\n  else -> 1\n  cite S\n",
     "score s from t:\n  else -> 1\n  cite S\nscore t from s:\n  else -> 1\n  cite S\n",
@@ -617,8 +621,6 @@ def test_score_cycle_is_a_check_error(tmp_path: Path, body: str) -> None:
     assert "SR205" in error_codes(entry)
 
 
-@pytest.mark.xfail(strict=True, reason="engine issue: score coverage (SR309) shows a duration "
-                   "input in base units (`an input near 18262.5`) instead of the field's unit")
 def test_score_gap_message_uses_the_inputs_unit(tmp_path: Path) -> None:
     entry = write(tmp_path, "s.rules", HEADER + "score s from patient.age:\n  < 50 years -> 1\n"
                   "  > 60 years -> 2\n  cite S\n")
@@ -626,8 +628,6 @@ def test_score_gap_message_uses_the_inputs_unit(tmp_path: Path) -> None:
     assert "18262" not in d.message
 
 
-@pytest.mark.xfail(strict=True, reason="engine issue: resolve.assemble reads a whole file into "
-                   "memory before comparing its size with Limits.max_bytes")
 def test_an_oversized_guideline_file_is_not_read_whole(tmp_path: Path) -> None:
     entry = tmp_path / "big.rules"
     with entry.open("wb") as fh:
@@ -643,8 +643,6 @@ def test_an_oversized_guideline_file_is_not_read_whole(tmp_path: Path) -> None:
     assert peak < 4 * 1024 * 1024, f"peak {peak} bytes to refuse a 32 MiB file"
 
 
-@pytest.mark.xfail(strict=True, reason="engine issue: `spinerules eval` reads the whole patient "
-                   "file into memory before the record loader's size limit applies")
 def test_an_oversized_patient_file_is_not_read_whole(tmp_path: Path) -> None:
     patient = tmp_path / "big.json"
     with patient.open("wb") as fh:
