@@ -2,7 +2,8 @@
 
 Exit status: 0 success (a patient was evaluated, whatever it was recommended or asked
 for; a check found no error); 1 the guideline has errors (or tests failed); 2 usage
-error; 3 the patient record is invalid; 4 evaluation failed (budget or run-time fault).
+error; 3 the patient record is invalid; 4 evaluation failed (budget or run-time fault);
+5 internal error (``fmt`` refused to write a file it could not format safely).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .records import RecordError, load_record_json
 from .result import Result, render_text
 
 EXIT_OK, EXIT_GUIDELINE, EXIT_USAGE, EXIT_RECORD, EXIT_EVAL = 0, 1, 2, 3, 4
+EXIT_INTERNAL = 5
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -229,6 +231,126 @@ def _coverage(results: list[Any]) -> list[Any]:
             names.setdefault(key, r.case.guideline)
             by_guideline.setdefault(key, []).append(r.result)
     return [measure(load_guideline(names[key]), rs) for key, rs in sorted(by_guideline.items())]
+
+
+def _fmt_files(paths: tuple[str, ...]) -> list[str]:
+    """Files as given; folders give every ``.rules`` file under them, sorted."""
+    out: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            out.extend(str(f) for f in sorted(path.rglob("*.rules")) if f.is_file())
+        else:
+            out.append(p)
+    return out
+
+
+def _unified_diff(name: str, old: str, new: str) -> str:
+    """A unified diff in git's form (``a/<name>``, ``b/<name>``)."""
+    import difflib
+
+    def lines(text: str) -> list[str]:
+        parts = text.split("\n")
+        out = [line + "\n" for line in parts[:-1]]
+        return [*out, parts[-1]] if parts[-1] else out
+
+    diff = difflib.unified_diff(lines(old), lines(new), f"a/{name}", f"b/{name}")
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                   for line in diff)
+
+
+def _write_atomic(path: str, text: str) -> None:
+    """Replace a file's contents in one step: a crash leaves the old file or the new one."""
+    import os
+    import shutil
+    import tempfile
+
+    target = Path(path).resolve()  # through a symlink, to the file it names
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        shutil.copymode(target, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@main.command("fmt")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--check", "check_only", is_flag=True,
+              help="Write nothing; list the files that would change and exit 1 if any would.")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Write nothing; print a unified diff of the changes.")
+def fmt_cmd(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
+    """Rewrite .rules files (or every .rules file in folders) in the canonical layout.
+
+    Comments are kept. `-` formats standard input to standard output. A file with errors
+    is reported as `spinerules check` reports it and left untouched; so is a file whose
+    formatted text would not parse back to the same guideline (an internal error, exit 5).
+    """
+    from .parser import decode_source, read_source
+    from .printer import UnsafeFormatError, format_source
+    from .source import Source
+
+    problems: list[dg.Diagnostic] = []
+    texts: dict[str, Source] = {}
+    changed: list[str] = []
+    failed: list[str] = []
+    internal = False
+    files = _fmt_files(paths)
+    for f in files:
+        if f == "-":
+            source, read_problems = decode_source(sys.stdin.buffer.read(), "<stdin>")
+        else:
+            source, read_problems = read_source(f)
+        if source is None:
+            problems.extend(read_problems)
+            failed.append(f)
+            continue
+        try:
+            text, found = format_source(source)
+        except UnsafeFormatError as exc:
+            click.echo(f"error: internal error: {exc}; please report it", err=True)
+            internal = True
+            failed.append(f)
+            continue
+        if text is None:
+            problems.extend(d for d in found if d.is_error)
+            texts[source.name] = source
+            failed.append(f)
+            continue
+        if f == "-" and not (check_only or show_diff):
+            click.echo(text, nl=False)
+            continue
+        if text == source.text:
+            continue
+        if show_diff:
+            click.echo(_unified_diff(source.name, source.text, text), nl=False)
+        elif check_only:
+            click.echo(f"would reformat {f}")
+        else:
+            try:
+                _write_atomic(f, text)
+            except OSError as exc:
+                click.echo(f"error: cannot write `{f}`: {exc.strerror or exc}", err=True)
+                failed.append(f)
+                continue
+            click.echo(f"reformatted {f}", err=True)
+        changed.append(f)
+    if problems:
+        click.echo(dg.render_all(dg.sort_and_cap(problems), texts), err=True)
+    if paths != ("-",):
+        done = "would be reformatted" if check_only or show_diff else "reformatted"
+        summary = f"{len(changed)} file(s) {done}, {len(files) - len(changed) - len(failed)} " \
+            "unchanged"
+        click.echo(summary + (f", {len(failed)} not formatted" if failed else ""), err=True)
+    if internal:
+        sys.exit(EXIT_INTERNAL)
+    if failed or (check_only and changed):
+        sys.exit(EXIT_GUIDELINE)
+    sys.exit(EXIT_OK)
 
 
 if __name__ == "__main__":  # pragma: no cover
