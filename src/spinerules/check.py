@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -19,7 +20,7 @@ from . import nodes as n
 from . import typesys as ts
 from .resolve import Program
 from .source import Span
-from .units import UNITS
+from .units import UNITS, format_quantity
 
 # --------------------------------------------------------------------- references
 
@@ -151,6 +152,7 @@ class Checker:
         self.declare(items, top)
         for item in items:
             self.item(item, top)
+        self.score_cycles()
         self.after(items)
         for d in self.define_nodes.values():
             if d.nid not in self.used_defines:
@@ -253,9 +255,7 @@ class Checker:
                against: tuple[n.Citation, ...]) -> None:
         if not cites:
             self.error("SR208", a.span, kind=a.kind, code=a.code)
-        for c in (*cites, *against):
-            if c.key not in self.sources:
-                self.error("SR206", c.span, name=c.key, hints=dg.did_you_mean(c.key, self.sources))
+        self.citations((*cites, *against))
         if a.strength is not None and a.strength not in STRENGTHS:
             self.error("SR221", a.span, what="strength", value=a.strength,
                        detail="expected " + ", ".join(STRENGTHS),
@@ -276,11 +276,20 @@ class Checker:
         if a.kind == "advise_against":
             self.advised_against.setdefault(a.code, a.span)
 
+    def citations(self, cites: Iterable[n.Citation]) -> None:
+        for c in cites:
+            if c.key not in self.sources:
+                self.error("SR206", c.span, name=c.key, hints=dg.did_you_mean(c.key, self.sources))
+
     # ------------------------------------------------------------------ scores
     def score(self, s: n.Score, scope: _Scope) -> None:
         actions = [arm.action for arm in (*s.arms, *s.bands) if arm.action is not None]
         for a in actions:
             self.action(a, s.cites, s.against)
+        if not actions:  # a score with no action still cites its sources
+            self.citations((*s.cites, *s.against))
+        for arm in (*s.arms, *s.bands, *(a for c in s.components for a in c.arms)):
+            self.points(arm)
         if s.source is not None:
             input_t = self.expr(s.source, scope)
             self.patterns(s, s.arms, input_t, ordered_arms=True)
@@ -295,9 +304,63 @@ class Checker:
                 break
         self.bands(s, totals)
 
+    def points(self, arm: n.Arm) -> None:
+        """Points too large for a float (``-> 999...9``) are refused like number literals."""
+        if math.isfinite(arm.points):
+            return
+        span, text = arm.span, f"{arm.points}"
+        source = self.program.texts.get(arm.span.source)
+        if source is not None:
+            m = re.search(r"->\s*(-?\d+(?:\.\d+)?)", source.slice(arm.span))
+            if m:
+                start = arm.span.start + m.start(1)
+                span, text = source.span(start, start + len(m.group(1))), m.group(1)
+        self.too_large(span, text)
+
+    def too_large(self, span: Span, text: str) -> None:
+        shown = text if len(text) <= 24 else f"{text[:10]}...{text[-10:]}"
+        self.error("SR112", span, text=shown,
+                   notes=("numbers (converted to days for durations) stay below about "
+                          "1.8e308",))
+
+    def score_cycles(self) -> None:
+        """Scores, and the defines between them, that depend on themselves (SR205).
+
+        Cycles of defines alone are reported by ``define_type``; a score refers to another
+        score without checking it, so those cycles are found here, on the reference graph.
+        """
+        nodes: dict[int, n.Define | n.Score] = {**self.define_nodes, **self.score_nodes}
+        deps: dict[int, list[int]] = {}
+        for nid, node in nodes.items():
+            roots = [node.expr] if isinstance(node, n.Define) else [
+                e for e in (node.source, *(c.source for c in node.components)) if e is not None]
+            deps[nid] = list(dict.fromkeys(
+                r.nid for r in _refs_in(roots, self.refs) if r.nid in nodes))
+        state: dict[int, bool] = {}  # True while on the current path, False when done
+        for first in sorted(nodes, key=lambda k: (nodes[k].span.source, nodes[k].span.start)):
+            if first in state:
+                continue
+            path, todo = [first], [iter(deps[first])]
+            state[first] = True
+            while todo:
+                nxt = next(todo[-1], None)
+                if nxt is None:
+                    state[path.pop()] = False
+                    todo.pop()
+                elif state.get(nxt) is True:
+                    cycle = path[path.index(nxt):]
+                    if any(c in self.score_nodes for c in cycle):
+                        names = " -> ".join(nodes[c].name for c in (*cycle, nxt))
+                        self.error("SR205", nodes[nxt].span, cycle=names)
+                elif nxt not in state:
+                    state[nxt] = True
+                    path.append(nxt)
+                    todo.append(iter(deps[nxt]))
+
     def patterns(self, s: n.Score, arms: tuple[n.Arm, ...], input_t: ts.Type,
                  ordered_arms: bool) -> None:
         seen_else = False
+        bad_value = False
         for arm in arms:
             p = arm.pattern
             if seen_else:
@@ -309,9 +372,10 @@ class Checker:
                 self.error("SR312", p.span, op=p.op or "..", found=str(input_t))
             for v in p.values:
                 vt = self.expr(v, _Scope(), expected=input_t)
+                bad_value = bad_value or isinstance(vt, ts.ErrorT)
                 if not ts.compatible(input_t, vt):
                     self.unit_mismatch("SR310", v.span, input_t, vt, pattern=True)
-        if seen_else or isinstance(input_t, ts.ErrorT):
+        if seen_else or bad_value or isinstance(input_t, ts.ErrorT):
             return
         if isinstance(input_t, ts.EnumT | ts.BoolT):
             covered = {self.literal(v) for arm in arms for v in arm.pattern.values}
@@ -364,18 +428,23 @@ class Checker:
                 probes.append((b + bounds[i + 1]) / 2)
         for x in probes:
             if not any(self.matches(a.pattern, x) for a in arms):
-                shown = f"{x:.6g}"
+                shown = format_quantity(x, t.unit) if isinstance(t, ts.QuantityT) \
+                    and t.unit in UNITS else f"{x:.6g}"
                 self.error("SR309", s.span, name=s.name,
                            detail=f"an input near {shown} matches no arm",
                            hints=("add an `else` arm or close the gap",))
                 return
 
     def bands(self, s: n.Score, totals: set[float]) -> None:
+        bad_value = False
         for b in s.bands:
             for v in b.pattern.values:
                 vt = self.expr(v, _Scope(), expected=ts.NUMBER)
+                bad_value = bad_value or isinstance(vt, ts.ErrorT)
                 if not ts.compatible(ts.NUMBER, vt):
                     self.error("SR310", v.span, found=str(vt), expected="Number")
+        if bad_value or not all(math.isfinite(t) for t in totals):
+            return  # reported already (SR112 and the like)
         for total in sorted(totals):
             hits = [b for b in s.bands if self.matches(b.pattern, total)]
             shown = f"{total:g}"
@@ -427,6 +496,10 @@ class Checker:
 
     def _expr(self, e: n.Expr, scope: _Scope, expected: ts.Type | None) -> ts.Type:
         if isinstance(e, n.Number):
+            factor = UNITS[e.unit][1] if e.unit in UNITS else 1.0
+            if not math.isfinite(e.value * factor):
+                self.too_large(e.span, e.text + (f" {e.unit}" if e.unit else ""))
+                return ts.ERROR
             return ts.QuantityT(UNITS[e.unit][0], e.unit) if e.unit in UNITS else (
                 ts.ERROR if e.unit else ts.NUMBER)
         if isinstance(e, n.Bool):
@@ -465,7 +538,8 @@ class Checker:
                 ka = a.cls_index if hasattr(a, "cls_index") else _order_key(a)
                 kb = b.cls_index if hasattr(b, "cls_index") else _order_key(b)
                 if ka is not None and kb is not None and ka > kb:
-                    self.error("SR307", e.span, low=_show(a), high=_show(b))
+                    self.error("SR307", e.span, low=self.shown(e.low, a),
+                               high=self.shown(e.high, b))
             return ts.BOOL
         if isinstance(e, n.InSet):
             vt = self.expr(e.value, scope)
@@ -485,6 +559,12 @@ class Checker:
         if isinstance(e, n.Quantifier):
             return self.quantifier(e, scope)
         raise AssertionError(f"unknown node {e!r}")  # pragma: no cover
+
+    def shown(self, e: n.Expr, value: Any) -> str:
+        """A literal as written (``80 years``), not as a base-unit value."""
+        source = self.program.texts.get(e.span.source)
+        text = source.slice(e.span) if source is not None else ""
+        return text if text and "\n" not in text else _show(value)
 
     def has_fact(self, e: n.Expr) -> bool:
         if isinstance(e, n.Path):
@@ -621,6 +701,17 @@ class Checker:
         elif e.kind != "count":
             self.error("SR315", e.span, kind=e.kind)
         return ts.NUMBER if e.kind == "count" else ts.BOOL
+
+
+def _refs_in(roots: Iterable[n.Expr], refs: dict[int, Ref]) -> Iterator[DefineRef | ScoreRef]:
+    """The defines and scores that expressions refer to (iteratively: chains can be long)."""
+    stack = list(roots)
+    while stack:
+        e = stack.pop()
+        ref = refs.get(e.nid)
+        if isinstance(ref, DefineRef | ScoreRef):
+            yield ref
+        stack.extend(_children(e))
 
 
 def _order_key(x: Any) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -18,7 +19,7 @@ import click
 
 from . import diagnostics as dg
 from .api import EvaluationFailedError, Guideline, analyse, load
-from .records import RecordError, load_record_json
+from .records import DEFAULT_MAX_BYTES, RecordError, RecordProblem, load_record_json
 from .result import Result, render_text
 
 EXIT_OK, EXIT_GUIDELINE, EXIT_USAGE, EXIT_RECORD, EXIT_EVAL = 0, 1, 2, 3, 4
@@ -38,17 +39,27 @@ def _load(guideline: str) -> Guideline:
 
 
 def _read_patient(g: Guideline, patient: str) -> Any:
+    limit = DEFAULT_MAX_BYTES
+    size: int | None = None
     if patient == "-":
-        text = sys.stdin.read()
+        stream = getattr(sys.stdin, "buffer", None)  # never more than the limit in memory
+        data = stream.read(limit + 1) if stream is not None \
+            else sys.stdin.read(limit + 1).encode("utf-8", "surrogatepass")
         name = "<stdin>"
     else:
         try:
-            text = Path(patient).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            with open(patient, "rb") as fh:
+                data = fh.read(limit + 1)
+                size = os.fstat(fh.fileno()).st_size
+        except OSError as exc:
             _fail(f"error[SR501]: cannot read the patient record `{patient}`: {exc}", EXIT_RECORD)
         name = patient
     try:
-        return load_record_json(g.record_type, text, source=name)
+        if len(data) > limit:
+            shown = f"{size} bytes" if size and size > limit else f"more than {limit} bytes"
+            raise RecordError([RecordProblem(
+                "$", f"the record is too large ({shown}; the limit is {limit})")], source=name)
+        return load_record_json(g.record_type, data, source=name, max_bytes=limit)
     except RecordError as exc:
         lines = [f"error[SR501]: the patient record {name} is invalid"]
         lines += [f"  {p.path}: {p.message}" for p in exc.problems]

@@ -46,7 +46,8 @@ CODES: dict[str, tuple[Severity, str, str]] = {
     "SR108": (E, "invalid date `{text}`", "{detail}"),
     "SR109": (E, "unknown unit `{unit}`", "not a unit"),
     "SR110": (E, "cannot read the file `{path}`", "{detail}"),
-    "SR111": (E, "too many rules ({count}; the limit is {limit})", "limit reached here"),
+    "SR111": (E, "too many {what} ({count}; the limit is {limit})", "limit reached here"),
+    "SR112": (E, "number `{text}` is too large", "not a finite number"),
     # ---- SR2xx: names, imports, sources
     "SR201": (E, "unknown name `{name}`", "not defined"),
     "SR202": (E, "rule id `{name}` is used twice", "second use"),
@@ -207,10 +208,12 @@ def render(diagnostic: Diagnostic, source: Source | None) -> str:
         else:
             width = max(1, len(text) - span.column + 1)
         lines.append(f"{gutter} |")
-        lines.append(f"{span.line} | {text}")
+        lines.append(f"{span.line} | {text}".rstrip())
         caret = " " * (span.column - 1) + "^" * width
         lines.append(f"{gutter} | {caret} {d.label}".rstrip())
         lines.append(f"{gutter} |")
+    elif d.label:  # no source line to put the label under: keep what it says
+        lines.append(f"   = note: {d.label}")
     for hint in d.hints:
         lines.append(f"   = hint: {hint}")
     for note in d.notes:

@@ -83,20 +83,25 @@ def assemble(entry: Path, *, root: Path | None = None, limits: Limits = DEFAULT_
         if real in seen:
             return
         if len(seen) >= limits.max_files:
-            problems.append(dg.make("SR111", at or _nowhere(display), count=len(seen) + 1,
-                                    limit=limits.max_files))
+            problems.append(dg.make("SR111", at or _nowhere(display), what="files",
+                                    count=len(seen) + 1, limit=limits.max_files,
+                                    hints=("import fewer files, or raise "
+                                           "`Limits.max_files`",)))
             return
         seen[real] = display
+        size = len(raw) if raw is not None else 0
         if raw is None:
-            try:
-                raw = path.read_bytes()
+            try:  # never more than the limit (and one byte) in memory
+                with path.open("rb") as fh:
+                    raw = fh.read(limits.max_bytes + 1)
+                    size = max(len(raw), os.fstat(fh.fileno()).st_size)
             except OSError as exc:
                 code = "SR210" if at is not None else "SR110"
                 problems.append(dg.make(code, at or _nowhere(display), path=display,
                                         detail=exc.strerror or str(exc)))
                 return
         if len(raw) > limits.max_bytes:
-            problems.append(dg.make("SR107", _nowhere(display), size=len(raw),
+            problems.append(dg.make("SR107", _nowhere(display), size=size,
                                     limit=limits.max_bytes,
                                     hints=("split the guideline into modules with `import`",)))
             return
@@ -117,7 +122,7 @@ def assemble(entry: Path, *, root: Path | None = None, limits: Limits = DEFAULT_
                 target, why = confined(item.path, path.parent, root)
                 if target is None:
                     problems.append(dg.make("SR209", item.span, path=item.path,
-                                            root=_display(root, root) or str(root),
+                                            root=_display(root.resolve(), root.resolve()),
                                             notes=(why,) if why else ()))
                     continue
                 if not target.is_file():

@@ -7,6 +7,7 @@ published as ``spinerules/result.schema.json``); ``render_text`` is the clinicia
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import attrs
@@ -204,8 +205,18 @@ class Result:
         }
 
     def dumps(self) -> str:
-        """Canonical JSON (sorted keys, fixed separators): byte-identical for equal runs."""
-        return json.dumps(self.to_json(), indent=2, sort_keys=True, ensure_ascii=False)
+        """Canonical JSON (sorted keys, fixed separators): byte-identical for equal runs.
+
+        Always strict JSON: an infinite or NaN number (an extreme fact, say) is written as
+        the string ``"Infinity"``, ``"-Infinity"`` or ``"NaN"``, never as a bare token.
+        """
+        data = self.to_json()
+        try:
+            return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False,
+                              allow_nan=False)
+        except ValueError:
+            return json.dumps(_finite(data), indent=2, sort_keys=True, ensure_ascii=False,
+                              allow_nan=False)
 
     def explain(self, code: str) -> str:
         """Why (or why not) ``code``: needs a result made with ``trace=True``."""
@@ -214,6 +225,17 @@ class Result:
         from .trace import explain_code
 
         return explain_code(self, code)
+
+
+def _finite(x: Any) -> Any:
+    """``x`` with every non-finite float replaced by its JavaScript spelling, as a string."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_finite(v) for v in x]
+    return x
 
 
 def _value_text(v: Any) -> str:

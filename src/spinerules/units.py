@@ -11,6 +11,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 #: unit spelling -> (dimension, factor to the base unit)
 UNITS: dict[str, tuple[str, float]] = {
     "day": ("duration", 1.0),
@@ -49,7 +51,12 @@ def from_base(value: float, unit: str) -> float:
 def format_quantity(base_value: float, unit: str) -> str:
     """Render a base-unit value in ``unit``: ``format_quantity(14, "weeks") == "2 weeks"``."""
     magnitude = from_base(base_value, unit)
-    text = f"{magnitude:.4g}" if magnitude != int(magnitude) else str(int(magnitude))
+    if not math.isfinite(magnitude):  # an infinite or NaN fact: no int() of it
+        text = "NaN" if math.isnan(magnitude) else ("-" if magnitude < 0 else "") + "infinity"
+    elif magnitude != int(magnitude) or abs(magnitude) >= 1e15:
+        text = f"{magnitude:.4g}"
+    else:
+        text = str(int(magnitude))
     if unit == "%":
         return f"{text} %"
     if magnitude == 1 and unit.endswith("s"):

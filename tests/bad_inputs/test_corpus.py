@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 from pathlib import Path
 
@@ -116,10 +117,13 @@ def assert_problems(found: list[tuple[str, str]], expected: list[tuple[str, str]
         assert any(fragment in m for m in messages), (path, fragment, messages)
 
 
-def eval_cli(path: Path) -> None:
+def eval_cli(path: Path, paths: list[str] | None = None) -> None:
+    """``spinerules eval vcf <path>`` exits 3 with SR501, naming each of ``paths``."""
     result = invoke("eval", "vcf", str(path), "--as-of", AS_OF)
     assert result.exit_code == EXIT_RECORD, result.output
     assert "SR501" in result.output
+    for where in paths or ():
+        assert f"\n  {where}: " in result.output, (where, result.output)
 
 
 # --- the corpus ----------------------------------------------------------------------------
@@ -132,12 +136,7 @@ def test_the_corpus_is_large_enough() -> None:
 
 # Entries that fail because of a logged engine bug (/tmp/engine-issues.md); strict, so the
 # fix shows up as XPASS and the mark must go.
-ENGINE_ISSUES = {
-    "syntax_error_after_leading_comment": "engine issue: parser error recovery parses a "
-    "comment-only chunk before the first item and reports a spurious SR103 at line 1",
-    "table_score_unknown_source": "engine issue: the checker does not look up the sources "
-    "cited by a table score, and load() then raises KeyError in evaluate.Planner.plan",
-}
+ENGINE_ISSUES: dict[str, str] = {}
 
 
 def _marked(entries: list[Path]) -> list[object]:
@@ -154,8 +153,9 @@ def test_bad_guideline(entry: Path) -> None:
 
 @pytest.mark.parametrize("entry", patient_entries(), ids=_id)
 def test_bad_patient(entry: Path) -> None:
-    assert_problems(problems_of(entry.read_bytes()), expected_problems(entry))
-    eval_cli(entry)
+    expected = expected_problems(entry)
+    assert_problems(problems_of(entry.read_bytes()), expected)
+    eval_cli(entry, [p for p, _ in expected])
 
 
 # --- generated at test time ----------------------------------------------------------------
@@ -227,7 +227,7 @@ def test_huge_patient_file(tmp_path: Path) -> None:
     path.write_text('{"id": "' + "x" * DEFAULT_MAX_BYTES + '"}')
     found = problems_of(path.read_bytes())
     assert [p for p, _ in found] == ["$"] and "too large" in found[0][1]
-    eval_cli(path)
+    eval_cli(path, ["$"])
 
 
 def test_very_deeply_nested_patient(tmp_path: Path) -> None:
@@ -254,6 +254,92 @@ def test_patient_file_that_is_a_folder(tmp_path: Path) -> None:
 
 def test_patient_file_that_does_not_exist(tmp_path: Path) -> None:
     eval_cli(tmp_path / "nobody.json")
+
+
+# --- issue #2: every hostile input gets a clean diagnostic -----------------------------------
+# Kept in the corpus above (each checked through api.check and the CLI): an empty file
+# (empty.rules), binary data (binary_png.rules, nul_byte.rules), imports that escape the
+# folder (import_dotdot.rules, import_absolute.rules, import_dotdot_from_subfolder/), and
+# patient records with a wrong type, an out-of-range value, an unknown key, a bad level,
+# text that is not JSON and a top-level array. Generated here: random junk, 50,000 nested
+# parentheses and a 10 MB file.
+
+ISSUE_2_CORPUS = {
+    "rules": ["empty", "binary_png", "nul_byte", "import_dotdot", "import_absolute"],
+    "patients": ["age_as_string", "age_out_of_range", "unknown_top_level_key",
+                 "level_unknown", "not_json", "top_level_array"],
+}
+
+
+def test_the_inputs_of_issue_2_are_in_the_corpus() -> None:
+    for name in ISSUE_2_CORPUS["rules"]:
+        assert (RULES / f"{name}.rules").is_file(), name
+    for name in ISSUE_2_CORPUS["patients"]:
+        assert (PATIENTS / f"{name}.json").is_file(), name
+    level = dict(expected_problems(PATIENTS / "level_unknown.json"))
+    assert '"L9"' in level["fractures[0].level"]
+
+
+def clean_errors(path: Path) -> set[str]:
+    """The error codes of ``path`` through api.check and the CLI, which must agree."""
+    codes = error_codes(path)
+    assert codes, "no error reported"
+    result = invoke("check", str(path))
+    assert result.exit_code == EXIT_GUIDELINE, result.output
+    assert set(re.findall(r"^error\[(SR\d{3})\]", result.output, re.M)) == codes
+    result = invoke("check", "--format", "json", str(path))
+    assert {d["code"] for d in json.loads(result.output)["diagnostics"]} >= codes
+    return codes
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_junk_bytes(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    path = tmp_path / "junk.rules"
+    path.write_bytes(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 5000))))
+    assert clean_errors(path) <= {"SR101", "SR102", "SR103", "SR104", "SR105"}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_junk_text(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    alphabet = "abcxyz019 \t\n()[]{}:.,-+*/<>=!\"'#%&|\\@$^~`?;\u00e9\u2603"
+    path = tmp_path / "junk.rules"
+    path.write_text("".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 3000))),
+                    encoding="utf-8")
+    assert clean_errors(path) <= {"SR101", "SR102", "SR103", "SR104", "SR106", "SR108",
+                                  "SR109", "SR213"}
+
+
+@pytest.mark.parametrize("shape", ["balanced", "open", "close"])
+def test_fifty_thousand_nested_parentheses(tmp_path: Path, shape: str) -> None:
+    deep = {"balanced": "(" * 50_000 + "true" + ")" * 50_000,
+            "open": "(" * 50_000, "close": "true" + ")" * 50_000}[shape]
+    path = tmp_path / "deep.rules"
+    path.write_text(HEADER + f"define d: {deep}\nrule r2:\n  when d\n  recommend y cite S\n")
+    expected = {"SR106"} if shape != "close" else {"SR102"}
+    assert clean_errors(path) == expected
+
+
+def test_ten_megabyte_guideline_file(tmp_path: Path) -> None:
+    path = tmp_path / "ten.rules"
+    rule = "rule r{}:\n  when patient.age > 50 years\n  recommend x cite S\n"
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(HEADER)
+        i = 0
+        while fh.tell() < 10 * 1024 * 1024:
+            fh.write(rule.format(i))
+            i += 1
+    assert clean_errors(path) == {"SR107"}
+
+
+def test_ten_megabyte_patient_file(tmp_path: Path) -> None:
+    path = tmp_path / "ten.json"
+    path.write_text(json.dumps({"fractures": [{"level": "L1"}] * 700_000}))
+    assert path.stat().st_size > 10 * 1024 * 1024
+    found = problems_of(path.read_bytes(), max_bytes=20 * 1024 * 1024)
+    assert [p for p, _ in found] == ["fractures"]  # loaded, then refused at the list
+    eval_cli(path, ["$"])  # the CLI refuses it by size
 
 
 def test_guideline_file_that_does_not_exist(tmp_path: Path) -> None:

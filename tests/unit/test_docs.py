@@ -17,6 +17,26 @@ def test_every_diagnostic_code_is_documented() -> None:
     assert documented == set(CODES)
 
 
+STAGES = {"1": "parse", "2": "names, imports, sources", "3": "types", "4": "consistency",
+          "5": "run time and records"}
+
+
+def diagnostic_table() -> list[str]:
+    """The code table of docs/contributors/diagnostics.md, generated from ``CODES``."""
+    rows = ["| code | stage | severity | message |", "|---|---|---|---|"]
+    for code, (severity, message, _label) in CODES.items():
+        rows.append(f"| `{code}` | {STAGES[code[2]]} | {severity.value} | {message} |")
+    return rows
+
+
+def test_the_diagnostic_table_is_generated_from_codes() -> None:
+    """Paste the expected table from the failure message to bring the docs up to date."""
+    lines = (ROOT / "docs/contributors/diagnostics.md").read_text().splitlines()
+    table = [line for line in lines if line.startswith("|")]
+    expected = diagnostic_table()
+    assert table == expected, "\n" + "\n".join(expected)
+
+
 def test_public_api_is_exactly_all() -> None:
     public = {name for name in dir(spinerules) if not name.startswith("_")}
     modules = {name for name in public if type(getattr(spinerules, name)).__name__ == "module"}

@@ -1,0 +1,3 @@
+"""The golden cases are inputs, not tests: keep the spinerules pytest plugin out of them."""
+
+collect_ignore_glob = ["diagnostics/*"]
