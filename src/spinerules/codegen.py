@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import datetime
 import itertools
+import operator
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -31,6 +32,7 @@ from . import typesys as ts
 from .check import Checked, DefineRef, EnumRef, FieldRef, ScoreRef, VarRef
 from .compile import BudgetExceededError, EvaluationError, shift_date
 from .units import UNITS
+from .values import FLIP, between_in, decide_between
 
 
 class _Unknown:
@@ -90,8 +92,9 @@ def _div(a: float, b: float, node: n.Node) -> float:
 
 
 def _sum_score(options: list[tuple[float, ...]], bands: list[Callable[[float], bool]],
-               codes: list[str | None]) -> tuple[Any, str | None]:
-    """Possible totals of a sum score -> (value or _U, the decided band's code)."""
+               codes: list[str | None]) -> tuple[Any, str | None, tuple[float, float] | None]:
+    """Possible totals of a sum score -> (value or _U, the decided band's code, the range
+    of the totals when undetermined)."""
     totals = {0.0}
     for opts in options:
         totals = {t + o for t in totals for o in opts}
@@ -100,7 +103,37 @@ def _sum_score(options: list[tuple[float, ...]], bands: list[Callable[[float], b
         hit = next((i for i, band in enumerate(bands) if band(t)), None)
         hits.add(codes[hit] if hit is not None else None)
     value: Any = next(iter(totals)) if len(totals) == 1 else _U
-    return value, (hits.pop() if len(hits) == 1 else None)
+    rng = (min(totals), max(totals)) if value is _U else None
+    return value, (hits.pop() if len(hits) == 1 else None), rng
+
+
+_CMP_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": operator.eq, "!=": operator.ne}
+
+
+def _bcmp(a: Any, ar: tuple[float, float] | None, b: Any, br: tuple[float, float] | None,
+          op: str) -> Any:
+    """A comparison where a side is a score: an undetermined score decides it when the
+    whole range of its totals gives one answer (as ``values.decide_between``)."""
+    if a is _U or b is _U:
+        decided = None
+        if a is _U and ar is not None and b is not _U:
+            decided = decide_between(op, ar[0], ar[1], b)
+        elif b is _U and br is not None and a is not _U:
+            decided = decide_between(FLIP[op], br[0], br[1], a)
+        return _U if decided is None else decided
+    return _CMP_OPS[op](a, b)
+
+
+def _bin(v: Any, vr: tuple[float, float] | None, lo: Any, hi: Any) -> Any:
+    """``score in lo..hi`` with the same rule."""
+    if lo is _U or hi is _U:
+        return _U
+    if v is _U:
+        decided = between_in(vr[0], vr[1], lo, hi) if vr is not None else None
+        return _U if decided is None else decided
+    return bool(lo <= v <= hi)
 
 
 def _shift(day: datetime.date, sign: int, days: float, node: n.Node) -> datetime.date:
@@ -143,6 +176,7 @@ class Generator:
         self.vars: dict[str, str] = {}  # guideline loop variable -> python local
         self.defines: dict[int, str] = {}  # define nid -> local holding its value
         self.scores: dict[int, str] = {}
+        self.bounds: dict[int, str] = {}  # score nid -> local holding (low, high) or None
 
     def fresh(self, prefix: str = "_t") -> str:
         return f"{prefix}{next(self.counter)}"
@@ -178,6 +212,14 @@ class Generator:
         if isinstance(e, n.IsKnown):
             op: ast.cmpop = ast.IsNot() if e.known else ast.Is()
             return ast.Compare(left=self.expr(e.operand), ops=[op], comparators=[U])
+        if isinstance(e, n.Compare) and (self.score_bounds(e.left) or self.score_bounds(e.right)):
+            return ast.Call(func=_name("_bcmp"), args=[
+                self.expr(e.left), self.bounds_expr(e.left), self.expr(e.right),
+                self.bounds_expr(e.right), ast.Constant(e.op)], keywords=[])
+        if isinstance(e, n.InRange) and self.score_bounds(e.value):
+            return ast.Call(func=_name("_bin"), args=[
+                self.expr(e.value), self.bounds_expr(e.value), self.expr(e.low),
+                self.expr(e.high)], keywords=[])
         if isinstance(e, n.Compare):
             key = self.key(self.type_of(e.left)) if e.op not in ("==", "!=") else None
             return self.binary([e.left, e.right], lambda a, b: ast.Compare(
@@ -227,6 +269,20 @@ class Generator:
             index = self.const({m: i for i, m in enumerate(t.cls)})
             return lambda x: ast.Subscript(value=index, slice=x, ctx=ast.Load())
         return None
+
+    def score_bounds(self, e: n.Expr) -> str | None:
+        """The local holding the range of the score ``e`` stands for (directly or through
+        defines), if it is one: an undetermined score still decides some comparisons."""
+        ref = self.checked.refs.get(e.nid) if isinstance(e, n.Path) else None
+        if isinstance(ref, ScoreRef):
+            return self.bounds.get(ref.nid)
+        if isinstance(ref, DefineRef):
+            return self.score_bounds(self.checked.defines[ref.nid].expr)
+        return None
+
+    def bounds_expr(self, e: n.Expr) -> ast.expr:
+        name = self.score_bounds(e)
+        return _name(name) if name is not None else ast.Constant(None)
 
     def binary(self, parts: list[n.Expr], build: Callable[..., ast.expr]) -> ast.expr:
         """``_U if any part is unknown else build(parts)``; constants need no check."""
@@ -356,6 +412,7 @@ class Generator:
                 self.defines[i.nid] = self.fresh("_d")
             else:
                 self.scores[i.nid] = self.fresh("_s")
+                self.bounds[i.nid] = self.fresh("_r")
         local = {i.nid for i in pending}
         deps = {i.nid: self.uses(i) & local for i in pending}
         done: set[int] = set()
@@ -441,11 +498,17 @@ class Generator:
         return ast.Compare(left=k(x), ops=[_CMP[p.op or "=="]()], comparators=[k(vals[0])])
 
     def score(self, s: n.Score) -> Iterator[ast.stmt]:
-        out = self.scores[s.nid]
+        out, rng = self.scores[s.nid], self.bounds[s.nid]
         if s.source is not None:
             t = self.type_of(s.source)
             x = self.fresh()
             yield ast.Assign(targets=[_store(x)], value=self.expr(s.source))
+            points = [a.points for a in s.arms]
+            whole: ast.expr = ast.Tuple(
+                elts=[ast.Constant(min(points)), ast.Constant(max(points))],
+                ctx=ast.Load()) if points else ast.Constant(None)
+            yield ast.Assign(targets=[_store(rng)], value=_ifexp(
+                _is(_name(x), U), whole, ast.Constant(None)))
             chain: list[ast.stmt] = [ast.Assign(targets=[_store(out)], value=U)]
             for arm in reversed(s.arms):
                 body: list[ast.stmt] = [ast.Assign(targets=[_store(out)],
@@ -478,7 +541,8 @@ class Generator:
             codes.append(ast.Constant(b.action.code if b.action else None))
         band_code = self.fresh()
         yield ast.Assign(
-            targets=[ast.Tuple(elts=[_store(out), _store(band_code)], ctx=ast.Store())],
+            targets=[ast.Tuple(elts=[_store(out), _store(band_code), _store(rng)],
+                               ctx=ast.Store())],
             value=ast.Call(func=_name("_sum_score"), args=[
                 ast.List(elts=options, ctx=ast.Load()),
                 ast.List(elts=bands, ctx=ast.Load()),
@@ -514,7 +578,8 @@ def generate(checked: Checked) -> FastFn:
     module = gen.module()
     namespace: dict[str, Any] = {
         "_U": _U, "_kany": _kany, "_kall": _kall, "_kcount": _kcount, "_div": _div,
-        "_sum_score": _sum_score, "_shift": _shift, "_budget": _budget,
+        "_sum_score": _sum_score, "_bcmp": _bcmp, "_bin": _bin, "_shift": _shift,
+        "_budget": _budget,
         "float": float, "set": set, "__builtins__": {},
     }
     namespace.update(gen.consts)

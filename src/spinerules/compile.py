@@ -16,7 +16,17 @@ from . import nodes as n
 from . import typesys as ts
 from .check import Checked, DefineRef, EnumRef, FieldRef, ScoreRef, VarRef
 from .units import UNITS
-from .values import Unknown, k_and, k_not, k_or, merge
+from .values import (
+    FLIP,
+    Bounded,
+    Unknown,
+    between_in,
+    decide_between,
+    k_and,
+    k_not,
+    k_or,
+    merge,
+)
 
 Thunk = Callable[["Env"], Any]
 
@@ -35,6 +45,15 @@ class EvaluationError(Exception):
     def __init__(self, message: str, node: n.Node) -> None:
         super().__init__(message)
         self.node = node
+
+
+def _decide_bounded(op: str, a: Any, b: Any) -> bool | None:
+    """A comparison of an undetermined score with a known number, if its range decides it."""
+    if isinstance(a, Bounded) and type(b) in (int, float):
+        return decide_between(op, a.low, a.high, b)
+    if isinstance(b, Bounded) and type(a) in (int, float):
+        return decide_between(FLIP[op], b.low, b.high, a)
+    return None
 
 
 def shift_date(day: datetime.date, days: float, node: n.Node) -> datetime.date:
@@ -228,9 +247,14 @@ class Compiler:
         op = _ORDER[e.op]
         key = self.ordered_key(self.type_of(e.left)) if e.op not in ("==", "!=") else None
 
+        name = e.op
+
         def run(env: Env) -> Any:
             a, b = left(env), right(env)
             if isinstance(a, Unknown) or isinstance(b, Unknown):
+                decided = _decide_bounded(name, a, b)
+                if decided is not None:
+                    return decided
                 return Unknown((a.paths if isinstance(a, Unknown) else frozenset())
                                | (b.paths if isinstance(b, Unknown) else frozenset()))
             if key is not None:
@@ -245,6 +269,10 @@ class Compiler:
         def run(env: Env) -> Any:
             v, lo, hi = value(env), low(env), high(env)
             unknown = [x for x in (v, lo, hi) if isinstance(x, Unknown)]
+            if unknown == [v] and isinstance(v, Bounded):
+                decided = between_in(v.low, v.high, lo, hi)
+                if decided is not None:
+                    return decided
             if unknown:
                 return Unknown(frozenset().union(*(u.paths for u in unknown)))
             return key(lo) <= key(v) <= key(hi)

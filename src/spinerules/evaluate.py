@@ -32,7 +32,7 @@ from .result import (
 )
 from .trace import RuleOutcome, Trace
 from .units import DISPLAY, format_quantity
-from .values import Unknown, k_and, k_not
+from .values import Bounded, Unknown, k_and, k_not
 
 _SPACES = re.compile(r"\s+")
 _NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
@@ -441,7 +441,11 @@ class Planner:
 
         def as_value(env: Env) -> Any:
             out = thunk(env)
-            return out.value if out.value is not None else Unknown(out.facts)
+            if out.value is not None:
+                return out.value
+            if out.facts:  # undetermined: some input is missing; its totals are known
+                return Bounded(out.facts, out.low, out.high)
+            return Unknown(out.facts)
         self.compiler.score_thunks[nid] = as_value
         return ScorePlan(s, thunk, self.order)
 

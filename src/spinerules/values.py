@@ -13,7 +13,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import operator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
@@ -33,6 +34,59 @@ class Unknown:
 
     def __hash__(self) -> int:
         return hash(self.paths)
+
+
+class Bounded(Unknown):
+    """An undetermined score: unknown, but known to lie between ``low`` and ``high``.
+
+    It is an ``Unknown`` everywhere, except that a comparison with a known number is decided
+    when every total in the range gives the same answer (``decide_between``): a TLICS of
+    5 to 7 is ``>= 5`` whichever value the missing component has.
+    """
+
+    __slots__ = ("high", "low")
+
+    def __init__(self, paths: frozenset[str], low: float, high: float) -> None:
+        super().__init__(paths)
+        self.low = low
+        self.high = high
+
+    def __repr__(self) -> str:
+        return f"Unknown({', '.join(sorted(self.paths))}; {self.low:g}..{self.high:g})"
+
+
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+
+def decide_between(op: str, low: float, high: float, b: float) -> bool | None:
+    """``x op b`` for every ``x`` in ``low..high``: True, False, or None if it depends on x.
+
+    Example:
+        >>> decide_between(">=", 5, 7, 5), decide_between(">=", 3, 7, 5)
+        (True, None)
+        >>> decide_between("==", 1, 2, 4)
+        False
+    """
+    if op in ("==", "!="):
+        if b < low or b > high:
+            return op == "!="
+        if low == high == b:
+            return op == "=="
+        return None
+    f = _ORDER[op]
+    at_low, at_high = f(low, b), f(high, b)
+    return at_low if at_low == at_high else None
+
+
+def between_in(low: float, high: float, lo: float, hi: float) -> bool | None:
+    """``x in lo..hi`` for every ``x`` in ``low..high``: True, False, or None."""
+    if lo <= low and high <= hi:
+        return True
+    if high < lo or low > hi:
+        return False
+    return None
 
 
 def merge(values: Iterable[Any]) -> Unknown:

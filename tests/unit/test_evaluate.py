@@ -184,7 +184,32 @@ def test_score_name_usable_in_conditions(make: Make) -> None:
     g = make(SUM + rule("total >= 2"))
     assert status(g, Rec(pain=5, flag=False)) == "fire"
     assert status(g, Rec(pain=1, flag=False)) == "skip"
-    assert status(g, Rec(pain=5)) == "unknown"
+    assert status(g, Rec(pain=5)) == "fire"  # totals 2 or 3: >= 2 either way
+
+
+@pytest.mark.parametrize(("cond", "pain", "want"), [
+    ("total >= 3", 5, "unknown"),   # 2 or 3: depends on the flag
+    ("total >= 2", 5, "fire"),      # 2 or 3
+    ("total < 2", 5, "skip"),       # 2 or 3
+    ("total > 1", 1, "skip"),       # 0 or 1
+    ("3 > total", 5, "unknown"),    # flipped sides
+    ("4 > total", 5, "fire"),
+    ("total == 7", 5, "skip"),      # outside the range
+    ("total != 7", 5, "fire"),
+    ("total == 2", 5, "unknown"),
+    ("total in 2..3", 5, "fire"),
+    ("total in 4..9", 5, "skip"),
+    ("total in 3..9", 5, "unknown"),
+    ("total + 0 >= 2", 5, "unknown"),  # arithmetic keeps no range
+])
+def test_an_undetermined_score_decides_what_its_whole_range_decides(
+        make: Make, cond: str, pain: float, want: str) -> None:
+    """Flag unknown: the total is one of two values; a comparison that every possible
+    total answers the same way is decided, in the full evaluation and the fast path."""
+    g = make(SUM + rule(cond))
+    assert status(g, Rec(pain=pain)) == want
+    fired = "c" in g.codes(Rec(pain=pain), as_of=AS_OF)
+    assert fired == (want == "fire")
 
 
 def test_fast_path_matches_full_evaluation(make: Make) -> None:
@@ -268,3 +293,26 @@ def test_request_facts_come_through_defines(make: Make) -> None:
              "rule ask:\n  when incomplete\n  request request_more cite S\n")
     missing = g.evaluate(Rec(flag=True), as_of=AS_OF).missing
     assert [(m.code, m.facts) for m in missing] == [("request_more", ("other",))]
+
+
+TABLE = """score grade from patient.pain:
+  < 2 -> 0
+  2..5 -> 2
+  else -> 3
+  cite S
+"""
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    (SUM + "define t: total\n" + rule("t >= 2"), "fire"),       # through a define
+    (SUM + "define t: total\n" + rule("t >= 3"), "unknown"),
+    (TABLE + rule("grade >= 0"), "fire"),                       # pain unknown: 0 to 3
+    (TABLE + rule("grade > 3"), "skip"),
+    (TABLE + rule("grade >= 2"), "unknown"),
+])
+def test_score_ranges_through_defines_and_table_scores(make: Make, text: str,
+                                                       want: str) -> None:
+    g = make(text)
+    rec = Rec(pain=5) if text.startswith("score total") else Rec()
+    assert status(g, rec) == want
+    assert ("c" in g.codes(rec, as_of=AS_OF)) == (want == "fire")
