@@ -285,6 +285,45 @@ def test_docs_map_every_rule() -> None:
         assert f"| S{i} |" in text, f"S{i}"
 
 
+MAP_ROW = re.compile(r"^\| S(\d+) \| [^|]* \| ([^|]*) \|", re.M)
+
+
+def decision_map() -> dict[int, tuple[list[str], list[str]]]:
+    """Per decision point of docs/guidelines/vcf.md: (rule ids and score names, defines)."""
+    rows: dict[int, tuple[list[str], list[str]]] = {}
+    for m in MAP_ROW.finditer(DOC.read_text(encoding="utf-8")):
+        rules, defines = [], []
+        for kind, name in re.findall(r"(score )?`([A-Za-z0-9_.]+)`", m.group(2)):
+            # rule ids are dotted (`S7.nsaid_first_line`); `score genant`; the rest are the
+            # defines named in brackets
+            (rules if "." in name or kind else defines).append(name)
+        rows[int(m.group(1))] = (rules, defines)
+    return rows
+
+
+def test_decision_map_names_real_rules_each_fired_by_a_case() -> None:
+    """Issue 4: each of S1-S31 appears in the docs map with the rule ids that encode it; every
+    listed rule exists, carries its decision point's number, and fires in some case of the
+    corpus (a score: classifies); every listed define exists; every rule is listed."""
+    rows = decision_map()
+    assert sorted(rows) == list(range(1, 32))
+    ids = set(rule_ids())
+    defines = {d.name for d in guideline().checked.defines.values()}
+    fired_anywhere = set().union(*(fired_rules(r) for r in results().values()))
+    classified = {rec.rule for r in results().values() for rec in r.recommendations}
+    listed: set[str] = set()
+    for number, (rules, defs) in rows.items():
+        assert rules or defs, f"S{number} names no rule or define"
+        for rid in rules:
+            assert rid in ids, f"S{number}: `{rid}` is not a rule of the guideline"
+            assert rid == "genant" or rid.startswith(f"S{number}."), (number, rid)
+            assert rid in fired_anywhere or rid in classified, f"no case fires `{rid}`"
+            listed.add(rid)
+        for name in defs:
+            assert name in defines, f"S{number}: define `{name}` does not exist"
+    assert listed == ids, f"rules missing from the map: {sorted(ids - listed)}"
+
+
 def test_every_rule_fires_and_does_not_fire_somewhere() -> None:
     """Across the corpus, each rule fires in at least one case and not in at least one other."""
     status: dict[str, set[str]] = defaultdict(set)
