@@ -171,7 +171,9 @@ class Compiler:
 
             def neg(env: Env) -> Any:
                 v = inner(env)
-                return v if isinstance(v, Unknown) else -v
+                if isinstance(v, Unknown):  # a score's range stays with the score alone
+                    return Unknown(v.paths) if isinstance(v, Bounded) else v
+                return -v
             return neg
         if isinstance(e, n.Quantifier):
             return self.quantifier(e)
@@ -285,7 +287,7 @@ class Compiler:
         def run(env: Env) -> Any:
             v = value(env)
             if isinstance(v, Unknown):
-                return v
+                return Unknown(v.paths)
             return k_or(x if isinstance(x, Unknown) else x == v for x in (i(env) for i in items))
         return run
 

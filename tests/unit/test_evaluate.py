@@ -316,3 +316,12 @@ def test_score_ranges_through_defines_and_table_scores(make: Make, text: str,
     rec = Rec(pain=5) if text.startswith("score total") else Rec()
     assert status(g, rec) == want
     assert ("c" in g.codes(rec, as_of=AS_OF)) == (want == "fire")
+
+
+@pytest.mark.parametrize("cond", ["0 <= -total", "-total < 0", "total in [2, 3]",
+                                  "not (total in [7])"])
+def test_only_the_score_itself_carries_its_range(make: Make, cond: str) -> None:
+    """Found by the program fuzzer: `-total` must not keep the range of `total`."""
+    g = make(SUM + rule(cond))
+    assert status(g, Rec(pain=5)) == "unknown"
+    assert "c" not in g.codes(Rec(pain=5), as_of=AS_OF)
