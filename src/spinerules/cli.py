@@ -265,7 +265,8 @@ def _unified_diff(name: str, old: str, new: str) -> str:
         out = [line + "\n" for line in parts[:-1]]
         return [*out, parts[-1]] if parts[-1] else out
 
-    diff = difflib.unified_diff(lines(old), lines(new), f"a/{name}", f"b/{name}")
+    shown = name.lstrip("/")
+    diff = difflib.unified_diff(lines(old), lines(new), f"a/{shown}", f"b/{shown}")
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
                    for line in diff)
 
