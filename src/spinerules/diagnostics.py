@@ -199,10 +199,12 @@ def render(diagnostic: Diagnostic, source: Source | None) -> str:
     """Render one diagnostic as text with the source line and a caret underline."""
     d = diagnostic
     span = d.span
-    lines = [f"{d.severity.value}[{d.code}]: {d.message}", f"  --> {span.location()}"]
-    if source is not None and span.line >= 1:
+    # rustc's layout: the arrow and the notes line up with the gutter's bar
+    shown_line = source is not None and span.line >= 1
+    gutter = " " * len(str(span.line)) if shown_line else " "
+    lines = [f"{d.severity.value}[{d.code}]: {d.message}", f"{gutter}--> {span.location()}"]
+    if source is not None and shown_line:
         text = source.line_text(span.line).replace("\t", " ")
-        gutter = " " * len(str(span.line))
         if span.end_line == span.line:
             width = max(1, span.end_column - span.column)
         else:
@@ -213,11 +215,11 @@ def render(diagnostic: Diagnostic, source: Source | None) -> str:
         lines.append(f"{gutter} | {caret} {d.label}".rstrip())
         lines.append(f"{gutter} |")
     elif d.label:  # no source line to put the label under: keep what it says
-        lines.append(f"   = note: {d.label}")
+        lines.append(f"{gutter} = note: {d.label}")
     for hint in d.hints:
-        lines.append(f"   = hint: {hint}")
+        lines.append(f"{gutter} = hint: {hint}")
     for note in d.notes:
-        lines.append(f"   = note: {note}")
+        lines.append(f"{gutter} = note: {note}")
     return "\n".join(lines)
 
 

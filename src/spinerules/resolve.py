@@ -39,6 +39,10 @@ class Program:
 
 
 def _display(path: Path, root: Path) -> str:
+    """``path`` as diagnostics and results name it: from the guideline folder's name on
+    (``vcf/red_flags.rules``), or whole when that folder sits at the filesystem's root."""
+    if root.parent == root.parent.parent:  # /tmp/x.rules, not tmp/x.rules
+        return path.as_posix()
     try:
         rel = path.relative_to(root.parent)
     except ValueError:
