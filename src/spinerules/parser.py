@@ -229,8 +229,12 @@ def parse_tree(source: Source, limits: Limits = DEFAULT_LIMITS
 
 
 def parse(source: Source, limits: Limits = DEFAULT_LIMITS,
-          ids: Iterator[int] | None = None) -> tuple[n.File | None, list[dg.Diagnostic]]:
+          ids: Iterator[int] | None = None, *, layout: bool = False
+          ) -> tuple[n.File | None, list[dg.Diagnostic]]:
     """Parse and build one file. Returns the AST (None on parse errors) and diagnostics.
+
+    The file keeps its comments; with ``layout`` (the printer's need) it also keeps where
+    its non-node clauses start (``File.clauses``) when it has no comment.
 
     Example:
         >>> tree, problems = parse(Source("x.rules", 'define a: 1 + 2'))
@@ -250,7 +254,7 @@ def parse(source: Source, limits: Limits = DEFAULT_LIMITS,
                 return None, [dg.make("SR106", source.span(0, 1), limit=limits.max_depth)]
             raise
     comments = collect_comments(source)
-    if comments:  # layout for the printer (`spinerules fmt`), kept out of `==`
+    if comments or layout:  # for the printer (`spinerules fmt`), kept out of `==`
         file = attrs.evolve(file, comments=comments, clauses=clause_spans(tree, source.name))
     return file, built
 

@@ -700,6 +700,8 @@ def format_source(source: Source, limits: Limits = DEFAULT_LIMITS
                   ) -> tuple[str | None, list[dg.Diagnostic]]:
     """The canonical text of a source, checked; ``(None, diagnostics)`` if it has errors.
 
+    A file that gives a one-value clause twice (``strength weak strength strong``) counts
+    as having errors (``SR221``, see ``repeated_clauses``): printing it would drop one.
     The printed text is parsed again: unless that gives an equal AST and the same
     comments in the same order, ``UnsafeFormatError`` is raised and nothing should be
     written.
@@ -709,9 +711,12 @@ def format_source(source: Source, limits: Limits = DEFAULT_LIMITS
         >>> print(text, end="")
         define a: 1 + 2 * 3  # sum
     """
-    tree, problems = parse(source, limits)
+    tree, problems = parse(source, limits, layout=True)
     if tree is None or any(d.is_error for d in problems):
         return None, problems
+    repeated = repeated_clauses(tree)
+    if repeated:  # the AST keeps only the last; printing it would drop the others
+        return None, [*problems, *repeated]
     try:
         text = print_file(tree)
     except (PrintError, RecursionError) as exc:
@@ -725,6 +730,64 @@ def format_source(source: Source, limits: Limits = DEFAULT_LIMITS
     if [c.text for c in again.comments] != [c.text for c in tree.comments]:
         raise UnsafeFormatError(source.name, "comments were lost or reordered")
     return text, problems
+
+
+#: clauses that hold one value: the AST keeps the last of several
+_SINGLE = {
+    n.Header: _HEADER_FIELDS,
+    n.Source: _SOURCE_FIELDS,
+    n.Test: ("given", "as_of"),
+    n.Action: ("strength", "urgency"),
+}
+
+
+def repeated_clauses(file: n.File) -> list[dg.Diagnostic]:
+    """A diagnostic (``SR221``) for each clause given twice where only one counts.
+
+    ``source S: title "a" title "b"`` parses, and the AST keeps ``"b"``: printing it would
+    silently drop ``"a"``, so ``format_source`` refuses such a file. Needs
+    ``File.clauses`` (``parse(..., layout=True)``).
+
+    Example:
+        >>> text = 'source S: title "a" url "u" title "b"'
+        >>> tree, _ = parse(Source("x.rules", text), layout=True)
+        >>> [(d.code, d.message, d.span.line) for d in repeated_clauses(tree)]
+        [('SR221', 'invalid repetition of `title`', 1)]
+    """
+    if not file.clauses:
+        return []
+    clauses = sorted(file.clauses, key=lambda c: c[1].start)
+    starts = [s.start for _, s in clauses]
+    out: list[dg.Diagnostic] = []
+    for node in _walk(file.items):
+        keys = _SINGLE.get(type(node))
+        if keys is None or not _has_span(node):
+            continue
+        lo = bisect.bisect_left(starts, node.span.start)
+        hi = bisect.bisect_left(starts, node.span.end)
+        first: dict[str, Span] = {}
+        for key, span in clauses[lo:hi]:
+            if key not in keys:
+                continue
+            if key in first:
+                out.append(dg.make(
+                    "SR221", span, what="repetition of", value=key,
+                    detail=f"{_owner(node)} already has a `{key}` (line {first[key].line})",
+                    hints=("remove one: only the last counts, and `spinerules fmt` would drop "
+                           "the others",)))
+            else:
+                first[key] = span
+    return out
+
+
+def _owner(node: n.Node) -> str:
+    if isinstance(node, n.Source):
+        return f"source `{node.key}`"
+    if isinstance(node, n.Test):
+        return f"test {quote(node.name)}"
+    if isinstance(node, n.Action):
+        return f"`{node.kind} {node.code}`"
+    return "the header"
 
 
 # ------------------------------------------------------------------------- dump

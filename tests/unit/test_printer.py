@@ -459,6 +459,28 @@ def test_format_source_reports_a_file_with_errors_and_prints_nothing() -> None:
     assert text is None and [d.code for d in problems] == ["SR109"]
 
 
+@pytest.mark.parametrize(("text", "key", "line"), [
+    ('guideline g "G"\n  version "1"\n  version "2"\n', "version", 3),
+    ('source S:\n  title "a"\n  url "u"\n  title "b"\n', "title", 4),
+    ('test "t":\n  as_of 2026-01-01\n  expect a\n  as_of 2026-02-01\n', "as_of", 4),
+    ("rule r:\n  recommend x strength weak cite S strength strong\n", "strength", 2),
+    ("score s from x:\n  else -> 1 classify c urgency soon urgency routine\n  cite S\n",
+     "urgency", 2),
+])
+def test_a_clause_given_twice_is_an_error_not_silently_dropped(text: str, key: str,
+                                                                line: int) -> None:
+    """The AST keeps only the last: printing it would lose the first."""
+    formatted, problems = format_source(Source("t.rules", text))
+    assert formatted is None
+    assert [(d.code, d.message, d.span.line) for d in problems] == [
+        ("SR221", f"invalid repetition of `{key}`", line)]
+
+
+def test_clauses_that_add_up_may_repeat() -> None:
+    assert fmt('test "t":\n  expect a\n  expect b\nrule r:\n  recommend x cite A cite B\n') == (
+        'test "t":\n  expect a, b\nrule r:\n  recommend x\n    cite A, B\n')
+
+
 def test_format_source_refuses_output_that_means_something_else(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(printer, "print_file", lambda f: "define a: 2\n")
