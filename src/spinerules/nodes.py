@@ -315,8 +315,8 @@ class File(Node):
     ``comments`` and ``clauses`` are layout, kept out of ``==`` (like spans): ``clauses``
     says where the clauses that are not nodes start (header and source fields, action
     options and texts, test clauses, an invariant's ``never``) as ``(keyword, span)``, so
-    that the printer can keep each comment beside its line. Both are empty when the file
-    has no comments.
+    that the printer can keep each comment beside its line. ``clauses`` is recorded only
+    when the file has comments or was parsed with ``parse(..., layout=True)``.
     """
 
     name: str
