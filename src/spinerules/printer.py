@@ -225,6 +225,14 @@ def _pattern(p: n.Pattern) -> str:
     raise PrintError(f"malformed `{p.kind}` pattern")
 
 
+def _text_less(arm: n.Arm) -> bool:
+    return arm.action is not None and arm.action.text is None
+
+
+def _starts_with_string(p: n.Pattern) -> bool:
+    return p.kind in ("eq", "range") and bool(p.values) and isinstance(p.values[0], n.String)
+
+
 def _citation(c: n.Citation) -> str:
     return c.key if c.locator is None else f"{c.key} {quote(c.locator)}"
 
@@ -560,6 +568,10 @@ class _Printer:
              band: bool = False) -> None:
         patterns = [_pattern(a.pattern) for a in arms]
         width = max((len(p) for p in patterns), default=0)
+        for before, after in itertools.pairwise(arms):
+            if not band and _text_less(before) and _starts_with_string(after.pattern):
+                raise PrintError("an arm whose pattern starts with a string cannot follow an "
+                                 "arm whose action has no text: the string would be its text")
         for arm, pattern in zip(arms, patterns, strict=True):
             lead = f"{word}{pattern.ljust(width)} -> "
             anchors = self.at(arm) + self.deep(arm.pattern)

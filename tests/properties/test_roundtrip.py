@@ -9,6 +9,7 @@ bundled guideline file.
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -125,10 +126,21 @@ comp_arms = st.builds(n.Arm, pattern=patterns, points=points)
 bands = st.builds(n.Arm, pattern=patterns, points=st.just(0.0), action=actions(True))
 score_cites = st.tuples(cite_lists, cite_lists).filter(lambda ca: bool(ca[0] or ca[1]))
 
+
+
+def _spellable(arms: list[n.Arm]) -> bool:
+    """In `-> 1 classify c` followed by `"x" -> 2`, the grammar reads `"x"` as the text
+    of `classify c`: an arm without text cannot precede an arm whose pattern starts with
+    a string, so no parse gives that AST (and the printer refuses it)."""
+    return not any(
+        a.action is not None and a.action.text is None and b.pattern.kind in ("eq", "range")
+        and isinstance(b.pattern.values[0], n.String) for a, b in itertools.pairwise(arms))
+
+
 table_scores = st.builds(
     lambda name, source, arms, ca: n.Score(name=name, source=source, arms=tuple(arms),
                                            cites=ca[0], against=ca[1]),
-    names, exprs, st.lists(arms, min_size=1, max_size=3), score_cites)
+    names, exprs, st.lists(arms, min_size=1, max_size=3).filter(_spellable), score_cites)
 sum_scores = st.builds(
     lambda name, comps, bands, ca: n.Score(name=name, source=None, components=tuple(comps),
                                            bands=tuple(bands), cites=ca[0], against=ca[1]),

@@ -156,6 +156,11 @@ def test_expressions_the_language_cannot_spell(node: n.Expr) -> None:
     n.Score(name="s", source=a, arms=(n.Arm(pattern=n.Pattern(kind="else"), points=1.0),)),
     n.Score(name="s", source=None, cites=(n.Citation(key="S"),)),
     n.Invariant(name="i", codes=()),
+    # `-> 0 classify c` then `"x" -> 1`: the grammar reads "x" as the text of `classify c`
+    n.Score(name="s", source=a, cites=(n.Citation(key="S"),), arms=(
+        n.Arm(pattern=n.Pattern(kind="else"), points=0.0,
+              action=n.Action(kind="classify", code="c")),
+        n.Arm(pattern=n.Pattern(kind="eq", values=(n.String(value="x"),)), points=1.0))),
 ])
 def test_items_the_language_cannot_spell(item: n.Item) -> None:
     with pytest.raises(PrintError):
