@@ -330,6 +330,10 @@ def test_sins_every_combination() -> None:
         assert ("spine_surgery_consultation" in r.codes()) == (total >= 7), parts
 
 
+SINS_ASK = {"location": "the segment of the lesion", "pain": "a pain history",
+            "lesion": "a CT of the lesion", "alignment": "imaging of the alignment",
+            "collapse": "imaging of the body collapse",
+            "posterolateral": "imaging of the posterior elements"}
 SIX = {"location": "semirigid", "pain": "mechanical", "lesion": "lytic", "alignment": "normal",
        "collapse": "none", "posterolateral": "none"}                        # 1+3+2+0+0+0 = 6
 TWELVE = {"location": "junctional", "pain": "mechanical", "lesion": "lytic",
@@ -378,6 +382,7 @@ def test_sins_each_part_unknown(name: str, part: str) -> None:
     assert (s.value, s.low, s.high) == (None, low, high)
     assert s.facts == (f"fractures[0].sins.{part}",)
     assert (s.note or "").startswith("undetermined; ")
+    assert SINS_ASK[part] in (s.note or ""), s.note  # what would decide it
     if sins_band(low) == sins_band(high):
         assert sins_band(low) in r.codes()
     else:
@@ -394,6 +399,33 @@ def test_sins_request_when_the_history_is_missing() -> None:
     assert "history.cancer" in m.facts
     assert m.rule == "pathologic.cancer_history_missing"
     assert {"malignancy_workup", "urgent_surgical_consultation", "mri_with_contrast"} <= r.codes()
+
+
+# ---------------------------------------------------------------------- Genant
+
+GENANT_EDGES = [(19.9, 0), (20, 1), (25, 1), (25.1, 2), (40, 2), (40.1, 3)]
+
+
+@pytest.mark.parametrize("name", ["vcf", "trauma", "pathologic", "spine"])
+def test_genant_both_sides_of_every_edge_and_unknown(name: str) -> None:
+    """Genant 20 / 25 / 40 %: each edge from both sides, one grade code each; with the height
+    loss unknown, the range 0 to 3, the fact that would decide it and no grade."""
+    grades = {f"genant_grade_{i}" for i in range(4)}
+    for pct, grade in GENANT_EDGES:
+        r = evaluate(name, patch("founding-case", fractures__0__height_loss_pct=pct))
+        assert r.scores["genant"].value == grade, pct
+        assert grades & r.codes() == {f"genant_grade_{grade}"}, pct
+        assert ("diagnose_osteoporosis_clinical" in r.codes()) == (
+            grade >= 1 and name in ("vcf", "spine")), pct
+    record = read("founding-case")
+    del record["fractures"][0]["height_loss_pct"]
+    r = evaluate(name, record)
+    s = r.scores["genant"]
+    assert (s.value, s.low, s.high) == (None, 0, 3)
+    assert s.facts == ("fractures[0].height_loss_pct",)
+    assert not grades & r.codes()
+    assert any(u.rule == "genant" and "fractures[0].height_loss_pct" in u.facts
+               for u in r.undetermined)
 
 
 # ---------------------------------------------------------------------- the docs pages
@@ -427,6 +459,25 @@ def test_docs_give_the_codes_of_eval_spine(name: str) -> None:
         for m in r.missing:
             assert any(c.doi or c.pmid or c.url for c in m.citations), (file, m.code)
         assert not [x for x in r.conflicts if x.kind in ("invariant", "contradiction")], file
+
+
+ALONE_ROW = re.compile(r"^\| ([a-z0-9-]+) \| ([^|]*) \| ([^|]*) \|", re.M)
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_docs_give_the_codes_of_eval_on_the_guideline_alone(name: str) -> None:
+    """The table "codes from `eval <name>`" of each pathway page, against the engine."""
+    text = (DOCS / f"{name}.md").read_text(encoding="utf-8")
+    start = text.index(f"| patient | codes from `eval {name}`")
+    table = text[start:text.index("\n\n", start)]
+    rows = [row for row in ALONE_ROW.findall(table) if row[0] != "patient"]
+    assert rows
+    for stem, codes, missing in rows:
+        r = evaluate(name, read(stem))
+        assert r.codes() == set(re.findall(r"`([a-z0-9_]+)`", codes)), stem
+        assert r.missing_codes() == set(re.findall(r"`([a-z0-9_]+)`", missing)), stem
+        for rec in r.recommendations:
+            assert any(c.doi or c.pmid or c.url for c in rec.citations), (stem, rec.code)
 
 
 def test_docs_cover_every_new_example_patient() -> None:

@@ -292,7 +292,8 @@ def decision_map() -> dict[int, tuple[list[str], list[str]]]:
     """Per decision point of docs/guidelines/vcf.md: (rule ids and score names, defines)."""
     rows: dict[int, tuple[list[str], list[str]]] = {}
     for m in MAP_ROW.finditer(DOC.read_text(encoding="utf-8")):
-        rules, defines = [], []
+        rules: list[str] = []
+        defines: list[str] = []
         for kind, name in re.findall(r"(score )?`([A-Za-z0-9_.]+)`", m.group(2)):
             # rule ids are dotted (`S7.nsaid_first_line`); `score genant`; the rest are the
             # defines named in brackets
