@@ -129,7 +129,15 @@ def build() -> str:
     assert len(names) == len(set(names)), "case names must be unique"
     assert set(SPINE_DIFFERS) <= set(names), set(SPINE_DIFFERS) - set(names)
     doc = {"guideline": "../spine.rules", "as_of": "2026-02-18", "cases": cases}
-    return HEADER + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=1000)
+    return HEADER + yaml.dump(doc, Dumper=_Plain, sort_keys=False, allow_unicode=True,
+                              width=1000)
+
+
+class _Plain(yaml.SafeDumper):
+    """Writes shared values out in full (no `&id001` anchors), for readers of the file."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 if __name__ == "__main__":
