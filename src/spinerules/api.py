@@ -17,7 +17,7 @@ from .check import Checked, check_program
 from .codegen import FastFn, generate
 from .compile import BudgetExceededError, EvaluationError
 from .evaluate import Plan, Planner, fast_codes, run
-from .parser import DEFAULT_LIMITS, Limits
+from .parser import DEFAULT_LIMITS, Limits, gc_paused
 from .resolve import Program, assemble
 from .resources import bundled, guidelines_dir
 from .result import Result
@@ -190,7 +190,8 @@ def analyse(path_or_name: str | Path, *, root: str | Path | None = None,
                                 count=count, limit=limits.max_rules))
         return None, dg.sort_and_cap(problems)
     try:
-        checked = check_program(program, registry[record_name])
+        with gc_paused():  # many small acyclic objects (docs/performance.md)
+            checked = check_program(program, registry[record_name])
     except RecursionError:
         return None, [*problems, dg.make("SR106", header.span, limit=limits.max_depth)]
     return checked, dg.sort_and_cap([*problems, *checked.diagnostics])
@@ -251,7 +252,8 @@ def loads(text: str, *, name: str = "<string>.rules", root: str | Path | None = 
 
 def _build(checked: Checked, problems: list[dg.Diagnostic], limits: Limits) -> Guideline:
     """Plan (closures, for results and traces); the fast path is generated on first use."""
-    plan = Planner(checked).plan()
+    with gc_paused():
+        plan = Planner(checked).plan()
     return Guideline(checked=checked, plan=plan, fast=_FastPath(checked, plan),
                      limits=limits, warnings=tuple(d for d in problems if not d.is_error))
 

@@ -241,7 +241,7 @@ def parse(source: Source, limits: Limits = DEFAULT_LIMITS,
         >>> problems, type(tree.items[0]).__name__
         ([], 'Define')
     """
-    with _gc_paused():
+    with gc_paused():
         tree, problems = parse_tree(source, limits)
         if tree is None:
             return None, problems
@@ -291,7 +291,7 @@ _gc_was_enabled = True
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while a file is parsed and built.
 
     Parsing allocates hundreds of thousands of small, acyclic, long-lived objects (tokens,
