@@ -83,7 +83,9 @@ class Env:
         self.vars: dict[str, Any] = dict(parent.vars) if parent is not None else {}
         self.paths: dict[str, str] = dict(parent.paths) if parent is not None else {}
         self.cache: dict[int, Any] = {}
-        self.memo: dict[int, Any] = {}  # expression values the explanations share, by node id
+        # values (by node id) and define explanations (by (node id, depth)) that the
+        # conditions, atoms and explanations of one evaluation share
+        self.memo: dict[Any, Any] = {}
         self.budget = budget
         self.steps = 0
 

@@ -149,6 +149,7 @@ class Planner:
         self.checked = checked
         self.compiler = Compiler(checked)
         self._memos: dict[int, Thunk] = {}
+        self._define_whys: dict[tuple[int, int], Callable[[Env], list[str]]] = {}
         self.order = 0
         self.citations = {
             key: Citation(key=key, title=s.title, year=s.year, doi=s.doi, pmid=s.pmid,
@@ -261,6 +262,24 @@ class Planner:
             return [line for v, w, ok in values if v is not ok for line in w(env)]
         return RulePlan(rule, cond, tuple(atoms), tuple(probes), self.order, why)
 
+    def define_explainer(self, nid: int, depth: int) -> Callable[[Env], list[str]]:
+        """A define's explanation at one depth, made once and kept per environment: many
+        rules open the same define (`conservative_pathway`, `red_flag`)."""
+        key = (nid, depth)
+        if key in self._define_whys:
+            return self._define_whys[key]
+        explain = self.explainer(self.checked.defines[nid].expr, depth)
+
+        def cached(env: Env) -> list[str]:
+            memo = env.memo
+            try:
+                lines: list[str] = memo[key]
+            except KeyError:
+                lines = memo[key] = explain(env)
+            return lines
+        self._define_whys[key] = cached
+        return cached
+
     def explainer(self, e: n.Expr, depth: int, prefix: str = "") -> Callable[[Env], list[str]]:
         """The conditions that decide ``e``'s value: for a false `and`, its false parts; for
         a true `or`, its true parts; defines are opened (three levels) down to the facts."""
@@ -289,7 +308,7 @@ class Planner:
         ref = self.checked.refs.get(e.nid) if isinstance(e, n.Path) else None
         inner: Callable[[Env], list[str]] | None = None
         if isinstance(ref, DefineRef) and depth < 3:
-            inner = self.explainer(self.checked.defines[ref.nid].expr, depth + 1)
+            inner = self.define_explainer(ref.nid, depth + 1)
         detail: Callable[[Env], str] | None = None
         if isinstance(e, n.Compare):
             side = self.memo(e.left)
