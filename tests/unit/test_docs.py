@@ -54,3 +54,20 @@ def test_language_reference_examples_parse() -> None:
         tree, problems = parse(Source(f"example{i}.rules", block))
         assert problems == [], (block, problems)
         assert tree is not None
+
+
+_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def test_relative_links_in_the_docs_lead_to_files() -> None:
+    """Every relative link in README.md and docs/ names a file or folder that exists."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in _LINK.findall(page.read_text(encoding="utf-8")):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            if not (page.parent / target).resolve().exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert len(pages) > 10
+    assert not broken, broken
