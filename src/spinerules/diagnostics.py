@@ -9,7 +9,7 @@ Example:
     >>> src = Source("demo.rules", "define x: 1 +\\n")
     >>> d = make("SR103", src.span(13, 14), what="`define x`")
     >>> print(render(d, src).splitlines()[0])
-    error[SR103]: the file ended while `define x` was still open
+    error[SR103]: `define x` ends before it is complete
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ CODES: dict[str, tuple[Severity, str, str]] = {
     # ---- SR1xx: reading and parsing
     "SR101": (E, "unexpected character `{char}`", "not part of the language"),
     "SR102": (E, "unexpected {found}", "expected {expected}"),
-    "SR103": (E, "the file ended while {what} was still open", "more was expected here"),
+    "SR103": (E, "{what} ends before it is complete", "more was expected here"),
     "SR104": (E, "the file is empty", "a guideline starts with `guideline <id> \"<title>\"`"),
     "SR105": (E, "the file is not readable UTF-8 text", "{detail}"),
     "SR106": (E, "expression nested too deeply (more than {limit} levels)", "too deep"),

@@ -179,8 +179,14 @@ def _error_to_diagnostic(err: UnexpectedInput, source: Source, base: int, chunk:
     if token.type == "$END":
         end = len(source.text.rstrip()) if start_rule == "start" else base + len(chunk.rstrip())
         span = source.span(max(0, end - 1), end)
+        rest = source.text[base + len(chunk):] if start_rule == "item" else ""
+        if rest.strip():  # cut short by the next item, not by the end of the file
+            nxt = base + len(chunk) + len(rest) - len(rest.lstrip())
+            cut = f"the next item starts at line {source.position(nxt)[0]}"
+        else:
+            cut = "the file ends here"
         return dg.make("SR103", span, what=f"{what} (line {item_line})",
-                       hints=(f"expected {expected}",))
+                       hints=(f"expected {expected}",), notes=(cut,))
     start = base + (token.start_pos or 0)
     span = source.span(start, start + max(1, len(str(token))))
     found = f"`{token}`" if token.type not in ("STRING",) else "string"
