@@ -212,6 +212,14 @@ class Generator:
         if isinstance(e, n.IsKnown):
             op: ast.cmpop = ast.IsNot() if e.known else ast.Is()
             return ast.Compare(left=self.expr(e.operand), ops=[op], comparators=[U])
+        if isinstance(e, n.Compare) and self.score_bounds(e.left) and self._constant(e.right):
+            # the usual `score >= 3`: inline when the score is known, the range otherwise
+            t, bound = self.fresh(), self.expr(e.right)
+            return _ifexp(_is(_walrus(t, self.expr(e.left)), U), ast.Call(
+                func=_name("_bcmp"), args=[_name(t), self.bounds_expr(e.left), bound,
+                                           ast.Constant(None), ast.Constant(e.op)],
+                keywords=[]), ast.Compare(left=_name(t), ops=[_CMP[e.op]()],
+                                          comparators=[bound]))
         if isinstance(e, n.Compare) and (self.score_bounds(e.left) or self.score_bounds(e.right)):
             return ast.Call(func=_name("_bcmp"), args=[
                 self.expr(e.left), self.bounds_expr(e.left), self.expr(e.right),
