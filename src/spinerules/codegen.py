@@ -20,7 +20,6 @@ from __future__ import annotations
 import ast
 import datetime
 import itertools
-import operator
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -32,7 +31,7 @@ from . import typesys as ts
 from .check import Checked, DefineRef, EnumRef, FieldRef, ScoreRef, VarRef
 from .compile import BudgetExceededError, EvaluationError, shift_date
 from .units import UNITS
-from .values import FLIP, between_in, decide_between
+from .values import COMPARE, FLIP, between_in, decide_between
 
 
 class _Unknown:
@@ -107,11 +106,6 @@ def _sum_score(options: list[tuple[float, ...]], bands: list[Callable[[float], b
     return value, (hits.pop() if len(hits) == 1 else None), rng
 
 
-_CMP_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
-    "==": operator.eq, "!=": operator.ne}
-
-
 def _bcmp(a: Any, ar: tuple[float, float] | None, b: Any, br: tuple[float, float] | None,
           op: str) -> Any:
     """A comparison where a side is a score: an undetermined score decides it when the
@@ -123,7 +117,7 @@ def _bcmp(a: Any, ar: tuple[float, float] | None, b: Any, br: tuple[float, float
         elif b is _U and br is not None and a is not _U:
             decided = decide_between(FLIP[op], br[0], br[1], a)
         return _U if decided is None else decided
-    return _CMP_OPS[op](a, b)
+    return COMPARE[op](a, b)
 
 
 def _bin(v: Any, vr: tuple[float, float] | None, lo: Any, hi: Any) -> Any:

@@ -17,6 +17,7 @@ from . import typesys as ts
 from .check import Checked, DefineRef, EnumRef, FieldRef, ScoreRef, VarRef
 from .units import UNITS
 from .values import (
+    COMPARE,
     FLIP,
     Bounded,
     Unknown,
@@ -104,8 +105,6 @@ class Env:
             raise BudgetExceededError(root.steps)
 
 
-_ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
-          "==": operator.eq, "!=": operator.ne}
 
 
 def member_index(cls: type[enum.Enum]) -> dict[enum.Enum, int]:
@@ -248,7 +247,7 @@ class Compiler:
 
     def compare(self, e: n.Compare) -> Thunk:
         left, right = self.compile(e.left), self.compile(e.right)
-        op = _ORDER[e.op]
+        op = COMPARE[e.op]
         key = self.ordered_key(self.type_of(e.left)) if e.op not in ("==", "!=") else None
 
         name = e.op
@@ -273,7 +272,7 @@ class Compiler:
         def run(env: Env) -> Any:
             v, lo, hi = value(env), low(env), high(env)
             unknown = [x for x in (v, lo, hi) if isinstance(x, Unknown)]
-            if unknown == [v] and isinstance(v, Bounded):
+            if len(unknown) == 1 and isinstance(v, Bounded):  # only the score is undetermined
                 decided = between_in(v.low, v.high, lo, hi)
                 if decided is not None:
                     return decided

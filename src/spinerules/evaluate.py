@@ -32,7 +32,7 @@ from .result import (
 )
 from .trace import RuleOutcome, Trace
 from .units import DISPLAY, format_quantity
-from .values import Bounded, Unknown, k_and, k_not
+from .values import COMPARE, Bounded, Unknown, k_and, k_not
 
 _SPACES = re.compile(r"\s+")
 _NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
@@ -148,8 +148,7 @@ class Planner:
     def __init__(self, checked: Checked) -> None:
         self.checked = checked
         self.compiler = Compiler(checked)
-        self._memos: dict[int, Thunk] = {}
-        self._define_whys: dict[tuple[int, int], Callable[[Env], list[str]]] = {}
+        self._kept_fns: dict[int | tuple[int, int], Callable[[Env], Any]] = {}
         self.order = 0
         self.citations = {
             key: Citation(key=key, title=s.title, year=s.year, doi=s.doi, pmid=s.pmid,
@@ -160,22 +159,27 @@ class Planner:
     def memo(self, e: n.Expr) -> Thunk:
         """``e``'s closure, its value kept per environment: the condition, its atoms and its
         explanation look at the same sub-expressions, which are then computed once."""
-        key = e.nid
-        if not key:
+        if not e.nid:
             return self.compiler.compile(e)
-        if key in self._memos:
-            return self._memos[key]
-        thunk = self.compiler.compile(e)
+        return self._kept(e.nid, lambda: self.compiler.compile(e))
 
-        def memoized(env: Env) -> Any:
+    def _kept(self, key: int | tuple[int, int], make: Callable[[], Callable[[Env], Any]]
+              ) -> Callable[[Env], Any]:
+        """The function ``make()`` returns, made once per ``key``, its result kept in the
+        evaluation environment (``Env.memo``) under the same key."""
+        if key in self._kept_fns:
+            return self._kept_fns[key]
+        fn = make()
+
+        def kept(env: Env) -> Any:
             memo = env.memo
             try:
                 return memo[key]
             except KeyError:
-                value = memo[key] = thunk(env)
+                value = memo[key] = fn(env)
                 return value
-        self._memos[key] = memoized
-        return memoized
+        self._kept_fns[key] = kept
+        return kept
 
     def text(self, node: n.Node) -> str:
         src = self.checked.program.texts.get(node.span.source)
@@ -265,20 +269,10 @@ class Planner:
     def define_explainer(self, nid: int, depth: int) -> Callable[[Env], list[str]]:
         """A define's explanation at one depth, made once and kept per environment: many
         rules open the same define (`conservative_pathway`, `red_flag`)."""
-        key = (nid, depth)
-        if key in self._define_whys:
-            return self._define_whys[key]
-        explain = self.explainer(self.checked.defines[nid].expr, depth)
-
-        def cached(env: Env) -> list[str]:
-            memo = env.memo
-            try:
-                lines: list[str] = memo[key]
-            except KeyError:
-                lines = memo[key] = explain(env)
-            return lines
-        self._define_whys[key] = cached
-        return cached
+        expr = self.checked.defines[nid].expr
+        explain: Callable[[Env], list[str]] = self._kept(
+            (nid, depth), lambda: self.explainer(expr, depth))
+        return explain
 
     def explainer(self, e: n.Expr, depth: int, prefix: str = "") -> Callable[[Env], list[str]]:
         """The conditions that decide ``e``'s value: for a false `and`, its false parts; for
@@ -375,9 +369,7 @@ class Planner:
             if p.kind == "range":
                 lo, hi = key(values[0]), key(values[1])
                 return lambda x: bool(lo <= key(x) <= hi)
-            from .compile import _ORDER
-
-            op, bound = _ORDER[p.op or "=="], key(values[0])
+            op, bound = COMPARE[p.op or "=="], key(values[0])
             return lambda x: bool(op(key(x), bound))
 
         def type_of(e: n.Expr) -> ts.Type:

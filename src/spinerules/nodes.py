@@ -316,7 +316,7 @@ class File(Node):
     says where the clauses that are not nodes start (header and source fields, action
     options and texts, test clauses, an invariant's ``never``) as ``(keyword, span)``, so
     that the printer can keep each comment beside its line. ``clauses`` is recorded only
-    when the file has comments or was parsed with ``parse(..., layout=True)``.
+    when the file was parsed with ``parse(..., layout=True)``, as ``spinerules fmt`` does.
     """
 
     name: str

@@ -22,7 +22,6 @@ from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedInput,
     UnexpectedToken,
-    VisitError,
 )
 
 from . import diagnostics as dg
@@ -240,7 +239,7 @@ def parse(source: Source, limits: Limits = DEFAULT_LIMITS,
     """Parse and build one file. Returns the AST (None on parse errors) and diagnostics.
 
     The file keeps its comments; with ``layout`` (the printer's need) it also keeps where
-    its non-node clauses start (``File.clauses``) when it has no comment.
+    its non-node clauses start (``File.clauses``).
 
     Example:
         >>> tree, problems = parse(Source("x.rules", 'define a: 1 + 2'))
@@ -255,13 +254,11 @@ def parse(source: Source, limits: Limits = DEFAULT_LIMITS,
             file, built = build(tree, source.name, ids)
         except RecursionError:
             return None, [dg.make("SR106", source.span(0, 1), limit=limits.max_depth)]
-        except VisitError as exc:  # lark wraps errors raised inside builder callbacks
-            if isinstance(exc.orig_exc, RecursionError):
-                return None, [dg.make("SR106", source.span(0, 1), limit=limits.max_depth)]
-            raise
-    comments = collect_comments(source)
-    if comments or layout:  # for the printer (`spinerules fmt`), kept out of `==`
+    comments = collect_comments(source)  # kept out of `==`, for the printer
+    if layout:  # where the non-node clauses start: only the printer needs it (costly)
         file = attrs.evolve(file, comments=comments, clauses=clause_spans(tree, source.name))
+    elif comments:
+        file = attrs.evolve(file, comments=comments)
     return file, built
 
 

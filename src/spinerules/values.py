@@ -55,8 +55,10 @@ class Bounded(Unknown):
         return f"Unknown({', '.join(sorted(self.paths))}; {self.low:g}..{self.high:g})"
 
 
-_ORDER: dict[str, Callable[[Any, Any], bool]] = {
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+#: the comparison operators of the language, by their spelling
+COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": operator.eq, "!=": operator.ne}
 FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 
@@ -75,7 +77,7 @@ def decide_between(op: str, low: float, high: float, b: float) -> bool | None:
         if low == high == b:
             return op == "=="
         return None
-    f = _ORDER[op]
+    f = COMPARE[op]
     at_low, at_high = f(low, b), f(high, b)
     return at_low if at_low == at_high else None
 
