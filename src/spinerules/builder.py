@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
-from lark import Token, Tree
+from lark import Token
 
 from . import diagnostics as dg
 from . import nodes as n
+from .ptree import PTree
 from .source import Span
 from .units import UNITS
 
@@ -59,13 +60,15 @@ class Builder:
         self.diagnostics: list[dg.Diagnostic] = []
 
     # ------------------------------------------------------------------ helpers
-    def _span_of(self, meta: Any) -> Span:
-        if getattr(meta, "empty", True):
+    def _span_of(self, tree: PTree) -> Span:
+        first: Any = tree.first  # lexer tokens: their positions are never None
+        last: Any = tree.last
+        if first is None or last is None:
             return Span(source=self.source_name, start=0, end=0, line=1, column=1,
                         end_line=1, end_column=1)
-        return Span(source=self.source_name, start=meta.start_pos, end=meta.end_pos,
-                    line=meta.line, column=meta.column, end_line=meta.end_line,
-                    end_column=meta.end_column)
+        return Span(source=self.source_name, start=first.start_pos, end=last.end_pos,
+                    line=first.line, column=first.column, end_line=last.end_line,
+                    end_column=last.end_column)
 
     def tok_span(self, tok: Token) -> Span:
         """The span of one token."""
@@ -434,7 +437,7 @@ class Builder:
                             **self._k(meta))
 
 
-def build(tree: Tree[Token], source_name: str,
+def build(tree: PTree, source_name: str,
           ids: Iterator[int] | None = None) -> tuple[n.File, list[dg.Diagnostic]]:
     """Build the AST of one file; returns it with the builder's diagnostics."""
     builder = Builder(source_name, ids)
@@ -455,17 +458,18 @@ def _callbacks() -> dict[str, Callable[..., Any]]:
 _CALLBACKS = _callbacks()
 
 
-def _transform(builder: Builder, tree: Tree[Token]) -> Any:
-    """Build bottom-up, as ``Transformer.transform`` does with ``v_args(meta=True)``; a tree
-    with no builder method stays a ``Tree`` of its built children."""
+def _transform(builder: Builder, tree: PTree) -> Any:
+    """Build bottom-up, as lark's ``Transformer.transform`` does with ``v_args(meta=True)``;
+    each method gets the tree itself as ``meta`` (its positions). A tree with no builder
+    method stays a ``PTree`` of its built children."""
     callbacks = _CALLBACKS
 
-    def walk(t: Tree[Token]) -> Any:
-        children = [walk(c) if isinstance(c, Tree) else c for c in t.children]
+    def walk(t: PTree) -> Any:
+        children = [walk(c) if type(c) is PTree else c for c in t.children]
         fn = callbacks.get(t.data)
         if fn is None:
-            return Tree(t.data, children, t.meta)
-        return fn(builder, t.meta, children)
+            return PTree(t.data, children, t.first, t.last)
+        return fn(builder, t, children)
     return walk(tree)
 
 
@@ -485,7 +489,7 @@ _CLAUSE_HOLDERS = frozenset({"header", "source", "test", "rule", "table_score", 
                              "action", "short_action", "arm", "band", "component"})
 
 
-def clause_spans(tree: Tree[Token], source_name: str) -> tuple[tuple[str, Span], ...]:
+def clause_spans(tree: PTree, source_name: str) -> tuple[tuple[str, Span], ...]:
     """Where the clauses that are not AST nodes start, as ``(keyword, span)`` in file order.
 
     Header and source fields, action options and texts, test clauses and an invariant's
@@ -496,19 +500,19 @@ def clause_spans(tree: Tree[Token], source_name: str) -> tuple[tuple[str, Span],
     spans = Builder(source_name)
     out: list[tuple[str, Span]] = []
 
-    def visit(t: Tree[Token]) -> None:
+    def visit(t: PTree) -> None:
         for child in t.children:
             if isinstance(child, Token):
                 if child.type == "STRING" and t.data in ("action", "short_action"):
                     out.append(("text", spans.tok_span(child)))
             elif child.data in _CLAUSES:
-                if not getattr(child.meta, "empty", True):
-                    out.append((_CLAUSES[child.data], spans._span_of(child.meta)))
+                if child.first is not None:
+                    out.append((_CLAUSES[child.data], spans._span_of(child)))
             elif child.data in _CLAUSE_HOLDERS:
                 visit(child)
 
     for item in tree.children:
-        if not isinstance(item, Tree):
+        if not isinstance(item, PTree):
             continue
         if item.data in _CLAUSE_HOLDERS:
             visit(item)

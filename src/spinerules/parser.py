@@ -14,9 +14,10 @@ import itertools
 import re
 import threading
 from collections.abc import Iterator
+from typing import cast
 
 import attrs
-from lark import Lark, Token, Tree
+from lark import Lark
 from lark.exceptions import (
     LarkError,
     UnexpectedCharacters,
@@ -26,6 +27,7 @@ from lark.exceptions import (
 
 from . import diagnostics as dg
 from . import nodes as n
+from . import ptree
 from .builder import build, clause_spans
 from .resources import grammar_path
 from .source import Source, Span
@@ -84,13 +86,15 @@ _CHAR_HINTS = {
 
 @functools.cache
 def _lark() -> Lark:
-    return Lark(
+    lark = Lark(
         grammar_path().read_text(encoding="utf-8"),
         parser="lalr",
         start=["start", "item"],
-        propagate_positions=True,
+        propagate_positions=False,  # ptree's callbacks place the nodes, at a third the cost
         maybe_placeholders=False,
     )
+    ptree.install(lark)
+    return lark
 
 
 @functools.cache
@@ -201,8 +205,8 @@ def _error_to_diagnostic(err: UnexpectedInput, source: Source, base: int, chunk:
 
 
 def parse_tree(source: Source, limits: Limits = DEFAULT_LIMITS
-               ) -> tuple[Tree[Token] | None, list[dg.Diagnostic]]:
-    """Parse one source to a lark tree, or collect every parse error."""
+               ) -> tuple[ptree.PTree | None, list[dg.Diagnostic]]:
+    """Parse one source to a parse tree, or collect every parse error."""
     if len(source.text.encode("utf-8", "surrogatepass")) > limits.max_bytes:
         size = len(source.text.encode("utf-8", "surrogatepass"))
         return None, [dg.make("SR107", source.span(0, 0), size=size, limit=limits.max_bytes,
@@ -214,7 +218,8 @@ def parse_tree(source: Source, limits: Limits = DEFAULT_LIMITS
         return None, depth
     parser = _lark()
     try:
-        return parser.parse(source.text, start="start"), []
+        tree = cast(ptree.PTree, parser.parse(source.text, start="start"))
+        return tree, []
     except UnexpectedInput:
         pass
     except LarkError as exc:  # pragma: no cover - lark raises UnexpectedInput subclasses
@@ -254,9 +259,14 @@ def parse(source: Source, limits: Limits = DEFAULT_LIMITS,
             file, built = build(tree, source.name, ids)
         except RecursionError:
             return None, [dg.make("SR106", source.span(0, 1), limit=limits.max_depth)]
+        # where the non-node clauses start: only the printer needs it (costly)
+        clauses = clause_spans(tree, source.name) if layout else ()
+        # Free the parse tree (hundreds of thousands of objects) while the collector is
+        # still paused: alive when it resumes, all of it would be traversed once more.
+        del tree
     comments = collect_comments(source)  # kept out of `==`, for the printer
-    if layout:  # where the non-node clauses start: only the printer needs it (costly)
-        file = attrs.evolve(file, comments=comments, clauses=clause_spans(tree, source.name))
+    if layout:
+        file = attrs.evolve(file, comments=comments, clauses=clauses)
     elif comments:
         file = attrs.evolve(file, comments=comments)
     return file, built
