@@ -107,6 +107,26 @@ class Env:
 
 
 
+def kleene(parts: list[Thunk], decisive: bool) -> Thunk:
+    """Kleene `and` (``decisive`` False) or `or` (True) of ``parts``, stopping at the first
+    deciding value; the same as ``values.k_and``/``k_or`` over the parts' values, without
+    a generator per call."""
+
+    def run(env: Env) -> Any:
+        unknown: list[Unknown] | None = None
+        for p in parts:
+            v = p(env)
+            if v is decisive:
+                return decisive
+            if isinstance(v, Unknown):
+                if unknown is None:
+                    unknown = [v]
+                else:
+                    unknown.append(v)
+        return merge(unknown) if unknown else not decisive
+    return run
+
+
 def member_index(cls: type[enum.Enum]) -> dict[enum.Enum, int]:
     """Position of each member of an ordered enumeration."""
     return {m: i for i, m in enumerate(cls)}
@@ -147,10 +167,7 @@ class Compiler:
         if isinstance(e, n.Path):
             return self.path(e)
         if isinstance(e, n.BoolOp):
-            parts = [self.compile(o) for o in e.operands]
-            if e.op == "and":
-                return lambda env: k_and(p(env) for p in parts)
-            return lambda env: k_or(p(env) for p in parts)
+            return kleene([self.compile(o) for o in e.operands], e.op == "or")
         if isinstance(e, n.Not):
             inner = self.compile(e.operand)
             return lambda env: k_not(inner(env))

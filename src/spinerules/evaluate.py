@@ -11,6 +11,7 @@ import datetime
 import enum
 import re
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 import attrs
@@ -18,7 +19,7 @@ import attrs
 from . import nodes as n
 from . import typesys as ts
 from .check import Checked, DefineRef
-from .compile import Compiler, Env, Thunk, _static_path
+from .compile import Compiler, Env, Thunk, _static_path, kleene
 from .result import (
     URGENCY_ORDER,
     Because,
@@ -32,10 +33,16 @@ from .result import (
 )
 from .trace import RuleOutcome, Trace
 from .units import DISPLAY, format_quantity
-from .values import COMPARE, Bounded, Unknown, k_and, k_not
+from .values import COMPARE, Bounded, Unknown, k_and, k_not, k_or
 
 _SPACES = re.compile(r"\s+")
+#: explanation lines go this deep below a rule's condition; each depth's indentation
+_DEEPEST = 3
+_INDENT = tuple("  " * d for d in range(_DEEPEST + 1))
 _NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
+
+
+Explainer = Callable[["Env"], list[tuple[int, str]]]
 
 
 @attrs.frozen
@@ -58,6 +65,10 @@ class RulePlan:
     probes: tuple[Thunk, ...]  # operands of `unknown x` tests: what a request asks for
     order: int
     why: Callable[[Env], list[str]] = lambda env: []  # the deciding conditions (traces)
+    location: str = ""  # the rule's `file:line:column`
+    codes: tuple[str, ...] = ()  # its actions' codes
+    #: a trace takes this rule's atoms from its block's table of shown atoms, by position
+    pick: Callable[[list[Any]], tuple[Any, ...]] = lambda table: ()
 
 
 @attrs.frozen
@@ -80,6 +91,20 @@ class BlockPlan:
     rules: tuple[RulePlan, ...]
     scores: tuple[ScorePlan, ...]
     loops: tuple[LoopPlan, ...]
+    #: the distinct atoms of the block's rules: a trace shows each once per environment
+    #: (rules share the atoms of the defines they open) and each rule picks its own
+    slots: tuple[Atom, ...] = ()
+
+
+def _picker(indices: list[int]) -> Callable[[list[Any]], tuple[Any, ...]]:
+    """``table -> tuple(table[i] for i in indices)``, done in C by ``itemgetter``."""
+    if not indices:
+        return lambda table: ()
+    if len(indices) == 1:
+        i = indices[0]
+        return lambda table: (table[i],)
+    get: Callable[[list[Any]], tuple[Any, ...]] = itemgetter(*indices)
+    return get
 
 
 @attrs.frozen
@@ -230,7 +255,18 @@ class Planner:
             elif isinstance(item, n.For):
                 loops.append(LoopPlan(item, self.compiler.compile(item.source),
                                       _static_path(item.source), self.block(item.items)))
-        return BlockPlan(tuple(rules), tuple(scores), tuple(loops))
+        slots: dict[tuple[str, int, bool], int] = {}
+        table: list[Atom] = []
+        for i, rp in enumerate(rules):
+            picks = []
+            for a in rp.atoms:
+                key = (a.text, a.node.nid, a.polarity)
+                if key not in slots:
+                    slots[key] = len(table)
+                    table.append(a)
+                picks.append(slots[key])
+            rules[i] = attrs.evolve(rp, pick=_picker(picks))
+        return BlockPlan(tuple(rules), tuple(scores), tuple(loops), tuple(table))
 
     # ------------------------------------------------------------------ rules
     def rule(self, rule: n.Rule) -> RulePlan:
@@ -253,56 +289,71 @@ class Planner:
         for u in rule.unless:
             self.atoms(u, False, atoms, probes, prefix="unless ")
         # (value of the part, its explanation, the value that lets the rule fire)
-        parts_why = [(self.memo(rule.when), self.explainer(rule.when, 0), True)] \
+        parts_why = [(self.memo(rule.when), self.explainer(rule.when), True)] \
             if rule.when is not None else []
-        parts_why += [(self.memo(u), self.explainer(u, 0, prefix="unless "), False)
+        parts_why += [(self.memo(u), self.explainer(u, prefix="unless "), False)
                       for u in rule.unless]
 
         def why(env: Env) -> list[str]:
+            if len(parts_why) == 1:  # fired or not, the one part is the reason
+                return [_INDENT[d] + body for d, body in parts_why[0][1](env)]
             values = [(v(env), w, ok) for v, w, ok in parts_why]
             if all(v is ok for v, _, ok in values):  # fired: every part, as it stood
-                return [line for _, w, _ in values for line in w(env)]
+                return [_INDENT[d] + body for _, w, _ in values for d, body in w(env)]
             # not fired or undetermined: only the parts that stopped it
-            return [line for v, w, ok in values if v is not ok for line in w(env)]
-        return RulePlan(rule, cond, tuple(atoms), tuple(probes), self.order, why)
+            return [_INDENT[d] + body for v, w, ok in values if v is not ok
+                    for d, body in w(env)]
+        return RulePlan(rule, cond, tuple(atoms), tuple(probes), self.order, why,
+                        rule.span.location(), tuple(a.code for a in rule.actions))
 
-    def define_explainer(self, nid: int, depth: int) -> Callable[[Env], list[str]]:
-        """A define's explanation at one depth, made once and kept per environment: many
-        rules open the same define (`conservative_pathway`, `red_flag`)."""
+    def define_explainer(self, nid: int) -> Explainer:
+        """A define's explanation, made once and kept per environment: many rules open the
+        same define (`conservative_pathway`, `red_flag`), at different depths."""
         expr = self.checked.defines[nid].expr
-        explain: Callable[[Env], list[str]] = self._kept(
-            (nid, depth), lambda: self.explainer(expr, depth))
+        explain: Explainer = self._kept(-nid, lambda: self.explainer(expr, opened=True))
         return explain
 
-    def explainer(self, e: n.Expr, depth: int, prefix: str = "") -> Callable[[Env], list[str]]:
+    def explainer(self, e: n.Expr, prefix: str = "", opened: bool = False) -> Explainer:
         """The conditions that decide ``e``'s value: for a false `and`, its false parts; for
-        a true `or`, its true parts; defines are opened (three levels) down to the facts."""
+        a true `or`, its true parts; defines are opened down to the facts, to a depth of
+        three below a rule's condition.
+
+        An explanation is a list of ``(depth, line)``. A define's is made once, as if
+        opened right below a rule (depth 1, and its own defines down to depth 3), and
+        shifted where it is opened deeper; lines that end up below depth 3 are left out,
+        just as they would not have been opened."""
         value = self.memo(e)
-        indent = "  " * depth
+        base = 1 if opened else 0
         if isinstance(e, n.BoolOp):
-            subs = [(self.memo(o), self.explainer(o, depth, prefix))
+            subs = [(self.memo(o), self.explainer(o, prefix, opened))
                     for o in e.operands]
             deciding = e.op == "or"  # the value that decides: false for and, true for or
 
-            def why_bool(env: Env) -> list[str]:
-                v = value(env)
+            combine = k_and if e.op == "and" else k_or
+
+            def why_bool(env: Env) -> list[tuple[int, str]]:
                 vals = [(s(env), w) for s, w in subs]
+                # its value from its operands' (kept) values: its own closure would
+                # compute them all again
+                v = combine(x for x, _ in vals)
                 if v is deciding:
                     chosen = [w for x, w in vals if x is deciding]
                 elif isinstance(v, Unknown):
                     chosen = [w for x, w in vals if isinstance(x, Unknown)]
                 else:
                     chosen = [w for _, w in vals]
+                if len(chosen) == 1:
+                    return chosen[0](env)
                 return [line for w in chosen for line in w(env)]
             return why_bool
         if isinstance(e, n.Not):  # the operand, with its own value: "red_flag: false"
-            return self.explainer(e.operand, depth, prefix)
+            return self.explainer(e.operand, prefix, opened)
         text = prefix + self.text(e)
         shown = display(self.checked.types.get(e.nid, ts.ERROR))
         ref = self.checked.refs.get(e.nid) if isinstance(e, n.Path) else None
-        inner: Callable[[Env], list[str]] | None = None
-        if isinstance(ref, DefineRef) and depth < 3:
-            inner = self.define_explainer(ref.nid, depth + 1)
+        inner: Explainer | None = None
+        if isinstance(ref, DefineRef):
+            inner = self.define_explainer(ref.nid)
         detail: Callable[[Env], str] | None = None
         if isinstance(e, n.Compare):
             side = self.memo(e.left)
@@ -312,13 +363,17 @@ class Planner:
             def detail(env: Env) -> str:
                 return f"{left_text} is {show_side(side(env))} ({op} {right_text})"
 
-        def why_leaf(env: Env) -> list[str]:
+        def why_leaf(env: Env) -> list[tuple[int, str]]:
             v = value(env)
             shown_v = _truth_text(shown(v))
-            line = f"{indent}- {text}: {shown_v}"
+            line = f"- {text}: {shown_v}"
             if detail is not None and not isinstance(v, Unknown):
-                line = f"{indent}- {text}: {shown_v}, since {detail(env)}"
-            return [line, *(inner(env) if inner is not None else [])]
+                line = f"- {text}: {shown_v}, since {detail(env)}"
+            if inner is None:
+                return [(base, line)]
+            if base == 0:  # a rule's own condition: the define's lines sit as they are
+                return [(0, line), *inner(env)]
+            return [(1, line), *[(d + 1, body) for d, body in inner(env) if d < _DEEPEST]]
         return why_leaf
 
     def atoms(self, e: n.Expr, polarity: bool, out: list[Atom], probes: list[Thunk],
@@ -482,7 +537,7 @@ def _negate(inner: Thunk) -> Thunk:
 
 
 def _conjunction(parts: tuple[Thunk, ...]) -> Thunk:
-    return lambda env: k_and(p(env) for p in parts)
+    return kleene(list(parts), False)
 
 
 # ---------------------------------------------------------------------- running
@@ -525,8 +580,13 @@ class _Run:
               suffix: str) -> None:
         for sp in block.scores:
             self.score(sp, env, binding, suffix)
+        shown: list[tuple[str, Any, bool]] = []
+        details: list[str] = []
+        if self.tracing:  # every atom of the block, each shown once
+            shown = [(a.text, a.show(a.thunk(env)), a.polarity) for a in block.slots]
+            details = [a.detail(env) if a.detail is not None else "" for a in block.slots]
         for rp in block.rules:
-            self.rule(rp, env, binding)
+            self.rule(rp, env, binding, shown, details)
         for lp in block.loops:
             items = lp.source(env)
             if isinstance(items, Unknown):
@@ -570,11 +630,15 @@ class _Run:
                 facts=tuple(sorted(out.facts)),
                 atoms=tuple((b.expression, b.value, True) for b in because), binding=binding))
 
-    def rule(self, rp: RulePlan, env: Env, binding: tuple[Because, ...]) -> None:
+    def rule(self, rp: RulePlan, env: Env, binding: tuple[Because, ...],
+             shown: list[tuple[str, Any, bool]], details: list[str]) -> None:
+        """Run one rule; when tracing, ``shown`` and ``details`` are its block's atoms."""
         value = rp.cond(env)
         rule = rp.rule
         atoms: tuple[tuple[str, Any, bool], ...] = ()
-        if value is True or self.tracing:
+        if self.tracing:
+            atoms = rp.pick(shown)
+        elif value is True:
             atoms = tuple((a.text, a.show(a.thunk(env)), a.polarity) for a in rp.atoms)
         if value is True:
             because = (*binding, *(Because(expression=t, value=v) for t, v, _ in atoms))
@@ -587,24 +651,23 @@ class _Run:
                             facts |= pv.paths
                     self.requests.append((rp.order, MissingData(
                         code=action.code, text=action.text, facts=tuple(sorted(facts)),
-                        waiting=(), rule=rule.rule_id, location=rule.span.location(),
+                        waiting=(), rule=rule.rule_id, location=rp.location,
                         citations=self.cites(action.cites))))
                 else:
-                    self.emit(action, rule.rule_id, rule.span.location(), because, rp.order,
+                    self.emit(action, rule.rule_id, rp.location, because, rp.order,
                               action.cites, action.against)
         elif isinstance(value, Unknown):
             self.undetermined.append(Undetermined(
-                rule=rule.rule_id, location=rule.span.location(),
-                facts=tuple(sorted(value.paths)), codes=tuple(a.code for a in rule.actions)))
+                rule=rule.rule_id, location=rp.location,
+                facts=tuple(sorted(value.paths)), codes=rp.codes))
         if self.tracing:
             status = "fire" if value is True else "unknown" if isinstance(value, Unknown) \
                 else "skip"
-            details = tuple(a.detail(env) if a.detail is not None else "" for a in rp.atoms)
             self.outcomes.append(RuleOutcome(
-                rule=rule.rule_id, location=rule.span.location(), status=status,
-                codes=tuple(a.code for a in rule.actions),
+                rule=rule.rule_id, location=rp.location, status=status, codes=rp.codes,
                 facts=tuple(sorted(value.paths)) if isinstance(value, Unknown) else (),
-                atoms=atoms, binding=binding, details=details, reasons=tuple(rp.why(env))))
+                atoms=atoms, binding=binding, details=rp.pick(details),
+                reasons=tuple(rp.why(env))))
 
     def finish(self, env: Env) -> tuple[tuple[Recommendation, ...], tuple[MissingData, ...]]:
         recs = [r for _, _, r in sorted(
