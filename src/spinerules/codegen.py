@@ -570,24 +570,108 @@ class Generator:
         return ast.fix_missing_locations(ast.Module(body=[fn], type_ignores=[]))
 
 
+class ValuesGenerator(Generator):
+    """Builds a function computing, for a trace, the values of chosen nodes in each block.
+
+    ``wanted`` maps a block (0 for the top level, else its ``for``'s node id) to the nodes
+    whose values a trace shows there. The function walks the guideline as the evaluator
+    does (each block, then each iteration of each of its loops, in order) and returns one
+    dict per block instance: node id -> value, with ``_U`` for unknown, and under
+    ``MARK`` the block and the iteration it belongs to, so a reader can check it is in
+    step. Rules are left out: their conditions are the evaluator's.
+    """
+
+    def __init__(self, checked: Checked, wanted: dict[int, list[n.Expr]]) -> None:
+        super().__init__(checked)
+        self.wanted = wanted
+
+    def snapshot(self, block: int, index: ast.expr) -> ast.stmt:
+        nodes = self.wanted.get(block, [])
+        keys: list[ast.expr | None] = [ast.Constant(MARK)]
+        values: list[ast.expr] = [ast.Tuple(elts=[ast.Constant(block), index], ctx=ast.Load())]
+        for e in nodes:
+            keys.append(ast.Constant(e.nid))
+            values.append(self.expr(e))
+        return ast.Expr(ast.Call(func=ast.Attribute(value=_name("_out"), attr="append",
+                                                    ctx=ast.Load()),
+                                 args=[ast.Dict(keys=keys, values=values)], keywords=[]))
+
+    def values_block(self, block_items: Iterable[n.Item], block: int,
+                     index: ast.expr) -> Iterator[ast.stmt]:
+        items = list(block_items)
+        for named in self.ordered(items):
+            if isinstance(named, n.Define):
+                yield ast.Assign(targets=[_store(self.defines[named.nid])],
+                                 value=self.expr(named.expr))
+            else:
+                yield from self.score(named)
+        yield self.snapshot(block, index)
+        for item in items:
+            if isinstance(item, n.For):
+                yield from self.values_loop(item)
+
+    def values_loop(self, loop: n.For) -> Iterator[ast.stmt]:
+        items, var, i = self.fresh(), self.fresh("_v"), self.fresh("_i")
+        self.vars[loop.var] = var
+        body = list(self.values_block(loop.items, loop.nid, _name(i)))
+        del self.vars[loop.var]
+        step = ast.parse("_steps[0] += 1\nif _steps[0] > budget: _budget(_steps[0])").body
+        target = ast.Tuple(elts=[_store(i), _store(var)], ctx=ast.Store())
+        enumerated = ast.Call(func=_name("enumerate"), args=[_name(items)], keywords=[])
+        yield ast.Assign(targets=[_store(items)], value=self.expr(loop.source))
+        yield ast.If(test=ast.Compare(left=_name(items), ops=[ast.IsNot()], comparators=[U]),
+                     body=[ast.For(target=target, iter=enumerated, body=[*step, *body],
+                                   orelse=[])],
+                     orelse=[])
+
+    def module(self) -> ast.Module:
+        body = list(self.values_block(self.checked.program.items(), 0, ast.Constant(0)))
+        prologue = ast.parse("codes = set()\n_steps = [0]\n_out = []").body
+        fn = ast.FunctionDef(
+            name="_values", args=ast.arguments(
+                posonlyargs=[], args=[ast.arg(arg="record"), ast.arg(arg="as_of"),
+                                      ast.arg(arg="budget")],
+                kwonlyargs=[], kw_defaults=[], defaults=[]),
+            body=[*prologue, *body, ast.Return(_name("_out"))], decorator_list=[],
+            returns=None)
+        if sys.version_info >= (3, 12):  # pragma: no cover - depends on the interpreter
+            fn.type_params = []
+        return ast.fix_missing_locations(ast.Module(body=[fn], type_ignores=[]))
+
+
+#: the key of a ``ValuesFn`` snapshot's (block, iteration) stamp; node ids are positive
+MARK = -1
+
+ValuesFn = Callable[[Any, datetime.date, int], list[dict[int, Any]]]
+
+
 def _budget(steps: int) -> None:
     raise BudgetExceededError(steps)
 
 
-def generate(checked: Checked) -> FastFn:
-    """Compile a checked guideline's fast function."""
-    gen = Generator(checked)
+def _compile(gen: Generator, name: str) -> Any:
     module = gen.module()
     namespace: dict[str, Any] = {
         "_U": _U, "_kany": _kany, "_kall": _kall, "_kcount": _kcount, "_div": _div,
         "_sum_score": _sum_score, "_bcmp": _bcmp, "_bin": _bin, "_shift": _shift,
         "_budget": _budget,
-        "float": float, "set": set, "__builtins__": {},
+        "float": float, "set": set, "enumerate": enumerate, "__builtins__": {},
     }
     namespace.update(gen.consts)
-    code = compile(module, filename=f"<spinerules:{checked.program.entry}>", mode="exec")
+    code = compile(module, filename=f"<spinerules:{gen.checked.program.entry}>", mode="exec")
     exec(code, namespace)  # the AST above, built from checked nodes: no guideline text
-    fn: FastFn = namespace["_fast"]
+    return namespace[name]
+
+
+def generate(checked: Checked) -> FastFn:
+    """Compile a checked guideline's fast function."""
+    fn: FastFn = _compile(Generator(checked), "_fast")
+    return fn
+
+
+def generate_values(checked: Checked, wanted: dict[int, list[n.Expr]]) -> ValuesFn:
+    """Compile the function that computes a trace's values (see ``ValuesGenerator``)."""
+    fn: ValuesFn = _compile(ValuesGenerator(checked, wanted), "_values")
     return fn
 
 

@@ -66,6 +66,10 @@ def shift_date(day: datetime.date, days: float, node: n.Node) -> datetime.date:
                               "outside the years 1 to 9999", node) from None
 
 
+#: ``Env.vals`` when there are no precomputed values (shared: never written to)
+NO_VALUES: dict[int, Any] = {}
+
+
 class Env:
     """The state of one evaluation: the record, ``as_of``, loop bindings and caches.
 
@@ -73,7 +77,7 @@ class Env:
     """
 
     __slots__ = ("as_of", "budget", "cache", "memo", "parent", "paths", "record", "root",
-                 "steps", "vars")
+                 "steps", "vals", "vars")
 
     def __init__(self, record: Any, as_of: datetime.date, budget: int,
                  parent: Env | None = None) -> None:
@@ -87,6 +91,9 @@ class Env:
         # values (by node id) and define explanations (by (node id, depth)) that the
         # conditions, atoms and explanations of one evaluation share
         self.memo: dict[Any, Any] = {}
+        # a trace's precomputed values of this block instance, by node id (see
+        # ``evaluate.TraceValues``); empty when there are none
+        self.vals: dict[int, Any] = NO_VALUES
         self.budget = budget
         self.steps = 0
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime
 import enum
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from operator import itemgetter
 from typing import Any
 
@@ -19,7 +20,17 @@ import attrs
 from . import nodes as n
 from . import typesys as ts
 from .check import Checked, DefineRef
-from .compile import Compiler, Env, Thunk, _static_path, kleene
+from .codegen import _U, MARK, ValuesFn, generate_values
+from .compile import (
+    NO_VALUES,
+    BudgetExceededError,
+    Compiler,
+    Env,
+    EvaluationError,
+    Thunk,
+    _static_path,
+    kleene,
+)
 from .result import (
     URGENCY_ORDER,
     Because,
@@ -33,9 +44,11 @@ from .result import (
 )
 from .trace import RuleOutcome, Trace
 from .units import DISPLAY, format_quantity
-from .values import COMPARE, Bounded, Unknown, k_and, k_not, k_or
+from .values import COMPARE, Bounded, Unknown, k_not
 
 _SPACES = re.compile(r"\s+")
+_MISSING = object()
+_UNKNOWN = Unknown()  # how a trace's precomputed unknown is shown (its facts are not kept)
 #: explanation lines go this deep below a rule's condition; each depth's indentation
 _DEEPEST = 3
 _INDENT = tuple("  " * d for d in range(_DEEPEST + 1))
@@ -69,6 +82,7 @@ class RulePlan:
     codes: tuple[str, ...] = ()  # its actions' codes
     #: a trace takes this rule's atoms from its block's table of shown atoms, by position
     pick: Callable[[list[Any]], tuple[Any, ...]] = lambda table: ()
+    traced: Thunk | None = None  # ``cond`` for a trace (see ``Planner.traced_part``)
 
 
 @attrs.frozen
@@ -94,6 +108,7 @@ class BlockPlan:
     #: the distinct atoms of the block's rules: a trace shows each once per environment
     #: (rules share the atoms of the defines they open) and each rule picks its own
     slots: tuple[Atom, ...] = ()
+    key: int = 0  # 0 for the top level, else the `for`'s node id
 
 
 def _picker(indices: list[int]) -> Callable[[list[Any]], tuple[Any, ...]]:
@@ -126,12 +141,56 @@ class InvariantPlan:
     when: Thunk | None
 
 
+class TraceValues:
+    """The values a trace shows, computed by generated code (``codegen.ValuesGenerator``).
+
+    A trace shows the value of every leaf of every rule, and of the defines they open,
+    three levels down: hundreds of values per patient, most of which the conditions never
+    needed. Generated code computes them all in a fraction of the closures' time. It
+    knows unknown only as one marker, without the facts behind it, which is all a trace
+    shows of it; the conditions, which name those facts, still run as closures.
+
+    The function is generated on the first traced evaluation. If it cannot be generated
+    (a guideline nested too deeply for CPython's compiler) or an evaluation stops in it
+    (an evaluation error, the step budget), that evaluation takes every value from the
+    closures instead, which then report the same error as before.
+    """
+
+    def __init__(self, checked: Checked, wanted: dict[int, list[n.Expr]]) -> None:
+        self._checked = checked
+        self.wanted = wanted
+        self._fn: ValuesFn | None = None
+        self._failed = False
+        self._lock = threading.Lock()
+
+    def __call__(self, record: Any, as_of: datetime.date, budget: int
+                 ) -> Iterator[dict[int, Any]] | None:
+        fn = self._fn
+        if fn is None:
+            if self._failed:
+                return None
+            with self._lock:
+                if self._fn is None and not self._failed:
+                    try:
+                        self._fn = generate_values(self._checked, self.wanted)
+                    except RecursionError:
+                        self._failed = True
+                fn = self._fn
+            if fn is None:
+                return None
+        try:
+            return iter(fn(record, as_of, budget))
+        except (EvaluationError, BudgetExceededError, RecursionError):
+            return None
+
+
 @attrs.frozen
 class Plan:
     block: BlockPlan
     invariants: tuple[InvariantPlan, ...]
     citations: dict[str, Citation]
     cited: dict[tuple[n.Citation, ...], tuple[Citation, ...]]  # a cite list, resolved once
+    values: TraceValues | None = None
 
 
 def display(t: ts.Type) -> Callable[[Any], Any]:
@@ -174,6 +233,13 @@ class Planner:
         self.checked = checked
         self.compiler = Compiler(checked)
         self._kept_fns: dict[int | tuple[int, int], Callable[[Env], Any]] = {}
+        self._getters: dict[int, Thunk] = {}
+        # the nodes whose values a trace shows, per block (0: top level, else the `for`'s
+        # id); and, per define, those its explanation shows (added to each block using it)
+        self._block = 0
+        self._wanted: dict[int, dict[int, n.Expr]] = {0: {}}
+        self._define_nodes: dict[int, dict[int, n.Expr]] = {}
+        self._capturing: list[dict[int, n.Expr]] = []
         self.order = 0
         self.citations = {
             key: Citation(key=key, title=s.title, year=s.year, doi=s.doi, pmid=s.pmid,
@@ -187,6 +253,29 @@ class Planner:
         if not e.nid:
             return self.compiler.compile(e)
         return self._kept(e.nid, lambda: self.compiler.compile(e))
+
+    def val(self, e: n.Expr) -> Thunk:
+        """``e``'s value as a trace shows it: from the block's precomputed values
+        (``Env.vals``, see ``TraceValues``) when they are there, else from ``memo(e)``."""
+        if not e.nid:
+            return self.memo(e)
+        self._want(e)
+        if e.nid in self._getters:
+            return self._getters[e.nid]
+        thunk, key = self.memo(e), e.nid
+
+        def get(env: Env) -> Any:
+            v = env.vals.get(key, _MISSING)
+            if v is _MISSING:
+                return thunk(env)
+            return _UNKNOWN if v is _U else v
+        self._getters[key] = get
+        return get
+
+    def _want(self, e: n.Expr) -> None:
+        self._wanted[self._block][e.nid] = e
+        for nodes in self._capturing:
+            nodes[e.nid] = e
 
     def _kept(self, key: int | tuple[int, int], make: Callable[[], Callable[[Env], Any]]
               ) -> Callable[[Env], Any]:
@@ -230,7 +319,9 @@ class Planner:
             if isinstance(node, n.Action | n.Score):
                 resolve(node.cites)
                 resolve(node.against)
-        return Plan(block=block, invariants=invariants, citations=self.citations, cited=cited)
+        wanted = {k: list(v.values()) for k, v in self._wanted.items()}
+        return Plan(block=block, invariants=invariants, citations=self.citations, cited=cited,
+                    values=TraceValues(self.checked, wanted))
 
     def _mark_loop_defines(self, items: list[n.Item], top: bool) -> None:
         for item in items:
@@ -253,8 +344,12 @@ class Planner:
             elif isinstance(item, n.Score):
                 scores.append(self.score(item))
             elif isinstance(item, n.For):
+                outer, self._block = self._block, item.nid
+                self._wanted[item.nid] = {}
+                inner = self.block(item.items)
+                self._block = outer
                 loops.append(LoopPlan(item, self.compiler.compile(item.source),
-                                      _static_path(item.source), self.block(item.items)))
+                                      _static_path(item.source), inner))
         slots: dict[tuple[str, int, bool], int] = {}
         table: list[Atom] = []
         for i, rp in enumerate(rules):
@@ -266,22 +361,34 @@ class Planner:
                     table.append(a)
                 picks.append(slots[key])
             rules[i] = attrs.evolve(rp, pick=_picker(picks))
-        return BlockPlan(tuple(rules), tuple(scores), tuple(loops), tuple(table))
+        return BlockPlan(tuple(rules), tuple(scores), tuple(loops), tuple(table), self._block)
 
     # ------------------------------------------------------------------ rules
-    def rule(self, rule: n.Rule) -> RulePlan:
+    def traced_part(self, e: n.Expr) -> Thunk:
+        """A condition's value in a trace: the precomputed one when it is known; when it
+        is unknown, the closure's, which names the facts that would decide it."""
+        get, thunk = self.val(e), self.memo(e)
+
+        def part(env: Env) -> Any:
+            v = get(env)
+            return thunk(env) if v is _UNKNOWN else v
+        return part
+
+    def condition(self, rule: n.Rule, part: Callable[[n.Expr], Thunk]) -> Thunk:
+        """A rule's `when` and not-`unless`es, each part's value from ``part``."""
         parts: list[Thunk] = []
         if rule.when is not None:
-            parts.append(self.memo(rule.when))
+            parts.append(part(rule.when))
         for u in rule.unless:
-            parts.append(_negate(self.memo(u)))
-        cond: Thunk
+            parts.append(_negate(part(u)))
         if not parts:
-            cond = _always
-        elif len(parts) == 1:
-            cond = parts[0]
-        else:
-            cond = _conjunction(tuple(parts))
+            return _always
+        if len(parts) == 1:
+            return parts[0]
+        return _conjunction(tuple(parts))
+
+    def rule(self, rule: n.Rule) -> RulePlan:
+        cond = self.condition(rule, self.memo)
         atoms: list[Atom] = []
         probes: list[Thunk] = []
         if rule.when is not None:
@@ -289,9 +396,9 @@ class Planner:
         for u in rule.unless:
             self.atoms(u, False, atoms, probes, prefix="unless ")
         # (value of the part, its explanation, the value that lets the rule fire)
-        parts_why = [(self.memo(rule.when), self.explainer(rule.when), True)] \
+        parts_why = [(self.val(rule.when), self.explainer(rule.when), True)] \
             if rule.when is not None else []
-        parts_why += [(self.memo(u), self.explainer(u, prefix="unless "), False)
+        parts_why += [(self.val(u), self.explainer(u, prefix="unless "), False)
                       for u in rule.unless]
 
         def why(env: Env) -> list[str]:
@@ -304,12 +411,19 @@ class Planner:
             return [_INDENT[d] + body for v, w, ok in values if v is not ok
                     for d, body in w(env)]
         return RulePlan(rule, cond, tuple(atoms), tuple(probes), self.order, why,
-                        rule.span.location(), tuple(a.code for a in rule.actions))
+                        rule.span.location(), tuple(a.code for a in rule.actions),
+                        traced=self.condition(rule, self.traced_part))
 
     def define_explainer(self, nid: int) -> Explainer:
         """A define's explanation, made once and kept per environment: many rules open the
         same define (`conservative_pathway`, `red_flag`), at different depths."""
         expr = self.checked.defines[nid].expr
+        if nid not in self._define_nodes:  # made once: note the nodes it shows
+            self._capturing.append({})
+            self._kept(-nid, lambda: self.explainer(expr, opened=True))
+            self._define_nodes[nid] = self._capturing.pop()
+        for e in self._define_nodes[nid].values():
+            self._want(e)
         explain: Explainer = self._kept(-nid, lambda: self.explainer(expr, opened=True))
         return explain
 
@@ -322,20 +436,16 @@ class Planner:
         opened right below a rule (depth 1, and its own defines down to depth 3), and
         shifted where it is opened deeper; lines that end up below depth 3 are left out,
         just as they would not have been opened."""
-        value = self.memo(e)
+        value = self.val(e)
         base = 1 if opened else 0
         if isinstance(e, n.BoolOp):
-            subs = [(self.memo(o), self.explainer(o, prefix, opened))
+            subs = [(self.val(o), self.explainer(o, prefix, opened))
                     for o in e.operands]
             deciding = e.op == "or"  # the value that decides: false for and, true for or
 
-            combine = k_and if e.op == "and" else k_or
-
             def why_bool(env: Env) -> list[tuple[int, str]]:
+                v = value(env)
                 vals = [(s(env), w) for s, w in subs]
-                # its value from its operands' (kept) values: its own closure would
-                # compute them all again
-                v = combine(x for x, _ in vals)
                 if v is deciding:
                     chosen = [w for x, w in vals if x is deciding]
                 elif isinstance(v, Unknown):
@@ -356,7 +466,7 @@ class Planner:
             inner = self.define_explainer(ref.nid)
         detail: Callable[[Env], str] | None = None
         if isinstance(e, n.Compare):
-            side = self.memo(e.left)
+            side = self.val(e.left)
             show_side = display(self.checked.types.get(e.left.nid, ts.ERROR))
             left_text, right_text, op = self.text(e.left), self.text(e.right), e.op
 
@@ -393,7 +503,7 @@ class Planner:
         shown = display(self.checked.types.get(e.nid, ts.ERROR))
         detail = None
         if isinstance(e, n.Compare):
-            side = self.memo(e.left)
+            side = self.val(e.left)
             show_side = display(self.checked.types.get(e.left.nid, ts.ERROR))
             left_text, right_text = self.text(e.left), self.text(e.right)
             op = e.op if polarity else _NEGATED[e.op]
@@ -402,7 +512,7 @@ class Planner:
                 return f"{left_text} is {show_side(side(env))}; needs {op} {right_text}"
         text = prefix + self.text(e)
         if all(a.text != text for a in out):
-            out.append(Atom(text, self.memo(e), polarity, shown, e, detail))
+            out.append(Atom(text, self.val(e), polarity, shown, e, detail))
         if isinstance(ref, DefineRef) and depth < 2:
             inner = self.checked.defines[ref.nid]
             self.atoms(inner.expr, polarity, out, probes, f"via {inner.name}: ", depth + 1)
@@ -557,6 +667,16 @@ class _Run:
         self.conflicts: list[Conflict] = []
         self.outcomes: list[RuleOutcome] = []
         self.seq = 0
+        self.snapshots: Iterator[dict[int, Any]] | None = None
+
+    def take(self, key: int, index: int) -> dict[int, Any]:
+        """The precomputed values of the block instance about to run, if in step."""
+        if self.snapshots is not None:
+            snap = next(self.snapshots, None)
+            if snap is not None and snap[MARK] == (key, index):
+                return snap
+            self.snapshots = None  # out of step (never expected): closures from here on
+        return NO_VALUES
 
     def cites(self, cs: tuple[n.Citation, ...]) -> tuple[Citation, ...]:
         return self.plan.cited[cs]
@@ -577,12 +697,13 @@ class _Run:
                 rules=(rule_id,), supporting=rec.citations, opposing=rec.against))
 
     def block(self, block: BlockPlan, env: Env, binding: tuple[Because, ...],
-              suffix: str) -> None:
+              suffix: str, index: int = 0) -> None:
         for sp in block.scores:
             self.score(sp, env, binding, suffix)
         shown: list[tuple[str, Any, bool]] = []
         details: list[str] = []
         if self.tracing:  # every atom of the block, each shown once
+            env.vals = self.take(block.key, index)
             shown = [(a.text, a.show(a.thunk(env)), a.polarity) for a in block.slots]
             details = [a.detail(env) if a.detail is not None else "" for a in block.slots]
         for rp in block.rules:
@@ -603,7 +724,7 @@ class _Run:
                 child = env.child(lp.loop.var, item, path)
                 self.block(lp.block, child, (*binding, Because(expression=lp.loop.var,
                                                                value=path)),
-                           "" if i == 0 and not suffix else f"{suffix}@{path}")
+                           "" if i == 0 and not suffix else f"{suffix}@{path}", i)
 
     def score(self, sp: ScorePlan, env: Env, binding: tuple[Because, ...], suffix: str) -> None:
         out: ScoreOutcome = sp.thunk(env)
@@ -633,7 +754,7 @@ class _Run:
     def rule(self, rp: RulePlan, env: Env, binding: tuple[Because, ...],
              shown: list[tuple[str, Any, bool]], details: list[str]) -> None:
         """Run one rule; when tracing, ``shown`` and ``details`` are its block's atoms."""
-        value = rp.cond(env)
+        value = rp.traced(env) if self.tracing and rp.traced is not None else rp.cond(env)
         rule = rp.rule
         atoms: tuple[tuple[str, Any, bool], ...] = ()
         if self.tracing:
@@ -719,6 +840,8 @@ def run(plan: Plan, checked: Checked, record: Any, *, as_of: datetime.date,
     """Evaluate a plan against one record."""
     env = Env(record, as_of, budget)
     state = _Run(plan, checked, trace)
+    if trace and plan.values is not None:
+        state.snapshots = plan.values(record, as_of, budget)
     state.block(plan.block, env, (), "")
     recs, missing = state.finish(env)
     return Result(

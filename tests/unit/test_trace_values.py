@@ -1,0 +1,139 @@
+"""A trace's values come from generated code (`evaluate.TraceValues`); closures remain the
+reference. Every traced result must be the same either way, and every way the generated
+code can fail (not generated, an error inside it, out of step) must fall back to the
+closures without changing the result or the error reported."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import pytest
+from conftest import AS_OF, Item, Rec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import spinerules
+from spinerules import codegen
+from spinerules import evaluate as ev
+from spinerules.resources import bundled_names
+from spinerules.strategies import patients_for
+
+Make = Callable[[str], spinerules.Guideline]
+
+
+def closures_only(g: spinerules.Guideline) -> spinerules.Guideline:
+    """The same guideline with no generated trace values: every value from the closures."""
+    return attrs.evolve(g, plan=attrs.evolve(g.plan, values=None))
+
+
+def everything(r: spinerules.Result) -> Any:
+    assert r.trace is not None
+    return r.dumps(), [(o.rule, o.status, o.atoms, o.details, o.reasons, o.facts, o.codes,
+                        o.binding) for o in r.trace.outcomes]
+
+
+def same_either_way(g: spinerules.Guideline, record: Any,
+                    as_of: datetime.date = AS_OF) -> spinerules.Result:
+    plain = closures_only(g)
+    try:
+        expected = everything(plain.evaluate(record, as_of=as_of, trace=True))
+    except spinerules.EvaluationFailedError as err:
+        with pytest.raises(spinerules.EvaluationFailedError) as again:
+            g.evaluate(record, as_of=as_of, trace=True)
+        assert again.value.diagnostic.code == err.diagnostic.code
+        raise
+    result = g.evaluate(record, as_of=as_of, trace=True)
+    assert everything(result) == expected
+    return result
+
+
+@pytest.mark.parametrize("name", bundled_names())
+def test_bundled_traces_are_the_same_with_generated_values(name: str) -> None:
+    g = spinerules.load(name)
+
+    @settings(max_examples=60, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(patients_for(g), st.dates(datetime.date(2020, 1, 1), datetime.date(2030, 1, 1)))
+    def check(record: Any, as_of: datetime.date) -> None:
+        with contextlib.suppress(spinerules.EvaluationFailedError):
+            same_either_way(g, record, as_of)  # (the same error either way: checked there)
+
+    check()
+
+
+def test_the_generated_values_are_used(make: Make) -> None:
+    g = make("define big: patient.pain >= 7\n"
+             "rule c:\n  when big and patient.flag\n  warn c cite S\n")
+    taken: list[bool] = []
+    original = ev._Run.take
+
+    def spy(self: ev._Run, key: int, index: int) -> dict[int, Any]:
+        values = original(self, key, index)
+        taken.append(values is not ev.NO_VALUES)
+        return values
+    same_either_way(g, Rec(pain=8, flag=None))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ev._Run, "take", spy)
+        g.evaluate(Rec(pain=8, flag=None), as_of=AS_OF, trace=True)
+        closures_only(g).evaluate(Rec(pain=8, flag=None), as_of=AS_OF, trace=True)
+    assert taken == [True, False]
+
+
+def test_loops_take_one_set_of_values_per_element(make: Make) -> None:
+    g = make("for item in patient.items:\n"
+             "  define wet: item.edema and item.loss >= 20 %\n"
+             "  rule c:\n    when wet and patient.flag\n    warn c cite S\n")
+    record = Rec(flag=True, items=(Item(edema=True, loss=30), Item(edema=None, loss=10),
+                                   Item(edema=True)))
+    result = same_either_way(g, record)
+    assert result.trace is not None
+    assert [o.status for o in result.trace.outcomes] == ["fire", "skip", "unknown"]
+
+
+def test_an_error_in_the_generated_values_falls_back_to_the_closures(make: Make) -> None:
+    # no rule uses the define: the closures never compute it, but the generated code
+    # computes every define of a block, and stops on the division by zero
+    g = make("define ratio: patient.pain / (patient.pain - 5)\n"
+             "rule c:\n  when patient.flag\n  warn c cite S\n")
+    result = same_either_way(g, Rec(pain=5, flag=True))
+    assert result.codes() == {"c"}
+
+
+def test_an_error_the_trace_meets_is_reported_either_way(make: Make) -> None:
+    # a trace shows every condition, even those after a false one: both ways meet it
+    g = make("define ratio: patient.pain / (patient.pain - 5)\n"
+             "rule c:\n  when patient.flag and ratio > 1\n  warn c cite S\n")
+    with pytest.raises(spinerules.EvaluationFailedError) as err:
+        same_either_way(g, Rec(pain=5, flag=False))
+    assert err.value.diagnostic.code == "SR505"
+    assert g.evaluate(Rec(pain=5, flag=False), as_of=AS_OF).codes() == set()
+
+
+def test_a_guideline_whose_values_cannot_be_generated_still_traces(make: Make) -> None:
+    g = make("rule c:\n  when patient.flag\n  warn c cite S\n")
+
+    def too_deep(*args: Any) -> Any:
+        raise RecursionError
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ev, "generate_values", too_deep)
+        result = same_either_way(g, Rec(flag=True))
+    assert result.codes() == {"c"}
+
+
+def test_values_out_of_step_are_not_used(make: Make) -> None:
+    g = make("define big: patient.pain >= 7\n"
+             "rule c:\n  when big\n  warn c cite S\n")
+    values = g.plan.values
+    assert values is not None
+
+    def wrong(record: Any, as_of: datetime.date, budget: int) -> Any:
+        # a snapshot stamped for another block, holding a wrong value for every node
+        return iter([{codegen.MARK: (999, 0), **{e.nid: False for e in values.wanted[0]}}])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(values, "_fn", wrong)
+        result = same_either_way(g, Rec(pain=8))
+    assert result.codes() == {"c"}
