@@ -136,9 +136,11 @@ class Guideline:
 
         Gives the same codes as ``evaluate(...).codes()``; for population-scale runs.
         """
-        record = self._record(record)
+        if not isinstance(record, self.record_type):
+            record = self._record(record)
+        fn = self.fast.fn or self.fast.generate()  # (called directly: one frame less)
         try:
-            return frozenset(self.fast(record, as_of, self.limits.max_steps))
+            return frozenset(fn(record, as_of, self.limits.max_steps))
         except BudgetExceededError as exc:
             raise EvaluationFailedError(dg.make(
                 "SR502", self.header.span, steps=exc.steps)) from None
@@ -271,27 +273,26 @@ class _FastPath:
     def __init__(self, checked: Checked, plan: Plan) -> None:
         self._checked = checked
         self._plan = plan
-        self._fn: FastFn | None = None
+        self.fn: FastFn | None = None  #: the function, once generated
         self._lock = threading.Lock()
 
     def __call__(self, record: Any, as_of: datetime.date, budget: int) -> set[str]:
-        fn = self._fn
-        if fn is None:
-            fn = self._generate()
+        fn = self.fn or self.generate()
         return fn(record, as_of, budget)
 
-    def _generate(self) -> FastFn:
+    def generate(self) -> FastFn:
+        """Generate the function (once; threads wait for the first)."""
         with self._lock:
-            if self._fn is None:
+            if self.fn is None:
                 try:
-                    self._fn = generate(self._checked)
+                    self.fn = generate(self._checked)
                 except RecursionError:
                     plan = self._plan
 
                     def closures(record: Any, as_of: datetime.date, budget: int) -> set[str]:
                         return set(fast_codes(plan, record, as_of=as_of, budget=budget))
-                    self._fn = closures
-            return self._fn
+                    self.fn = closures
+            return self.fn
 
 
 _CONTROLS = {c: "\ufffd" for c in (*range(32), 127) if chr(c) not in "\t\n\r"}

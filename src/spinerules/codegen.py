@@ -171,6 +171,10 @@ class Generator:
         self.defines: dict[int, str] = {}  # define nid -> local holding its value
         self.scores: dict[int, str] = {}
         self.bounds: dict[int, str] = {}  # score nid -> local holding (low, high) or None
+        # each patient field read once, at the top of the function (as by hand): its local
+        # by (fields, unit factor), and the statements that set them
+        self.fields: dict[tuple[tuple[str, ...], float | None], str] = {}
+        self.reads: list[ast.stmt] = []
 
     def fresh(self, prefix: str = "_t") -> str:
         return f"{prefix}{next(self.counter)}"
@@ -378,10 +382,21 @@ class Generator:
         factor = UNITS[t.unit][1] if isinstance(t, ts.QuantityT) and t.unit in UNITS else None
         if not ref.fields:
             return base
+        if ref.root == "patient":  # the record's fields do not change: read each once
+            key = (tuple(ref.fields), factor)
+            if key not in self.fields:
+                local = self.fields[key] = self.fresh("_f")
+                self.reads.append(ast.Assign(targets=[_store(local)],
+                                             value=self.field(base, ref.fields, factor)))
+            return _name(self.fields[key])
+        return self.field(base, ref.fields, factor)
+
+    def field(self, base: ast.expr, fields: Iterable[str], factor: float | None) -> ast.expr:
+        """``base.a.b`` (times the unit factor), or ``_U`` if any step is None."""
         tmp = self.fresh()
         checks: list[ast.expr] = []
         current = base
-        for f in ref.fields:
+        for f in fields:
             checks.append(_is(_walrus(tmp, ast.Attribute(value=current, attr=f,
                                                          ctx=ast.Load())), ast.Constant(None)))
             current = _name(tmp)
@@ -456,19 +471,30 @@ class Generator:
                                  args=[ast.Tuple(elts=[ast.Constant(c) for c in codes],
                                                  ctx=ast.Load())], keywords=[]))
 
+    def truth(self, e: n.Expr, want: bool) -> ast.expr:
+        """A test that holds exactly when ``e``'s (Kleene) value is ``want``: a rule only
+        asks whether its condition is true, so `and`/`or`/`not` need no unknowns kept.
+        (`a and b` is true when both are true, false when either is false; dually for
+        `or`; `not a` is true when `a` is false.)"""
+        if isinstance(e, n.BoolOp):
+            every = (e.op == "and") == want
+            return ast.BoolOp(op=ast.And() if every else ast.Or(),
+                              values=[self.truth(o, want) for o in e.operands])
+        if isinstance(e, n.Not):
+            return self.truth(e.operand, not want)
+        return _is(self.expr(e), TRUE if want else FALSE)
+
     def rule(self, r: n.Rule) -> Iterator[ast.stmt]:
         codes = [a.code for a in r.actions if a.kind != "request"]
         if not codes:
             return
-        parts = []
+        tests = []
         if r.when is not None:
-            parts.append(self.expr(r.when))
-        for u in r.unless:
-            t = self.fresh()
-            parts.append(_ifexp(_is(_walrus(t, self.expr(u)), U), U,
-                                ast.UnaryOp(op=ast.Not(), operand=_name(t))))
-        cond = parts[0] if len(parts) == 1 else self.boolop("and", parts) if parts else TRUE
-        yield ast.If(test=_is(cond, TRUE), body=[self.add_codes(codes)], orelse=[])
+            tests.append(self.truth(r.when, True))
+        tests += [self.truth(u, False) for u in r.unless]
+        test = tests[0] if len(tests) == 1 else ast.BoolOp(op=ast.And(), values=tests) \
+            if tests else TRUE
+        yield ast.If(test=test, body=[self.add_codes(codes)], orelse=[])
 
     def loop(self, loop: n.For) -> Iterator[ast.stmt]:
         items = self.fresh()
@@ -557,7 +583,7 @@ class Generator:
 
     def module(self) -> ast.Module:
         body = list(self.block(self.checked.program.items()))
-        prologue = ast.parse("codes = set()\n_steps = [0]").body
+        prologue = [*ast.parse("codes = set()\n_steps = [0]").body, *self.reads]
         fn = ast.FunctionDef(
             name="_fast", args=ast.arguments(
                 posonlyargs=[], args=[ast.arg(arg="record"), ast.arg(arg="as_of"),
@@ -626,7 +652,7 @@ class ValuesGenerator(Generator):
 
     def module(self) -> ast.Module:
         body = list(self.values_block(self.checked.program.items(), 0, ast.Constant(0)))
-        prologue = ast.parse("codes = set()\n_steps = [0]\n_out = []").body
+        prologue = [*ast.parse("codes = set()\n_steps = [0]\n_out = []").body, *self.reads]
         fn = ast.FunctionDef(
             name="_values", args=ast.arguments(
                 posonlyargs=[], args=[ast.arg(arg="record"), ast.arg(arg="as_of"),

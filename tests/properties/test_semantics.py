@@ -148,3 +148,22 @@ def test_division_by_zero_agrees(cond: str) -> None:
         g.codes(Rec(pain=5.0), as_of=AS_OF)
     with pytest.raises(spinerules.EvaluationFailedError):
         g.evaluate(Rec(pain=5.0), as_of=AS_OF)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cond=boolean(2), recs=st.lists(records, min_size=1, max_size=4))
+def test_a_condition_written_in_a_rule_fires_alike_in_both_evaluators(
+        cond: str, recs: list[Rec]) -> None:
+    """The fast path tests a rule's `when` and `unless` for truth without keeping unknowns
+    (`codegen.Generator.truth`): `when c` fires exactly when c is true, `unless c` (with no
+    `when`) exactly when c is false, as the full evaluation and the reference say."""
+    body = (f"define d: {cond}\n"
+            f"rule r:\n  when {cond}\n  recommend c cite S\n"
+            f"rule s:\n  unless {cond}\n  recommend u cite S\n")
+    g = spinerules.loads(HEADER + body, name="gen.rules", records=RECORDS)
+    define = next(i for i in g.program.items() if isinstance(i, n.Define))
+    for rec in recs:
+        ref = Reference(g.checked, rec, AS_OF).ev(define.expr, {})
+        want = {code for code, fires in (("c", ref is True), ("u", ref is False)) if fires}
+        assert g.codes(rec, as_of=AS_OF) == want, (cond, rec, ref)
+        assert g.evaluate(rec, as_of=AS_OF).codes() == want, (cond, rec, ref)
