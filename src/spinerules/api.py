@@ -51,7 +51,7 @@ class Guideline:
 
     checked: Checked = attrs.field(repr=False)
     plan: Plan = attrs.field(repr=False)
-    fast: FastFn = attrs.field(repr=False)
+    fast: _FastPath = attrs.field(repr=False)
     limits: Limits = attrs.field(repr=False)
     warnings: tuple[dg.Diagnostic, ...] = attrs.field(repr=False)
 

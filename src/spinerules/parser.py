@@ -98,6 +98,16 @@ def _lark() -> Lark:
 
 
 @functools.cache
+def _driver() -> ptree.Driver | None:
+    """The fused lexer and parser over lark's tables (None if lark's set-up is not one it
+    knows: then lark parses alone)."""
+    try:
+        return ptree.Driver(_lark(), "start")
+    except (NotImplementedError, AttributeError, KeyError):  # pragma: no cover - lark changed
+        return None
+
+
+@functools.cache
 def _terminal_text() -> dict[str, str]:
     """Terminal name -> how to show it (`"when"` for keywords, words for the rest)."""
     out: dict[str, str] = {}
@@ -216,7 +226,12 @@ def parse_tree(source: Source, limits: Limits = DEFAULT_LIMITS
     depth = check_depth(source, limits)
     if depth:
         return None, depth
-    parser = _lark()
+    driver = _driver()
+    if driver is not None:
+        tree: ptree.PTree | None = driver.parse(source.text)
+        if tree is not None:
+            return tree, []
+    parser = _lark()  # lark itself: it parses, or raises and says what was expected
     try:
         tree = cast(ptree.PTree, parser.parse(source.text, start="start"))
         return tree, []

@@ -21,6 +21,7 @@ from typing import Any
 
 from lark import Lark, Token
 from lark.grammar import Rule, Terminal
+from lark.parsers.lalr_analysis import Shift
 
 
 class PTree:
@@ -123,3 +124,143 @@ def install(lark: Lark) -> None:
         if rule not in rules:
             rules[rule] = _callback(rule)
     inner.callbacks = rules
+
+
+def _token_maker() -> Callable[..., Token]:
+    """``Token(type, value, start_pos, line, column, end_line, end_column, end_pos)``,
+    without the keyword-argument check of ``Token.__new__`` when lark has its helper."""
+    made: Callable[..., Token] = getattr(Token, "_future_new", Token)
+    return made
+
+
+class _StateLexer:
+    """What the contextual lexer does in one parser state, as plain data."""
+
+    __slots__ = ("ignore", "keywords", "match", "newlines")
+
+    def __init__(self, match: Callable[[str, int], Any], keywords: dict[str, dict[str, str]],
+                 ignore: frozenset[str], newlines: frozenset[str]) -> None:
+        self.match = match
+        self.keywords = keywords  # terminal -> {text: keyword terminal} (lark's "unless")
+        self.ignore = ignore
+        self.newlines = newlines
+
+
+class Driver:
+    """lark's contextual lexer and LALR parser, fused into one loop over lark's own tables.
+
+    lark's loop costs a generator step, a method call and a parser-state lookup per token,
+    and a regular-expression match per name to tell keywords apart. This loop does the
+    same work with the same tables (each state's lexer patterns, its keyword table, the
+    parse table, our ``PTree`` callbacks), in one function. It only parses: on any
+    problem (an unexpected character or token) it returns None, and the caller asks lark
+    itself, whose exceptions say what was expected. ``tests/unit/test_ptree.py`` compares
+    its trees with lark's own.
+    """
+
+    def __init__(self, lark: Lark, start: str) -> None:
+        frontend = lark.parser
+        inner = frontend.parser.parser
+        table = inner.parse_table
+        # lark's names may be Token objects, whose `==` is Python code: every lookup would
+        # call it; plain strings here. A reduction is (callback, size, rule name).
+        reductions: dict[Rule, tuple[Callable[[list[Any]], Any], int, str]] = {}
+        self.states: dict[Any, dict[str, tuple[bool, Any]]] = {}
+        for state, actions in table.states.items():
+            row: dict[str, tuple[bool, Any]] = {}
+            for name, (action, arg) in actions.items():
+                if action is Shift:
+                    row[str(name)] = (True, arg)
+                else:
+                    if arg not in reductions:
+                        reductions[arg] = (inner.callbacks[arg], len(arg.expansion),
+                                           str(arg.origin.name))
+                    row[str(name)] = (False, reductions[arg])
+            self.states[state] = row
+        self.start_state = table.start_states[start]
+        self.end_state = table.end_states[start]
+        shared: dict[int, _StateLexer] = {}
+        self.lexers: dict[Any, _StateLexer] = {}
+        for state, basic in frontend.lexer.lexers.items():
+            key = id(basic)
+            if key not in shared:
+                shared[key] = self._state_lexer(basic)
+            self.lexers[state] = shared[key]
+
+    @staticmethod
+    def _state_lexer(basic: Any) -> _StateLexer:
+        mres = basic.scanner._mres
+        if len(mres) != 1:
+            raise NotImplementedError("a lexer of several patterns")
+        keywords: dict[str, dict[str, str]] = {}
+        for name, callback in basic.callback.items():
+            terminals = getattr(getattr(callback, "scanner", None), "terminals", None)
+            if type(callback).__name__ != "UnlessCallback" or terminals is None or any(
+                    type(t.pattern).__name__ != "PatternStr" or t.pattern.flags
+                    for t in terminals):
+                raise NotImplementedError(f"a lexer callback for {name}")
+            keywords[str(name)] = {str(t.pattern.value): str(t.name) for t in terminals}
+        return _StateLexer(mres[0].match, keywords,
+                           frozenset(str(t) for t in basic.ignore_types),
+                           frozenset(str(t) for t in basic.newline_types))
+
+    def parse(self, text: str) -> Any:
+        """The tree of ``text``, or None if it does not parse (ask lark why)."""
+        states, lexers, end_state = self.states, self.lexers, self.end_state
+        new_token = _token_maker()
+        state_stack: list[Any] = [self.start_state]
+        value_stack: list[Any] = []
+        pos, line, line_start, n = 0, 1, 0, len(text)
+        last: Token | None = None
+        while True:
+            # ---- the next token, lexed as the parser's state allows
+            while True:
+                if pos >= n:
+                    token = Token.new_borrow_pos("$END", "", last) if last is not None \
+                        else Token("$END", "", 0, 1, 1)
+                    break
+                lexer = lexers[state_stack[-1]]
+                m = lexer.match(text, pos)
+                if m is None:
+                    return None
+                kind, value, end = m.lastgroup, m.group(0), m.end()
+                start_line, column = line, pos - line_start + 1
+                if kind in lexer.newlines:
+                    count = value.count("\n")
+                    if count:
+                        line += count
+                        line_start = pos + value.rindex("\n") + 1
+                if kind in lexer.ignore:
+                    pos = end
+                    continue
+                if kind in lexer.keywords:
+                    kind = lexer.keywords[kind].get(value, kind)
+                token = new_token(kind, value, pos, start_line, column, line,
+                                  end - line_start + 1, end)
+                pos = end
+                last = token
+                break
+            # ---- reduce as the table says, then shift it (or stop at the end)
+            kind = token.type
+            while True:
+                step = states[state_stack[-1]].get(kind)
+                if step is None:
+                    return None
+                shift, arg = step
+                if shift:
+                    if kind == "$END":
+                        return None
+                    state_stack.append(arg)
+                    value_stack.append(token)
+                    break
+                callback, size, name = arg
+                if size:
+                    children = value_stack[-size:]
+                    del state_stack[-size:]
+                    del value_stack[-size:]
+                else:
+                    children = []
+                value_stack.append(callback(children))
+                state_stack.append(states[state_stack[-1]][name][1])
+                if kind == "$END" and state_stack[-1] == end_state:
+                    return value_stack[-1]

@@ -1,9 +1,10 @@
-"""Differential test of our parse-tree callbacks (`spinerules.ptree`) against lark's own.
+"""Differential test of our parse trees (`spinerules.ptree`) against lark's own.
 
 The parser replaces lark's tree building (``propagate_positions=True``) with one callback per
-rule. Both must give the same tree: the same node names, the same tokens, and every node the
-same start and end (lark's ``meta``), on every bundled guideline, every conformance snippet
-that parses, and generated files.
+rule, and lark's lexer and parser loop with a fused loop over lark's tables. Each must give
+lark's tree: the same node names, the same tokens, and every node the same start and end
+(lark's ``meta``), on every bundled guideline, every conformance snippet that parses, and
+generated files. On input that does not parse, the fused loop gives up and lark reports.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedInput
 
 from spinerules import nodes as n
-from spinerules.parser import _lark
+from spinerules.parser import _driver, _lark, parse_tree
 from spinerules.printer import print_file
 from spinerules.ptree import PTree
 from spinerules.resources import grammar_path, guidelines_dir
+from spinerules.source import Source
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from properties.test_roundtrip import files
@@ -56,9 +58,12 @@ def shape(node: Any) -> Any:
 
 
 def same_tree(text: str) -> None:
-    ours = _lark().parse(text, start="start")
-    theirs = reference().parse(text, start="start")
-    assert shape(ours) == shape(theirs)
+    """lark's tree == our callbacks' tree under lark's loop == under our fused loop."""
+    theirs = shape(reference().parse(text, start="start"))
+    assert shape(_lark().parse(text, start="start")) == theirs
+    driver = _driver()
+    assert driver is not None
+    assert shape(driver.parse(text)) == theirs
 
 
 def bundled() -> list[Path]:
@@ -106,3 +111,20 @@ def test_brackets_widen_the_parent_not_the_child() -> None:
 @given(files)
 def test_generated_files_give_lark_s_tree(file: n.File) -> None:
     same_tree(print_file(file))
+
+
+@pytest.mark.parametrize("text", [
+    "rule r:\n  when a and\n",          # cut short
+    "define d: 1 +\nrule r: when x warn c cite S\n",
+    "rule r:\n  when a = b\n  warn c cite S\n",  # `=` is no token here
+    "define d: \"unterminated\n",
+    "define 3: x\n",
+])
+def test_input_that_does_not_parse_is_left_to_lark(text: str) -> None:
+    driver = _driver()
+    assert driver is not None
+    assert driver.parse(text) is None
+    with pytest.raises(UnexpectedInput):
+        reference().parse(text, start="start")
+    tree, problems = parse_tree(Source("x.rules", text))
+    assert tree is None and problems and problems[0].code.startswith("SR1")
