@@ -11,7 +11,7 @@ import datetime
 import enum
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from operator import itemgetter
 from typing import Any
 
@@ -55,7 +55,8 @@ _INDENT = tuple("  " * d for d in range(_DEEPEST + 1))
 _NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 
 
-Explainer = Callable[["Env"], list[tuple[int, str]]]
+#: an explanation: ``(depth, line)`` for a define's, finished lines for a rule's own
+Explainer = Callable[["Env"], list[Any]]
 
 
 @attrs.frozen
@@ -232,7 +233,7 @@ class Planner:
     def __init__(self, checked: Checked) -> None:
         self.checked = checked
         self.compiler = Compiler(checked)
-        self._kept_fns: dict[int | tuple[int, int], Callable[[Env], Any]] = {}
+        self._kept_fns: dict[Hashable, Callable[[Env], Any]] = {}
         self._getters: dict[int, Thunk] = {}
         # the nodes whose values a trace shows, per block (0: top level, else the `for`'s
         # id); and, per define, those its explanation shows (added to each block using it)
@@ -277,10 +278,11 @@ class Planner:
         for nodes in self._capturing:
             nodes[e.nid] = e
 
-    def _kept(self, key: int | tuple[int, int], make: Callable[[], Callable[[Env], Any]]
-              ) -> Callable[[Env], Any]:
+    def _kept(self, key: Hashable, make: Callable[[], Callable[[Env], Any]],
+              top: bool = False) -> Callable[[Env], Any]:
         """The function ``make()`` returns, made once per ``key``, its result kept in the
-        evaluation environment (``Env.memo``) under the same key."""
+        evaluation environment (``Env.memo``) under the same key; with ``top``, in the
+        top-level environment, for a result that no loop variable can change."""
         if key in self._kept_fns:
             return self._kept_fns[key]
         fn = make()
@@ -292,8 +294,16 @@ class Planner:
             except KeyError:
                 value = memo[key] = fn(env)
                 return value
-        self._kept_fns[key] = kept
-        return kept
+
+        def kept_on_top(env: Env) -> Any:
+            memo = env.root.memo
+            try:
+                return memo[key]
+            except KeyError:
+                value = memo[key] = fn(env)
+                return value
+        self._kept_fns[key] = kept_on_top if top else kept
+        return self._kept_fns[key]
 
     def text(self, node: n.Node) -> str:
         src = self.checked.program.texts.get(node.span.source)
@@ -403,13 +413,13 @@ class Planner:
 
         def why(env: Env) -> list[str]:
             if len(parts_why) == 1:  # fired or not, the one part is the reason
-                return [_INDENT[d] + body for d, body in parts_why[0][1](env)]
+                lines: list[str] = parts_why[0][1](env)
+                return lines
             values = [(v(env), w, ok) for v, w, ok in parts_why]
             if all(v is ok for v, _, ok in values):  # fired: every part, as it stood
-                return [_INDENT[d] + body for _, w, _ in values for d, body in w(env)]
+                return [line for _, w, _ in values for line in w(env)]
             # not fired or undetermined: only the parts that stopped it
-            return [_INDENT[d] + body for v, w, ok in values if v is not ok
-                    for d, body in w(env)]
+            return [line for v, w, ok in values if v is not ok for line in w(env)]
         return RulePlan(rule, cond, tuple(atoms), tuple(probes), self.order, why,
                         rule.span.location(), tuple(a.code for a in rule.actions),
                         traced=self.condition(rule, self.traced_part))
@@ -418,13 +428,15 @@ class Planner:
         """A define's explanation, made once and kept per environment: many rules open the
         same define (`conservative_pathway`, `red_flag`), at different depths."""
         expr = self.checked.defines[nid].expr
+        # a top-level define's explanation is the same in every loop: made once per patient
+        top = nid not in self.compiler.loop_defines
         if nid not in self._define_nodes:  # made once: note the nodes it shows
             self._capturing.append({})
-            self._kept(-nid, lambda: self.explainer(expr, opened=True))
+            self._kept(-nid, lambda: self.explainer(expr, opened=True), top)
             self._define_nodes[nid] = self._capturing.pop()
         for e in self._define_nodes[nid].values():
             self._want(e)
-        explain: Explainer = self._kept(-nid, lambda: self.explainer(expr, opened=True))
+        explain: Explainer = self._kept(-nid, lambda: self.explainer(expr, opened=True), top)
         return explain
 
     def explainer(self, e: n.Expr, prefix: str = "", opened: bool = False) -> Explainer:
@@ -432,18 +444,18 @@ class Planner:
         a true `or`, its true parts; defines are opened down to the facts, to a depth of
         three below a rule's condition.
 
-        An explanation is a list of ``(depth, line)``. A define's is made once, as if
-        opened right below a rule (depth 1, and its own defines down to depth 3), and
-        shifted where it is opened deeper; lines that end up below depth 3 are left out,
-        just as they would not have been opened."""
+        A define's explanation (``opened``) is a list of ``(depth, line)``, made once per
+        evaluation as if opened right below a rule (depth 1, and its own defines down to
+        depth 3), and shifted where it is opened deeper; lines that end up below depth 3
+        are left out, just as they would not have been opened. A rule's own condition is
+        explained in finished lines (indented), the defines it opens rendered once."""
         value = self.val(e)
-        base = 1 if opened else 0
         if isinstance(e, n.BoolOp):
             subs = [(self.val(o), self.explainer(o, prefix, opened))
                     for o in e.operands]
             deciding = e.op == "or"  # the value that decides: false for and, true for or
 
-            def why_bool(env: Env) -> list[tuple[int, str]]:
+            def why_bool(env: Env) -> list[Any]:
                 v = value(env)
                 vals = [(s(env), w) for s, w in subs]
                 if v is deciding:
@@ -462,8 +474,14 @@ class Planner:
         shown = display(self.checked.types.get(e.nid, ts.ERROR))
         ref = self.checked.refs.get(e.nid) if isinstance(e, n.Path) else None
         inner: Explainer | None = None
+        rendered: Callable[[Env], list[str]] | None = None
         if isinstance(ref, DefineRef):
             inner = self.define_explainer(ref.nid)
+            if not opened:
+                lines_of = inner
+                rendered = self._kept(("rendered", ref.nid), lambda: lambda env: [
+                    _INDENT[d] + body for d, body in lines_of(env)],
+                    ref.nid not in self.compiler.loop_defines)
         detail: Callable[[Env], str] | None = None
         if isinstance(e, n.Compare):
             side = self.val(e.left)
@@ -473,16 +491,16 @@ class Planner:
             def detail(env: Env) -> str:
                 return f"{left_text} is {show_side(side(env))} ({op} {right_text})"
 
-        def why_leaf(env: Env) -> list[tuple[int, str]]:
+        def why_leaf(env: Env) -> list[Any]:
             v = value(env)
             shown_v = _truth_text(shown(v))
             line = f"- {text}: {shown_v}"
             if detail is not None and not isinstance(v, Unknown):
                 line = f"- {text}: {shown_v}, since {detail(env)}"
+            if not opened:  # a rule's own condition: finished lines
+                return [line, *rendered(env)] if rendered is not None else [line]
             if inner is None:
-                return [(base, line)]
-            if base == 0:  # a rule's own condition: the define's lines sit as they are
-                return [(0, line), *inner(env)]
+                return [(1, line)]
             return [(1, line), *[(d + 1, body) for d, body in inner(env) if d < _DEEPEST]]
         return why_leaf
 
