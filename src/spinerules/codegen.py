@@ -31,17 +31,11 @@ from . import typesys as ts
 from .check import Checked, DefineRef, EnumRef, FieldRef, ScoreRef, VarRef
 from .compile import BudgetExceededError, EvaluationError, shift_date
 from .units import UNITS
-from .values import COMPARE, FLIP, between_in, decide_between
+from .values import COMPARE, FLIP, Unknown, between_in, decide_between
 
-
-class _Unknown:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "_U"
-
-
-_U = _Unknown()
+#: unknown, in generated code: one marker, compared by identity. It is an ``Unknown`` (with
+#: no facts) so that values computed for a trace can be shown as they are.
+_U = Unknown()
 
 FastFn = Callable[[Any, datetime.date, int], set[str]]
 

@@ -47,8 +47,6 @@ from .units import DISPLAY, format_quantity
 from .values import COMPARE, Bounded, Unknown, k_not
 
 _SPACES = re.compile(r"\s+")
-_MISSING = object()
-_UNKNOWN = Unknown()  # how a trace's precomputed unknown is shown (its facts are not kept)
 #: explanation lines go this deep below a rule's condition; each depth's indentation
 _DEEPEST = 3
 _INDENT = tuple("  " * d for d in range(_DEEPEST + 1))
@@ -83,6 +81,7 @@ class RulePlan:
     codes: tuple[str, ...] = ()  # its actions' codes
     #: a trace takes this rule's atoms from its block's table of shown atoms, by position
     pick: Callable[[list[Any]], tuple[Any, ...]] = lambda table: ()
+    slots: tuple[int, ...] = ()  # the positions ``pick`` takes
     traced: Thunk | None = None  # ``cond`` for a trace (see ``Planner.traced_part``)
 
 
@@ -266,10 +265,10 @@ class Planner:
         thunk, key = self.memo(e), e.nid
 
         def get(env: Env) -> Any:
-            v = env.vals.get(key, _MISSING)
-            if v is _MISSING:
+            try:
+                return env.vals[key]  # (unknown there is codegen's marker, an Unknown)
+            except KeyError:
                 return thunk(env)
-            return _UNKNOWN if v is _U else v
         self._getters[key] = get
         return get
 
@@ -370,7 +369,7 @@ class Planner:
                     slots[key] = len(table)
                     table.append(a)
                 picks.append(slots[key])
-            rules[i] = attrs.evolve(rp, pick=_picker(picks))
+            rules[i] = attrs.evolve(rp, pick=_picker(picks), slots=tuple(picks))
         return BlockPlan(tuple(rules), tuple(scores), tuple(loops), tuple(table), self._block)
 
     # ------------------------------------------------------------------ rules
@@ -381,7 +380,7 @@ class Planner:
 
         def part(env: Env) -> Any:
             v = get(env)
-            return thunk(env) if v is _UNKNOWN else v
+            return thunk(env) if v is _U else v
         return part
 
     def condition(self, rule: n.Rule, part: Callable[[n.Expr], Thunk]) -> Thunk:
@@ -720,12 +719,14 @@ class _Run:
             self.score(sp, env, binding, suffix)
         shown: list[tuple[str, Any, bool]] = []
         details: list[str] = []
+        becauses: list[Because | None] = []
         if self.tracing:  # every atom of the block, each shown once
             env.vals = self.take(block.key, index)
             shown = [(a.text, a.show(a.thunk(env)), a.polarity) for a in block.slots]
             details = [a.detail(env) if a.detail is not None else "" for a in block.slots]
+            becauses = [None] * len(shown)  # made as rules fire, shared between them
         for rp in block.rules:
-            self.rule(rp, env, binding, shown, details)
+            self.rule(rp, env, binding, shown, details, becauses)
         for lp in block.loops:
             items = lp.source(env)
             if isinstance(items, Unknown):
@@ -770,8 +771,10 @@ class _Run:
                 atoms=tuple((b.expression, b.value, True) for b in because), binding=binding))
 
     def rule(self, rp: RulePlan, env: Env, binding: tuple[Because, ...],
-             shown: list[tuple[str, Any, bool]], details: list[str]) -> None:
-        """Run one rule; when tracing, ``shown`` and ``details`` are its block's atoms."""
+             shown: list[tuple[str, Any, bool]], details: list[str],
+             becauses: list[Because | None]) -> None:
+        """Run one rule; when tracing, ``shown``, ``details`` and ``becauses`` are its
+        block's atoms (the last filled in as rules fire)."""
         value = rp.traced(env) if self.tracing and rp.traced is not None else rp.cond(env)
         rule = rp.rule
         atoms: tuple[tuple[str, Any, bool], ...] = ()
@@ -780,7 +783,14 @@ class _Run:
         elif value is True:
             atoms = tuple((a.text, a.show(a.thunk(env)), a.polarity) for a in rp.atoms)
         if value is True:
-            because = (*binding, *(Because(expression=t, value=v) for t, v, _ in atoms))
+            if self.tracing:
+                for i in rp.slots:
+                    if becauses[i] is None:
+                        t, v, _ = shown[i]
+                        becauses[i] = Because(expression=t, value=v)
+                because = (*binding, *rp.pick(becauses))
+            else:
+                because = (*binding, *(Because(expression=t, value=v) for t, v, _ in atoms))
             for action in rule.actions:
                 if action.kind == "request":
                     facts: set[str] = set()
