@@ -234,12 +234,14 @@ class Planner:
         self.compiler = Compiler(checked)
         self._kept_fns: dict[Hashable, Callable[[Env], Any]] = {}
         self._getters: dict[int, Thunk] = {}
+        self._texts: dict[int, str] = {}
         # the nodes whose values a trace shows, per block (0: top level, else the `for`'s
         # id); and, per define, those its explanation shows (added to each block using it)
         self._block = 0
         self._wanted: dict[int, dict[int, n.Expr]] = {0: {}}
         self._define_nodes: dict[int, dict[int, n.Expr]] = {}
         self._capturing: list[dict[int, n.Expr]] = []
+        self._opened: set[tuple[int, int]] = set()  # (block, define) already added
         self.order = 0
         self.citations = {
             key: Citation(key=key, title=s.title, year=s.year, doi=s.doi, pmid=s.pmid,
@@ -305,10 +307,14 @@ class Planner:
         return self._kept_fns[key]
 
     def text(self, node: n.Node) -> str:
+        """A node's source text on one line (asked for many times per node: kept)."""
+        if node.nid in self._texts:
+            return self._texts[node.nid]
         src = self.checked.program.texts.get(node.span.source)
-        if src is None:
-            return "?"
-        return _SPACES.sub(" ", src.slice(node.span)).strip()
+        text = "?" if src is None else _SPACES.sub(" ", src.slice(node.span)).strip()
+        if node.nid:
+            self._texts[node.nid] = text
+        return text
 
     def plan(self) -> Plan:
         items = list(self.checked.program.items())
@@ -324,10 +330,9 @@ class Planner:
                 attrs.evolve(self.citations[c.key], locator=c.locator) if c.locator
                 else self.citations[c.key] for c in cs)
 
-        for node in _nodes(items):
-            if isinstance(node, n.Action | n.Score):
-                resolve(node.cites)
-                resolve(node.against)
+        for node in _cited(items):
+            resolve(node.cites)
+            resolve(node.against)
         wanted = {k: list(v.values()) for k, v in self._wanted.items()}
         return Plan(block=block, invariants=invariants, citations=self.citations, cited=cited,
                     values=TraceValues(self.checked, wanted))
@@ -433,8 +438,13 @@ class Planner:
             self._capturing.append({})
             self._kept(-nid, lambda: self.explainer(expr, opened=True), top)
             self._define_nodes[nid] = self._capturing.pop()
-        for e in self._define_nodes[nid].values():
-            self._want(e)
+        if (self._block, nid) not in self._opened:  # its nodes, once per block
+            self._opened.add((self._block, nid))
+            wanted = self._wanted[self._block]
+            for e in self._define_nodes[nid].values():
+                wanted[e.nid] = e
+        for nodes in self._capturing:
+            nodes.update(self._define_nodes[nid])
         explain: Explainer = self._kept(-nid, lambda: self.explainer(expr, opened=True), top)
         return explain
 
@@ -643,16 +653,17 @@ class Planner:
         return ScorePlan(s, thunk, self.order)
 
 
-def _nodes(x: Any) -> Any:
-    """Every node below ``x`` (items, rules, actions, expressions)."""
-    if isinstance(x, n.Node):
-        yield x
-        for f in attrs.fields(type(x)):
-            if f.name not in ("nid", "span"):
-                yield from _nodes(getattr(x, f.name))
-    elif isinstance(x, tuple | list):
-        for y in x:
-            yield from _nodes(y)
+def _cited(items: list[n.Item] | tuple[n.Item, ...]) -> Iterator[n.Action | n.Score]:
+    """Every node that cites: rules' actions, scores, and the actions of their arms."""
+    for item in items:
+        if isinstance(item, n.Rule):
+            yield from item.actions
+        elif isinstance(item, n.Score):
+            yield item
+            yield from (arm.action for arm in (*item.arms, *item.bands)
+                        if arm.action is not None)
+        elif isinstance(item, n.For):
+            yield from _cited(item.items)
 
 
 def _always(env: Env) -> Any:
