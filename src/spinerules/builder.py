@@ -1,4 +1,4 @@
-"""Lark parse tree to AST: assigns node ids and spans, and nests items under `for`.
+"""Parse tree to AST: assigns node ids and spans, and nests items under `for`.
 
 The grammar is flat; items indented deeper than a `for` line belong to that `for`
 (Python's rule, applied per item rather than per line), so conditions may wrap freely.
@@ -48,7 +48,8 @@ def _sfield(name: str) -> Any:
 
 
 class Builder:
-    """Turns one file's lark tree into ``nodes.File``; problems go to ``diagnostics``.
+    """Turns one file's parse tree (``ptree.PTree``) into ``nodes.File``; problems go to
+    ``diagnostics``.
 
     Each public method is named after a tree (a grammar rule or alias) and takes the tree's
     ``meta`` (positions) and its already-built children; ``_transform`` calls them bottom-up.
@@ -495,7 +496,7 @@ def clause_spans(tree: PTree, source_name: str) -> tuple[tuple[str, Span], ...]:
     Header and source fields, action options and texts, test clauses and an invariant's
     ``never`` have no node (and so no span) of their own; the printer needs their places
     to put comments back beside them. Kept here because only this module knows the
-    shape of the lark tree. Only the items' own clauses are visited, never expressions.
+    shape of the parse tree. Only the items' own clauses are visited, never expressions.
     """
     spans = Builder(source_name)
     out: list[tuple[str, Span]] = []
