@@ -401,7 +401,10 @@ class Generator:
         return _ifexp(test, U, value)
 
     # ------------------------------------------------------------------ statements
-    def block(self, block_items: Iterable[n.Item]) -> Iterator[ast.stmt]:
+    def block(self, block_items: Iterable[n.Item], block: int = 0,
+              index: ast.expr | None = None) -> Iterator[ast.stmt]:
+        """A block's statements; ``block`` names it (0, or its `for`'s id) and ``index``
+        holds its loop element's position (for ``ValuesGenerator``'s snapshots)."""
         items = list(block_items)
         # defines and scores first, in an order where each follows what it uses
         for named in self.ordered(items):
@@ -410,6 +413,7 @@ class Generator:
                 yield ast.Assign(targets=[_store(name)], value=self.expr(named.expr))
             else:
                 yield from self.score(named)
+        yield from self.defined(block, index or ast.Constant(0))
         for item in items:
             if isinstance(item, n.Rule):
                 yield from self.rule(item)
@@ -490,16 +494,21 @@ class Generator:
             if tests else TRUE
         yield ast.If(test=test, body=[self.add_codes(codes)], orelse=[])
 
+    def defined(self, block: int, index: ast.expr) -> Iterator[ast.stmt]:
+        """Statements once a block's defines and scores are set (none here)."""
+        yield from ()
+
     def loop(self, loop: n.For) -> Iterator[ast.stmt]:
-        items = self.fresh()
-        var = self.fresh("_v")
+        items, var, i = self.fresh(), self.fresh("_v"), self.fresh("_i")
         self.vars[loop.var] = var
-        body = list(self.block(loop.items))
+        body = list(self.block(loop.items, loop.nid, _name(i)))
         del self.vars[loop.var]
         step = ast.parse("_steps[0] += 1\nif _steps[0] > budget: _budget(_steps[0])").body
+        target = ast.Tuple(elts=[_store(i), _store(var)], ctx=ast.Store())
+        enumerated = ast.Call(func=_name("enumerate"), args=[_name(items)], keywords=[])
         yield ast.Assign(targets=[_store(items)], value=self.expr(loop.source))
         yield ast.If(test=ast.Compare(left=_name(items), ops=[ast.IsNot()], comparators=[U]),
-                     body=[ast.For(target=_store(var), iter=_name(items),
+                     body=[ast.For(target=target, iter=enumerated,
                                    body=[*step, *(body or [ast.Pass()])], orelse=[])],
                      orelse=[])
 
@@ -575,15 +584,18 @@ class Generator:
                          value=_name("codes"), attr="add", ctx=ast.Load()),
                          args=[_name(band_code)], keywords=[]))], orelse=[])
 
+    #: the generated function's name, its first statements and the local it returns
+    FUNCTION, SETUP, RESULT = "_fast", "codes = set()\n_steps = [0]", "codes"
+
     def module(self) -> ast.Module:
         body = list(self.block(self.checked.program.items()))
-        prologue = [*ast.parse("codes = set()\n_steps = [0]").body, *self.reads]
+        prologue = [*ast.parse(self.SETUP).body, *self.reads]
         fn = ast.FunctionDef(
-            name="_fast", args=ast.arguments(
+            name=self.FUNCTION, args=ast.arguments(
                 posonlyargs=[], args=[ast.arg(arg="record"), ast.arg(arg="as_of"),
                                       ast.arg(arg="budget")],
                 kwonlyargs=[], kw_defaults=[], defaults=[]),
-            body=[*prologue, *body, ast.Return(_name("codes"))], decorator_list=[],
+            body=[*prologue, *body, ast.Return(_name(self.RESULT))], decorator_list=[],
             returns=None)
         if sys.version_info >= (3, 12):  # pragma: no cover - depends on the interpreter
             fn.type_params = []
@@ -605,58 +617,22 @@ class ValuesGenerator(Generator):
         super().__init__(checked)
         self.wanted = wanted
 
-    def snapshot(self, block: int, index: ast.expr) -> ast.stmt:
+    FUNCTION, SETUP, RESULT = "_values", "codes = set()\n_steps = [0]\n_out = []", "_out"
+
+    def defined(self, block: int, index: ast.expr) -> Iterator[ast.stmt]:
+        """The block instance's snapshot, taken once its defines and scores are set."""
         nodes = self.wanted.get(block, [])
         keys: list[ast.expr | None] = [ast.Constant(MARK)]
         values: list[ast.expr] = [ast.Tuple(elts=[ast.Constant(block), index], ctx=ast.Load())]
         for e in nodes:
             keys.append(ast.Constant(e.nid))
             values.append(self.expr(e))
-        return ast.Expr(ast.Call(func=ast.Attribute(value=_name("_out"), attr="append",
-                                                    ctx=ast.Load()),
-                                 args=[ast.Dict(keys=keys, values=values)], keywords=[]))
+        yield ast.Expr(ast.Call(func=ast.Attribute(value=_name("_out"), attr="append",
+                                                   ctx=ast.Load()),
+                                args=[ast.Dict(keys=keys, values=values)], keywords=[]))
 
-    def values_block(self, block_items: Iterable[n.Item], block: int,
-                     index: ast.expr) -> Iterator[ast.stmt]:
-        items = list(block_items)
-        for named in self.ordered(items):
-            if isinstance(named, n.Define):
-                yield ast.Assign(targets=[_store(self.defines[named.nid])],
-                                 value=self.expr(named.expr))
-            else:
-                yield from self.score(named)
-        yield self.snapshot(block, index)
-        for item in items:
-            if isinstance(item, n.For):
-                yield from self.values_loop(item)
-
-    def values_loop(self, loop: n.For) -> Iterator[ast.stmt]:
-        items, var, i = self.fresh(), self.fresh("_v"), self.fresh("_i")
-        self.vars[loop.var] = var
-        body = list(self.values_block(loop.items, loop.nid, _name(i)))
-        del self.vars[loop.var]
-        step = ast.parse("_steps[0] += 1\nif _steps[0] > budget: _budget(_steps[0])").body
-        target = ast.Tuple(elts=[_store(i), _store(var)], ctx=ast.Store())
-        enumerated = ast.Call(func=_name("enumerate"), args=[_name(items)], keywords=[])
-        yield ast.Assign(targets=[_store(items)], value=self.expr(loop.source))
-        yield ast.If(test=ast.Compare(left=_name(items), ops=[ast.IsNot()], comparators=[U]),
-                     body=[ast.For(target=target, iter=enumerated, body=[*step, *body],
-                                   orelse=[])],
-                     orelse=[])
-
-    def module(self) -> ast.Module:
-        body = list(self.values_block(self.checked.program.items(), 0, ast.Constant(0)))
-        prologue = [*ast.parse("codes = set()\n_steps = [0]\n_out = []").body, *self.reads]
-        fn = ast.FunctionDef(
-            name="_values", args=ast.arguments(
-                posonlyargs=[], args=[ast.arg(arg="record"), ast.arg(arg="as_of"),
-                                      ast.arg(arg="budget")],
-                kwonlyargs=[], kw_defaults=[], defaults=[]),
-            body=[*prologue, *body, ast.Return(_name("_out"))], decorator_list=[],
-            returns=None)
-        if sys.version_info >= (3, 12):  # pragma: no cover - depends on the interpreter
-            fn.type_params = []
-        return ast.fix_missing_locations(ast.Module(body=[fn], type_ignores=[]))
+    def rule(self, r: n.Rule) -> Iterator[ast.stmt]:
+        yield from ()  # rules' conditions are the evaluator's
 
 
 #: the key of a ``ValuesFn`` snapshot's (block, iteration) stamp; node ids are positive

@@ -62,11 +62,12 @@ class Atom:
     """A leaf condition of a rule, kept to explain why it fired or not."""
 
     text: str
-    thunk: Thunk
+    thunk: Thunk  # its value (kept per environment)
     polarity: bool  # the value the rule needs from it (False under `not` / `unless`)
     show: Callable[[Any], Any]
     node: n.Expr
     detail: Callable[[Env], str] | None = None  # "x is 6 weeks, needs >= 12 weeks"
+    traced: Thunk | None = None  # its value in a trace (``Planner.val``)
 
 
 @attrs.frozen
@@ -539,7 +540,7 @@ class Planner:
                 return f"{left_text} is {show_side(side(env))}; needs {op} {right_text}"
         text = prefix + self.text(e)
         if all(a.text != text for a in out):
-            out.append(Atom(text, self.val(e), polarity, shown, e, detail))
+            out.append(Atom(text, self.memo(e), polarity, shown, e, detail, self.val(e)))
         if isinstance(ref, DefineRef) and depth < 2:
             inner = self.checked.defines[ref.nid]
             self.atoms(inner.expr, polarity, out, probes, f"via {inner.name}: ", depth + 1)
@@ -733,7 +734,8 @@ class _Run:
         becauses: list[Because | None] = []
         if self.tracing:  # every atom of the block, each shown once
             env.vals = self.take(block.key, index)
-            shown = [(a.text, a.show(a.thunk(env)), a.polarity) for a in block.slots]
+            shown = [(a.text, a.show((a.traced or a.thunk)(env)), a.polarity)
+                     for a in block.slots]
             details = [a.detail(env) if a.detail is not None else "" for a in block.slots]
             becauses = [None] * len(shown)  # made as rules fire, shared between them
         for rp in block.rules:
