@@ -76,8 +76,8 @@ def _recheck(engine: str, outputs: list[Any], reference: list[set[str]],
 
 def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
     import spinerules
-    from spinerules.domain.spine import Patient
     from spinerules.records import load_record
+    from spinerules.records.spine import Patient
 
     logging.getLogger("celpy").setLevel(logging.CRITICAL)
     size = QUICK if quick else FULL

@@ -231,8 +231,8 @@ def bench_front(n_rules: int, repeats: int) -> dict[str, Any]:
     """Parse / check / loads timings for a generated guideline of ``n_rules`` rules."""
     import spinerules
     from spinerules import api
-    from spinerules.parser import parse
-    from spinerules.source import Source
+    from spinerules.lang.parser import parse
+    from spinerules.lang.source import Source
 
     text = generate_guideline(n_rules)
     counts = count_items(text)

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from spinerules.domain.spine import Level, Mechanism, Morphology, Patient, PosteriorLigament
+from spinerules.records.spine import Level, Mechanism, Morphology, Patient, PosteriorLigament
 
 # ---------------------------------------------------------------------------------------
 # 1. the spinerules text

@@ -11,7 +11,7 @@ import attrs
 import pytest
 
 import spinerules
-from spinerules.schema import OrderedEnum, fact
+from spinerules.records.schema import OrderedEnum, fact
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = datetime.date(2026, 2, 18)

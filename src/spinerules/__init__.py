@@ -9,11 +9,11 @@ Example:
 """
 
 
-from .api import EvaluationFailedError, Guideline, check, load, loads
-from .diagnostics import Diagnostic, GuidelineError, Severity
-from .parser import Limits
-from .records import RecordError, load_record, load_record_json
-from .result import Citation, MissingData, Recommendation, Result
+from spinerules.api import EvaluationFailedError, Guideline, check, load, loads
+from spinerules.engine.result import Citation, MissingData, Recommendation, Result
+from spinerules.lang.diagnostics import Diagnostic, GuidelineError, Severity
+from spinerules.lang.parser import Limits
+from spinerules.records.loader import RecordError, load_record, load_record_json
 
 __version__ = "0.1.0"
 

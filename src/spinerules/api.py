@@ -11,22 +11,22 @@ from typing import Any
 
 import attrs
 
-from . import diagnostics as dg
-from . import nodes as n
-from .check import Checked, check_program
-from .codegen import FastFn, generate
-from .compile import BudgetExceededError, EvaluationError
-from .evaluate import Plan, Planner, fast_codes, run
-from .parser import DEFAULT_LIMITS, Limits, gc_paused
-from .resolve import Program, assemble
-from .resources import bundled, guidelines_dir
-from .result import Result
-from .source import Span
+from spinerules.checker.check import Checked, check_program
+from spinerules.engine.codegen import FastFn, generate
+from spinerules.engine.compile import BudgetExceededError, EvaluationError
+from spinerules.engine.evaluate import Plan, Planner, fast_codes, run
+from spinerules.engine.result import Result
+from spinerules.lang import diagnostics as dg
+from spinerules.lang import nodes as n
+from spinerules.lang.parser import DEFAULT_LIMITS, Limits, gc_paused
+from spinerules.lang.resolve import Program, assemble
+from spinerules.lang.resources import bundled, guidelines_dir
+from spinerules.lang.source import Span
 
 
 def default_records() -> dict[str, type]:
     """The record types a guideline may name in its ``record`` header."""
-    from .domain.spine import RECORD_TYPES
+    from spinerules.records.spine import RECORD_TYPES
 
     return dict(RECORD_TYPES)
 
@@ -102,7 +102,7 @@ class Guideline:
         a bad value is a ``RecordError`` naming what was expected."""
         if isinstance(record, self.record_type):
             return record
-        from .records import load_record
+        from spinerules.records.loader import load_record
 
         return load_record(self.record_type, record, max_list_length=self.limits.max_list_length)
 
@@ -246,7 +246,7 @@ def loads(text: str, *, name: str = "<string>.rules", root: str | Path | None = 
                                 text=text)
     errors = [d for d in problems if d.is_error]
     if checked is None or errors:
-        from .source import Source
+        from spinerules.lang.source import Source
 
         raise dg.GuidelineError(errors or problems, {name: Source(name, text)})
     return _build(checked, problems, limits)
@@ -299,8 +299,8 @@ _CONTROLS = {c: "\ufffd" for c in (*range(32), 127) if chr(c) not in "\t\n\r"}
 
 
 def _texts_of(path_or_name: str | Path, problems: list[dg.Diagnostic]) -> dict[str, Any]:
-    from .parser import read_source
-    from .source import Source
+    from spinerules.lang.parser import read_source
+    from spinerules.lang.source import Source
 
     out: dict[str, Any] = {}
     path, _ = _locate(path_or_name)

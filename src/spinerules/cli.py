@@ -17,10 +17,15 @@ from typing import Any, NoReturn
 
 import click
 
-from . import diagnostics as dg
-from .api import EvaluationFailedError, Guideline, analyse, load
-from .records import DEFAULT_MAX_BYTES, RecordError, RecordProblem, load_record_json
-from .result import Result, render_text
+from spinerules.api import EvaluationFailedError, Guideline, analyse, load
+from spinerules.engine.result import Result, render_text
+from spinerules.lang import diagnostics as dg
+from spinerules.records.loader import (
+    DEFAULT_MAX_BYTES,
+    RecordError,
+    RecordProblem,
+    load_record_json,
+)
 
 EXIT_OK, EXIT_GUIDELINE, EXIT_USAGE, EXIT_RECORD, EXIT_EVAL = 0, 1, 2, 3, 4
 EXIT_INTERNAL = 5
@@ -160,7 +165,7 @@ def check_cmd(paths: tuple[str, ...], fmt: str) -> None:
         if checked is not None:
             texts.update(checked.program.texts)
         else:
-            from .api import _texts_of
+            from spinerules.api import _texts_of
 
             texts.update(_texts_of(f, diags))
     errors = [d for d in all_diags if d.is_error]
@@ -189,7 +194,7 @@ def check_cmd(paths: tuple[str, ...], fmt: str) -> None:
 def test_cmd(paths: tuple[str, ...], fmt: str, properties: bool, examples: int,
              coverage: bool, fail_under: float | None) -> None:
     """Run `test` blocks and YAML case files; exit 1 if any fails."""
-    from .testing import collect, describe_failure, run_case
+    from spinerules.testing.runner import collect, describe_failure, run_case
 
     collected = list(collect(list(paths)))
     results = [run_case(case, g) for case, g in collected]
@@ -199,7 +204,7 @@ def test_cmd(paths: tuple[str, ...], fmt: str, properties: bool, examples: int,
            and min(r.rule_percent, r.condition_percent) < fail_under]
     prop_report: list[dict[str, Any]] = []
     if properties:
-        from .properties import check_properties
+        from spinerules.testing.properties import check_properties
 
         for f in _rules_files(paths):
             try:
@@ -230,8 +235,8 @@ def test_cmd(paths: tuple[str, ...], fmt: str, properties: bool, examples: int,
 
 def _coverage(results: list[Any]) -> list[Any]:
     """Coverage per guideline, over the cases that evaluated."""
-    from .api import load as load_guideline
-    from .coverage import measure
+    from spinerules.api import load as load_guideline
+    from spinerules.testing.coverage import measure
 
     by_guideline: dict[str, list[Any]] = {}
     names: dict[str, str] = {}
@@ -302,9 +307,9 @@ def fmt_cmd(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
     is reported as `spinerules check` reports it and left untouched; so is a file whose
     formatted text would not parse back to the same guideline (an internal error, exit 5).
     """
-    from .parser import decode_source, read_source
-    from .printer import UnsafeFormatError, format_source
-    from .source import Source
+    from spinerules.lang.parser import decode_source, read_source
+    from spinerules.lang.printer import UnsafeFormatError, format_source
+    from spinerules.lang.source import Source
 
     problems: list[dg.Diagnostic] = []
     texts: dict[str, Source] = {}

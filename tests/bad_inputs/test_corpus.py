@@ -28,9 +28,9 @@ from click.testing import CliRunner, Result
 
 from spinerules import api
 from spinerules.cli import EXIT_GUIDELINE, EXIT_RECORD, main
-from spinerules.domain.spine import Patient
-from spinerules.parser import DEFAULT_LIMITS
+from spinerules.lang.parser import DEFAULT_LIMITS
 from spinerules.records import DEFAULT_MAX_BYTES, MAX_PROBLEMS, RecordError, load_record_json
+from spinerules.records.spine import Patient
 
 HERE = Path(__file__).resolve().parent
 RULES = HERE / "rules"

@@ -2,7 +2,7 @@
 
 Each case is one pytest item, named `<file>/<case name>`. The case format is described in
 README.md beside this file. In short: a `source` snippet and one or more expectations:
-`ast` (the `spinerules.printer.dump` of the parsed snippet), `formatted` (its canonical
+`ast` (the `spinerules.lang.printer.dump` of the parsed snippet), `formatted` (its canonical
 text), `error` / `warning` (diagnostic codes, optionally `at: line:column`) or `ok`.
 Cases with `check: true` go through every static check, after SHARED_HEADER; the others
 are only parsed.
@@ -19,10 +19,10 @@ import pytest
 import yaml
 
 from spinerules import api
-from spinerules import diagnostics as dg
-from spinerules.parser import parse
-from spinerules.printer import dump, format_source
-from spinerules.source import Source
+from spinerules.lang import diagnostics as dg
+from spinerules.lang.parser import parse
+from spinerules.lang.printer import dump, format_source
+from spinerules.lang.source import Source
 
 HERE = Path(__file__).resolve().parent
 

@@ -57,8 +57,8 @@ def make_target(kind: str) -> object:
         return rules
 
     import spinerules
-    from spinerules.domain.spine import Patient
     from spinerules.records import load_record_json
+    from spinerules.records.spine import Patient
 
     try:
         g: spinerules.Guideline | None = spinerules.load("vcf")

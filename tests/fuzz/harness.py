@@ -26,9 +26,9 @@ import attrs
 
 import spinerules
 from spinerules import api
-from spinerules.diagnostics import CODES, Diagnostic, GuidelineError
-from spinerules.domain.spine import Patient
+from spinerules.lang.diagnostics import CODES, Diagnostic, GuidelineError
 from spinerules.records import RecordError, load_record, load_record_json
+from spinerules.records.spine import Patient
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDELINES = ROOT / "guidelines"
@@ -179,7 +179,7 @@ def exercise(g: spinerules.Guideline, patients: tuple[Any, ...] | None = None,
         result.explain(next(iter(sorted(result.codes())), "no_such_code"))
         if result.trace is not None:
             result.trace.render()
-        from spinerules.result import render_text
+        from spinerules.engine.result import render_text
 
         render_text(result)
         try:

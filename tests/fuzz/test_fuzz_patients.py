@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import spinerules
-from spinerules.domain.spine import Patient
 from spinerules.records import load_record, load_record_json
+from spinerules.records.spine import Patient
 
 from .harness import AS_OF, EngineFault, example_patients, examples, guarded, strict_json
 

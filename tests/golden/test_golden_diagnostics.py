@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from spinerules.cli import EXIT_GUIDELINE, EXIT_OK, main
-from spinerules.diagnostics import CODES
+from spinerules.lang.diagnostics import CODES
 
 CASES = Path(__file__).resolve().parent / "diagnostics"
 UPDATE = os.environ.get("SPINERULES_UPDATE_GOLDEN") == "1"

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 import spinerules
-from spinerules.coverage import CoverageReport, measure
 from spinerules.testing import collect, run_case
+from spinerules.testing.coverage import CoverageReport, measure
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "guidelines" / "coverage.md"

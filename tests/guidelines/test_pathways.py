@@ -28,8 +28,8 @@ import pytest
 import yaml
 
 import spinerules
-from spinerules import nodes as n
-from spinerules.result import Result
+from spinerules.engine.result import Result
+from spinerules.lang import nodes as n
 
 ROOT = Path(__file__).resolve().parents[2]
 PATIENTS = ROOT / "examples" / "patients"

@@ -23,8 +23,8 @@ import pytest
 import yaml
 
 import spinerules
-from spinerules import nodes as n
-from spinerules.result import Result
+from spinerules.engine.result import Result
+from spinerules.lang import nodes as n
 
 ROOT = Path(__file__).resolve().parents[2]
 PATIENTS = ROOT / "examples" / "patients"
@@ -349,7 +349,7 @@ def test_results_match_the_published_schema() -> None:
     """Every result of the corpus validates against spinerules/result.schema.json."""
     import jsonschema
 
-    from spinerules.result import result_schema
+    from spinerules.engine.result import result_schema
 
     validator = jsonschema.Draft202012Validator(result_schema())
     for cid, r in results().items():

@@ -1,7 +1,7 @@
 """A plain reference interpreter: a direct tree walk of the AST, written from the
 language reference alone, used to cross-check the compiled evaluators.
 
-It shares nothing with ``spinerules.compile``/``codegen`` except the checker's side tables
+It shares nothing with ``spinerules.engine.compile``/``codegen`` except the checker's side tables
 (which name a path refers to, and the type of each node).
 """
 
@@ -11,10 +11,10 @@ import datetime
 import enum
 from typing import Any
 
-from spinerules import nodes as n
-from spinerules import typesys as ts
-from spinerules.check import Checked, DefineRef, EnumRef, FieldRef, ScoreRef, VarRef
-from spinerules.units import UNITS
+from spinerules.checker import typesys as ts
+from spinerules.checker.check import Checked, DefineRef, EnumRef, FieldRef, ScoreRef, VarRef
+from spinerules.lang import nodes as n
+from spinerules.lang.units import UNITS
 
 
 class U:

@@ -10,8 +10,8 @@ import pytest
 from conftest import load_text
 
 import spinerules
+from spinerules.lang.resources import bundled_names
 from spinerules.properties import PROPERTIES, check_properties
-from spinerules.resources import bundled_names
 
 EXAMPLES = 100_000 if os.environ.get("SPINERULES_PROFILE") == "thorough" else 2_000
 

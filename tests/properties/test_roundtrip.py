@@ -17,12 +17,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spinerules import nodes as n
-from spinerules.parser import ITEM_KEYWORDS, parse
-from spinerules.printer import format_source, print_expr, print_file
-from spinerules.resources import grammar_path, guidelines_dir
-from spinerules.source import Source
-from spinerules.units import UNITS
+from spinerules.lang import nodes as n
+from spinerules.lang.parser import ITEM_KEYWORDS, parse
+from spinerules.lang.printer import format_source, print_expr, print_file
+from spinerules.lang.resources import grammar_path, guidelines_dir
+from spinerules.lang.source import Source
+from spinerules.lang.units import UNITS
 
 SETTINGS = settings(max_examples=250, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

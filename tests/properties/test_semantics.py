@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import spinerules
-from spinerules import nodes as n
-from spinerules import typesys as ts
-from spinerules.compile import Compiler, Env
-from spinerules.values import Unknown
+from spinerules.checker import typesys as ts
+from spinerules.engine.compile import Compiler, Env
+from spinerules.engine.values import Unknown
+from spinerules.lang import nodes as n
 
 from .reference import UNKNOWN, Reference
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import spinerules
-from spinerules.diagnostics import CODES
+from spinerules.lang.diagnostics import CODES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,8 +44,8 @@ def test_public_api_is_exactly_all() -> None:
 
 
 def test_language_reference_examples_parse() -> None:
-    from spinerules.parser import parse
-    from spinerules.source import Source
+    from spinerules.lang.parser import parse
+    from spinerules.lang.source import Source
 
     text = (ROOT / "docs/authors/language.md").read_text()
     blocks = re.findall(r"```rules\n(.*?)```", text, re.S)

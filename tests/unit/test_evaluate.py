@@ -108,10 +108,10 @@ def test_defines_are_computed_once_per_evaluation(make: Make) -> None:
     g = make("define a: any(i in patient.items: i.edema)\n"
              + "rule r1:\n  when a\n  recommend c1 cite S\n"
              + "rule r2:\n  when a and a\n  recommend c2 cite S\n")
-    import spinerules.compile as compile_mod
+    import spinerules.engine.compile as compile_mod
 
     env = compile_mod.Env(Rec(items=(Item(edema=True),) * 3), AS_OF, 10_000)
-    from spinerules.evaluate import _fast_block
+    from spinerules.engine.evaluate import _fast_block
 
     out: set[str] = set()
     _fast_block(g.plan.block, env, out)

@@ -28,10 +28,10 @@ from conftest import AS_OF, load_text
 import spinerules
 from spinerules import Limits, api
 from spinerules.cli import main
-from spinerules.domain.spine import Patient
+from spinerules.lang.resources import guidelines_dir
 from spinerules.records import RecordError, load_record, load_record_json
-from spinerules.resources import guidelines_dir
-from spinerules.schema import fact
+from spinerules.records.schema import fact
+from spinerules.records.spine import Patient
 
 ROOT = Path(__file__).resolve().parents[2]
 

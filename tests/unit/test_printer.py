@@ -1,4 +1,4 @@
-"""The printer (`spinerules.printer`) and `spinerules fmt` (issue #2, the language front end)."""
+"""The printer (`spinerules.lang.printer`) and `spinerules fmt` (issue #2, the front end)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from spinerules import nodes as n
-from spinerules import printer
 from spinerules.cli import EXIT_GUIDELINE, EXIT_INTERNAL, EXIT_OK, main
-from spinerules.parser import parse
-from spinerules.printer import (
+from spinerules.lang import nodes as n
+from spinerules.lang import printer
+from spinerules.lang.parser import parse
+from spinerules.lang.printer import (
     PrintError,
     UnsafeFormatError,
     dump,
@@ -23,7 +23,7 @@ from spinerules.printer import (
     print_item,
     quote,
 )
-from spinerules.source import Source
+from spinerules.lang.source import Source
 
 ROOT = Path(__file__).resolve().parents[2]
 

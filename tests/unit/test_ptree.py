@@ -1,4 +1,4 @@
-"""Differential test of our parse trees (`spinerules.ptree`) against lark's own.
+"""Differential test of our parse trees (`spinerules.lang.ptree`) against lark's own.
 
 The parser replaces lark's tree building (``propagate_positions=True``) with one callback per
 rule, and lark's lexer and parser loop with a fused loop over lark's tables. Each must give
@@ -20,12 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedInput
 
-from spinerules import nodes as n
-from spinerules.parser import _driver, _lark, parse_tree
-from spinerules.printer import print_file
-from spinerules.ptree import PTree
-from spinerules.resources import grammar_path, guidelines_dir
-from spinerules.source import Source
+from spinerules.lang import nodes as n
+from spinerules.lang.parser import _driver, _lark, parse_tree
+from spinerules.lang.printer import print_file
+from spinerules.lang.ptree import PTree
+from spinerules.lang.resources import grammar_path, guidelines_dir
+from spinerules.lang.source import Source
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from properties.test_roundtrip import files

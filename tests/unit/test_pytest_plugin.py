@@ -44,7 +44,7 @@ def test_plugin_runs_blocks_and_cases(pytester: pytest.Pytester) -> None:
     (pytester.path / "mini.cases.yaml").write_text(CASES)
     installed = any(ep.name == "spinerules"
                     for ep in importlib.metadata.entry_points(group="pytest11"))
-    plugin = [] if installed else ["-p", "spinerules.pytest_plugin"]  # a source checkout
+    plugin = [] if installed else ["-p", "spinerules.testing.pytest_plugin"]  # a source checkout
     result = pytester.runpytest(*plugin, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(["*`fall_prevention` was emitted, but the case forbids it*",

@@ -11,7 +11,15 @@ from typing import Any, Literal
 import attrs
 import pytest
 
-from spinerules.domain.spine import (
+from spinerules.records import (
+    RecordError,
+    RecordProblem,
+    dump_record,
+    load_record,
+    load_record_json,
+)
+from spinerules.records.schema import fact
+from spinerules.records.spine import (
     RECORD_TYPES,
     BoneHealth,
     Fracture,
@@ -23,14 +31,6 @@ from spinerules.domain.spine import (
     Symptoms,
     TlicsNeuroStatus,
 )
-from spinerules.records import (
-    RecordError,
-    RecordProblem,
-    dump_record,
-    load_record,
-    load_record_json,
-)
-from spinerules.schema import fact
 
 ROOT = Path(__file__).resolve().parents[2]
 FOUNDING_CASE = ROOT / "examples" / "patients" / "founding-case.json"

@@ -11,7 +11,7 @@ from conftest import AS_OF, Item, Kind, Level, Rec, load_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spinerules.result import result_schema
+from spinerules.engine.result import result_schema
 
 BODY = """
 define hurt: patient.pain >= 7

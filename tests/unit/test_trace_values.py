@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import spinerules
-from spinerules import codegen
-from spinerules import evaluate as ev
-from spinerules.resources import bundled_names
+from spinerules.engine import codegen
+from spinerules.engine import evaluate as ev
+from spinerules.lang.resources import bundled_names
 from spinerules.strategies import patients_for
 
 Make = Callable[[str], spinerules.Guideline]

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from spinerules.values import Unknown, k_and, k_not, k_or
+from spinerules.engine.values import Unknown, k_and, k_not, k_or
 
 U = Unknown(frozenset({"x"}))
 VALUES = [True, False, U]

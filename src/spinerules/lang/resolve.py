@@ -14,10 +14,10 @@ from pathlib import Path
 
 import attrs
 
-from . import diagnostics as dg
-from . import nodes as n
-from .parser import DEFAULT_LIMITS, Limits, decode_source, parse
-from .source import Source, Span
+from spinerules.lang import diagnostics as dg
+from spinerules.lang import nodes as n
+from spinerules.lang.parser import DEFAULT_LIMITS, Limits, decode_source, parse
+from spinerules.lang.source import Source, Span
 
 
 @attrs.frozen(kw_only=True)

@@ -14,11 +14,11 @@ from typing import Any
 import attrs
 from lark import Token
 
-from . import diagnostics as dg
-from . import nodes as n
-from .ptree import PTree
-from .source import Span
-from .units import UNITS
+from spinerules.lang import diagnostics as dg
+from spinerules.lang import nodes as n
+from spinerules.lang.ptree import PTree
+from spinerules.lang.source import Span
+from spinerules.lang.units import UNITS
 
 _ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
 

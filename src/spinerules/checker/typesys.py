@@ -5,7 +5,7 @@ Any attrs class can be a record schema: annotations give the types (``bool``, ``
 the field metadata written by ``schema.fact()`` gives units and ranges.
 
 Example:
-    >>> from spinerules.domain.spine import Patient
+    >>> from spinerules.records.spine import Patient
     >>> fields = record_fields(Patient)
     >>> str(fields["age"].type), str(fields["fractures"].type)
     ('Duration', 'List[Fracture]')
@@ -22,8 +22,8 @@ from typing import Any
 
 import attrs
 
-from .schema import OrderedEnum
-from .units import DIMENSION_NAMES, UNITS
+from spinerules.lang.units import DIMENSION_NAMES, UNITS
+from spinerules.records.schema import OrderedEnum
 
 
 @attrs.frozen

@@ -1,6 +1,6 @@
 """The bundled spine domain: the patient record that spine guidelines are checked against.
 
-The classes mirror the JSON patient record of ``DESIGN.md`` section 3.1, with exactly its
+The classes are the JSON patient record of ``docs/integrators/records.md``, with exactly its
 names. Every field is optional: a missing key or ``null`` is *unknown*, never false.
 Enumerations use the JSON spelling as their value (``Sex.female.value == "female"``); spine
 levels are an ordered enumeration, so guidelines may write ``fracture.level in T11..L2``.
@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from ..schema import OrderedEnum, fact
+from spinerules.records.schema import OrderedEnum, fact
 
 __all__ = [
     "RECORD_TYPES",

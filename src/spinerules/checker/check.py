@@ -15,12 +15,12 @@ from typing import Any
 
 import attrs
 
-from . import diagnostics as dg
-from . import nodes as n
-from . import typesys as ts
-from .resolve import Program
-from .source import Span
-from .units import UNITS, format_quantity
+from spinerules.checker import typesys as ts
+from spinerules.lang import diagnostics as dg
+from spinerules.lang import nodes as n
+from spinerules.lang.resolve import Program
+from spinerules.lang.source import Span
+from spinerules.lang.units import UNITS, format_quantity
 
 # --------------------------------------------------------------------- references
 

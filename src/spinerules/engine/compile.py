@@ -12,11 +12,9 @@ from typing import Any
 
 import attrs
 
-from . import nodes as n
-from . import typesys as ts
-from .check import Checked, DefineRef, EnumRef, FieldRef, ScoreRef, VarRef
-from .units import UNITS
-from .values import (
+from spinerules.checker import typesys as ts
+from spinerules.checker.check import Checked, DefineRef, EnumRef, FieldRef, ScoreRef, VarRef
+from spinerules.engine.values import (
     COMPARE,
     FLIP,
     Bounded,
@@ -28,6 +26,8 @@ from .values import (
     k_or,
     merge,
 )
+from spinerules.lang import nodes as n
+from spinerules.lang.units import UNITS
 
 Thunk = Callable[["Env"], Any]
 

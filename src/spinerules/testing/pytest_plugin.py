@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from .testing import (
+from spinerules.testing.runner import (
     DEFAULT_AS_OF,
     Case,
     cases_from_guideline,
@@ -102,8 +102,8 @@ class GuidelineFile(pytest.File):
     """A guideline entry file; its (and its imports') test blocks become items."""
 
     def collect(self) -> Iterator[CaseItem]:
-        from . import diagnostics as dg
-        from .api import load
+        from spinerules.api import load
+        from spinerules.lang import diagnostics as dg
 
         try:
             g = load(self.path)

@@ -30,8 +30,8 @@ JSON-quoted otherwise (``"<="``, ``"Genant grade 1"``). A ``File`` dumps as one 
 line, then one ``(Comment ...)`` per comment.
 
 Example:
-    >>> from spinerules.source import Source
-    >>> from spinerules.parser import parse
+    >>> from spinerules.lang.source import Source
+    >>> from spinerules.lang.parser import parse
     >>> tree, _ = parse(Source("x.rules", "define a : (x  or y) and not(z)  # why"))
     >>> print(print_file(tree), end="")
     define a: (x or y) and not z  # why
@@ -52,10 +52,10 @@ from typing import Any
 
 import attrs
 
-from . import diagnostics as dg
-from . import nodes as n
-from .parser import DEFAULT_LIMITS, Limits, parse
-from .source import NO_SPAN, Source, Span
+from spinerules.lang import diagnostics as dg
+from spinerules.lang import nodes as n
+from spinerules.lang.parser import DEFAULT_LIMITS, Limits, parse
+from spinerules.lang.source import NO_SPAN, Source, Span
 
 #: the line width the printer keeps to where the language allows a break
 WIDTH = 100
@@ -685,8 +685,8 @@ def print_file(file: n.File) -> str:
     built).
 
     Example:
-        >>> from spinerules.parser import parse
-        >>> from spinerules.source import Source
+        >>> from spinerules.lang.parser import parse
+        >>> from spinerules.lang.source import Source
         >>> tree, _ = parse(Source("x.rules", "rule r: when a recommend b cite S"))
         >>> print(print_file(tree), end="")
         rule r:
@@ -845,7 +845,7 @@ def dump(node: n.Node) -> str:
     """A compact, deterministic s-expression of a node (see the module docstring).
 
     Example:
-        >>> from spinerules.parser import parse
+        >>> from spinerules.lang.parser import parse
         >>> tree, _ = parse(Source("x.rules", "define d: w > 1 day  # S1"))
         >>> print(dump(tree))
         (Define name=d expr=(Compare op=">" left=(Path names=[w]) right=(Number value=1 unit=day)))

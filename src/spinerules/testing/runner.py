@@ -29,11 +29,11 @@ from typing import Any
 import attrs
 import yaml
 
-from . import diagnostics as dg
-from .api import EvaluationFailedError, Guideline, load
-from .nodes import Test
-from .records import RecordError, load_record
-from .result import Result
+from spinerules.api import EvaluationFailedError, Guideline, load
+from spinerules.engine.result import Result
+from spinerules.lang import diagnostics as dg
+from spinerules.lang.nodes import Test
+from spinerules.records.loader import RecordError, load_record
 
 DEFAULT_AS_OF = datetime.date(2026, 1, 1)
 

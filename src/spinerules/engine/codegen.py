@@ -26,12 +26,12 @@ from typing import Any
 
 import attrs
 
-from . import nodes as n
-from . import typesys as ts
-from .check import Checked, DefineRef, EnumRef, FieldRef, ScoreRef, VarRef
-from .compile import BudgetExceededError, EvaluationError, shift_date
-from .units import UNITS
-from .values import COMPARE, FLIP, Unknown, between_in, decide_between
+from spinerules.checker import typesys as ts
+from spinerules.checker.check import Checked, DefineRef, EnumRef, FieldRef, ScoreRef, VarRef
+from spinerules.engine.compile import BudgetExceededError, EvaluationError, shift_date
+from spinerules.engine.values import COMPARE, FLIP, Unknown, between_in, decide_between
+from spinerules.lang import nodes as n
+from spinerules.lang.units import UNITS
 
 #: unknown, in generated code: one marker, compared by identity. It is an ``Unknown`` (with
 #: no facts) so that values computed for a trace can be shown as they are.

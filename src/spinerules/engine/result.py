@@ -1,7 +1,7 @@
 """Results: recommendations with reasons and sources, missing facts, scores, conflicts.
 
-``Result.to_json()`` is the contract of DESIGN.md 3.2 (schema ``spinerules.result/1``,
-published as ``spinerules/result.schema.json``); ``render_text`` is the clinician's view.
+``Result.to_json()`` is the contract of ``docs/integrators/results.md`` (``spinerules.result/1``,
+published as ``spinerules/engine/result.schema.json``); ``render_text`` is the clinician's view.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import math
 from typing import Any
 
 import attrs
+
+from spinerules.engine.trace import Because, Trace, explain_code
 
 SCHEMA_ID = "spinerules.result/1"
 URGENCY_ORDER = {"critical": 0, "urgent": 1, "soon": 2, "routine": 3, None: 4}
@@ -51,17 +53,6 @@ class Citation:
         if self.unverified:
             text += " [identifier unverified]"
         return text
-
-
-@attrs.frozen(kw_only=True)
-class Because:
-    """One fact or condition behind a recommendation, with its value."""
-
-    expression: str
-    value: Any
-
-    def to_json(self) -> dict[str, Any]:
-        return {"expression": self.expression, "value": self.value}
 
 
 @attrs.frozen(kw_only=True)
@@ -178,7 +169,7 @@ class Result:
     scores: dict[str, ScoreResult]
     conflicts: tuple[Conflict, ...]
     undetermined: tuple[Undetermined, ...]
-    trace: Any = attrs.field(default=None, eq=False, repr=False)
+    trace: Trace | None = attrs.field(default=None, eq=False, repr=False)
 
     def codes(self) -> set[str]:
         """Every code recommended, classified, warned or advised against."""
@@ -222,9 +213,7 @@ class Result:
         """Why (or why not) ``code``: needs a result made with ``trace=True``."""
         if self.trace is None:
             raise ValueError("explain() needs a result evaluated with trace=True")
-        from .trace import explain_code
-
-        return explain_code(self, code)
+        return explain_code(self.trace, code)
 
 
 def _finite(x: Any) -> Any:
@@ -333,6 +322,6 @@ def result_schema() -> dict[str, Any]:
     """The JSON Schema of ``Result.to_json()`` (shipped as ``result.schema.json``)."""
     from importlib.resources import files
 
-    text = files("spinerules").joinpath("result.schema.json").read_text(encoding="utf-8")
+    text = files("spinerules.engine").joinpath("result.schema.json").read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema

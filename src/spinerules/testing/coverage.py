@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from . import nodes as n
+from spinerules.lang import nodes as n
 
 if TYPE_CHECKING:
-    from .api import Guideline
-    from .result import Result
+    from spinerules.api import Guideline
+    from spinerules.engine.result import Result
 
 
 @attrs.frozen(kw_only=True)

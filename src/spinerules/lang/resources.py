@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-_HERE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parent.parent  # src/spinerules, or the installed package
 
 
 def data_dir(name: str) -> Path:
     """The ``grammar`` or ``guidelines`` folder: inside the wheel, else the checkout root."""
-    packaged = _HERE / "_data" / name
+    packaged = _PACKAGE / "_data" / name
     if packaged.is_dir():
         return packaged
-    return _HERE.parent.parent / name
+    return _PACKAGE.parent.parent / name
 
 
 def grammar_path() -> Path:

@@ -5,7 +5,7 @@ Codes are grouped by stage: ``SR1xx`` parse, ``SR2xx`` resolve, ``SR3xx`` types,
 the wording lives only here (as cel-go keeps every checker message in one file).
 
 Example:
-    >>> from spinerules.source import Source
+    >>> from spinerules.lang.source import Source
     >>> src = Source("demo.rules", "define x: 1 +\\n")
     >>> d = make("SR103", src.span(13, 14), what="`define x`")
     >>> print(render(d, src).splitlines()[0])
@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from .source import Source, Span
+from spinerules.lang.source import Source, Span
 
 
 class Severity(enum.Enum):

@@ -7,12 +7,20 @@ is recorded and nothing extra is computed for rules that do not fire.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-if TYPE_CHECKING:
-    from .result import Because, Result
+
+@attrs.frozen(kw_only=True)
+class Because:
+    """One fact or condition behind a recommendation, with its value."""
+
+    expression: str
+    value: Any
+
+    def to_json(self) -> dict[str, Any]:
+        return {"expression": self.expression, "value": self.value}
 
 
 @attrs.frozen(kw_only=True)
@@ -84,11 +92,10 @@ def _value_text(v: Any) -> str:
     return str(v)
 
 
-def explain_code(result: Result, code: str) -> str:
+def explain_code(trace: Trace, code: str) -> str:
     """Why ``code`` was emitted, or why not: the conditions with their values."""
-    assert result.trace is not None
     lines: list[str] = []
-    relevant = [o for o in result.trace.outcomes if code in o.codes]
+    relevant = [o for o in trace.outcomes if code in o.codes]
     if not relevant:
         return f"No rule of this guideline emits `{code}`."
     fired = [o for o in relevant if o.status == "fire"]

@@ -1,6 +1,6 @@
 """Loading patient records from JSON into attrs record classes, strictly.
 
-Works for any attrs class whose fields are declared with :func:`spinerules.schema.fact`:
+Works for any attrs class whose fields are declared with :func:`spinerules.records.schema.fact`:
 annotations give the types (``bool``, ``int``, ``float``, ``str``, ``datetime.date``,
 enumerations, ``Literal`` strings, nested attrs classes, ``tuple[X, ...]`` and ``list[X]``,
 each optionally ``| None``), and the field metadata gives the inclusive ``min`` / ``max``.
@@ -11,7 +11,7 @@ Infinity are not numbers. Integers are accepted where a float is expected. A mis
 ``null`` is *unknown* (``None``). Every problem in the record is reported, each with the path
 of the offending value:
 
-    >>> from spinerules.domain.spine import Patient
+    >>> from spinerules.records.spine import Patient
     >>> load_record_json(Patient, '{"age": 130, "sex": "f"}')
     Traceback (most recent call last):
       ...
@@ -54,7 +54,7 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, override
 
-from .schema import OrderedEnum
+from spinerules.records.schema import OrderedEnum
 
 __all__ = [
     "DEFAULT_MAX_BYTES",

@@ -12,7 +12,7 @@ from typing import TypeAlias
 
 import attrs
 
-from .source import NO_SPAN, Span
+from spinerules.lang.source import NO_SPAN, Span
 
 
 def _meta() -> tuple[int, Span]:  # pragma: no cover - documentation of the two fields

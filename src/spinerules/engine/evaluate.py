@@ -17,11 +17,10 @@ from typing import Any
 
 import attrs
 
-from . import nodes as n
-from . import typesys as ts
-from .check import Checked, DefineRef
-from .codegen import _U, MARK, ValuesFn, generate_values
-from .compile import (
+from spinerules.checker import typesys as ts
+from spinerules.checker.check import Checked, DefineRef
+from spinerules.engine.codegen import _U, MARK, ValuesFn, generate_values
+from spinerules.engine.compile import (
     NO_VALUES,
     BudgetExceededError,
     Compiler,
@@ -31,9 +30,8 @@ from .compile import (
     _static_path,
     kleene,
 )
-from .result import (
+from spinerules.engine.result import (
     URGENCY_ORDER,
-    Because,
     Citation,
     Conflict,
     MissingData,
@@ -42,9 +40,10 @@ from .result import (
     ScoreResult,
     Undetermined,
 )
-from .trace import RuleOutcome, Trace
-from .units import DISPLAY, format_quantity
-from .values import COMPARE, Bounded, Unknown, k_not
+from spinerules.engine.trace import Because, RuleOutcome, Trace
+from spinerules.engine.values import COMPARE, Bounded, Unknown, k_not
+from spinerules.lang import nodes as n
+from spinerules.lang.units import DISPLAY, format_quantity
 
 _SPACES = re.compile(r"\s+")
 #: explanation lines go this deep below a rule's condition; each depth's indentation

@@ -25,12 +25,12 @@ from lark.exceptions import (
     UnexpectedToken,
 )
 
-from . import diagnostics as dg
-from . import nodes as n
-from . import ptree
-from .builder import build, clause_spans
-from .resources import grammar_path
-from .source import Source, Span
+from spinerules.lang import diagnostics as dg
+from spinerules.lang import nodes as n
+from spinerules.lang import ptree
+from spinerules.lang.builder import build, clause_spans
+from spinerules.lang.resources import grammar_path
+from spinerules.lang.source import Source, Span
 
 
 @attrs.frozen(kw_only=True)
