@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import re
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -100,21 +101,24 @@ class Guideline:
     def _record(self, record: Any) -> Any:
         """An instance of the record type; anything else goes through the JSON loader, so
         a bad value is a ``RecordError`` naming what was expected."""
-        if isinstance(record, self.record_type):
+        from .records import load_record, validate_record
+
+        if isinstance(record, self.record_type):  # attrs checks no types: check them here
+            validate_record(record, max_list_length=self.limits.max_list_length)
             return record
-        from .records import load_record
 
         return load_record(self.record_type, record, max_list_length=self.limits.max_list_length)
 
-    def evaluate(self, record: Any, *, as_of: datetime.date | None = None,
+    def evaluate(self, record: Any, *, as_of: datetime.date | str | None = None,
                  trace: bool = False) -> Result:
         """Evaluate one patient record (an attrs instance, or a JSON-like mapping).
 
-        ``as_of`` is the date "today" means; it defaults to the current date, so pass it
-        to make runs repeatable.
+        ``as_of`` is the date "today" means (a ``datetime.date`` or ``"YYYY-MM-DD"``); it
+        defaults to the current date, so pass it to make runs repeatable. An attrs
+        instance is checked as strictly as JSON (``RecordError`` naming each wrong value).
         """
         record = self._record(record)
-        when = as_of or datetime.date.today()
+        when = as_date(as_of)
         try:
             return run(self.plan, self.checked, record, as_of=when, guideline_info=self.info(),
                        patient_id=getattr(record, "id", None), trace=trace,
@@ -131,16 +135,16 @@ class Guideline:
                 "SR502", self.header.span, steps="too many nested",
                 hints=("the guideline nests too deeply",))) from None
 
-    def codes(self, record: Any, *, as_of: datetime.date) -> frozenset[str]:
+    def codes(self, record: Any, *, as_of: datetime.date | str) -> frozenset[str]:
         """The fast path: only the set of codes emitted for one record (no reasons).
 
         Gives the same codes as ``evaluate(...).codes()``; for population-scale runs.
         """
-        if not isinstance(record, self.record_type):
-            record = self._record(record)
+        record = self._record(record)
+        when = as_of if type(as_of) is datetime.date else as_date(as_of)
         fn = self.fast.fn or self.fast.generate()  # (called directly: one frame less)
         try:
-            return frozenset(fn(record, as_of, self.limits.max_steps))
+            return frozenset(fn(record, when, self.limits.max_steps))
         except BudgetExceededError as exc:
             raise EvaluationFailedError(dg.make(
                 "SR502", self.header.span, steps=exc.steps)) from None
@@ -149,7 +153,53 @@ class Guideline:
                 "SR505", exc.node.span, detail=str(exc))) from None
 
 
+def as_date(value: object) -> datetime.date:
+    """``as_of`` as a date: a ``datetime.date``, a ``"YYYY-MM-DD"`` string, or None (today).
+
+    Anything else is a ``TypeError`` (a ``datetime.datetime`` too: say which day), and a
+    string of another form (``"2026-W07-3"``, ``"20260218"``) a ``ValueError``.
+    """
+    if value is None:
+        return datetime.date.today()
+    if isinstance(value, datetime.datetime):
+        raise TypeError("as_of must be a date, not a datetime (use .date())")
+    if isinstance(value, datetime.date):
+        return value
+    if isinstance(value, str):
+        day = parse_iso_date(value)
+        if day is None:
+            raise ValueError(f"as_of must be a date as YYYY-MM-DD, got {value[:40]!r}")
+        return day
+    raise TypeError(f"as_of must be a datetime.date or a 'YYYY-MM-DD' string, got "
+                    f"{type(value).__name__}")
+
+
+def parse_iso_date(text: str) -> datetime.date | None:
+    """A ``YYYY-MM-DD`` date, or None (ISO week dates and other forms are refused)."""
+    if len(text) != 10 or not _DATE.fullmatch(text):
+        return None
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _locate(path_or_name: str | Path) -> tuple[Path, Path | None]:
+    """The entry file and the root its imports are confined to (None: its own folder).
+
+    A path that cannot even be looked at (a name too long, a symlink loop) is returned as
+    it is: reading it gives the diagnostic.
+    """
+    try:
+        return _find(path_or_name)
+    except (OSError, RuntimeError):
+        return Path(path_or_name), None
+
+
+def _find(path_or_name: str | Path) -> tuple[Path, Path | None]:
     p = Path(path_or_name)
     if not p.exists() and isinstance(path_or_name, str):
         found = bundled(path_or_name)
@@ -311,7 +361,11 @@ def _texts_of(path_or_name: str | Path, problems: list[dg.Diagnostic]) -> dict[s
             continue
         for candidate in (Path(name), path.parent / Path(name).name,
                           guidelines_dir().parent / name):
-            if candidate.is_file():
+            try:
+                regular = candidate.is_file()
+            except OSError:  # a name too long
+                regular = False
+            if regular:
                 src, _p = read_source(str(candidate), name)
                 if src is None and candidate.stat().st_size <= DEFAULT_LIMITS.max_bytes:
                     # not UTF-8 (SR105): show the line, bad bytes and control characters

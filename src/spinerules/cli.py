@@ -18,9 +18,10 @@ from typing import Any, NoReturn
 import click
 
 from . import diagnostics as dg
-from .api import EvaluationFailedError, Guideline, analyse, load
+from .api import EvaluationFailedError, Guideline, analyse, load, parse_iso_date
 from .records import DEFAULT_MAX_BYTES, RecordError, RecordProblem, load_record_json
 from .result import Result, render_text
+from .source import is_folder, read_limited
 
 EXIT_OK, EXIT_GUIDELINE, EXIT_USAGE, EXIT_RECORD, EXIT_EVAL = 0, 1, 2, 3, 4
 EXIT_INTERNAL = 5
@@ -69,10 +70,10 @@ def _read_patient(g: Guideline, patient: str) -> Any:
 def _as_of(value: str | None) -> datetime.date:
     if value is None:
         return datetime.date.today()
-    try:
-        return datetime.date.fromisoformat(value)
-    except ValueError:
+    day = parse_iso_date(value)
+    if day is None:  # only YYYY-MM-DD: not 2026-W07-3, 20260218 or 2026-02-18T00:00
         _fail(f"error: --as-of expects a date like 2026-02-18, got {value!r}", EXIT_USAGE)
+    return day
 
 
 def _evaluate(g: Guideline, record: Any, as_of: datetime.date, trace: bool) -> Result:
@@ -133,10 +134,16 @@ def _rules_files(paths: tuple[str, ...]) -> list[str]:
     out: list[str] = []
     for p in paths:
         path = Path(p)
-        if path.is_dir():
+        if is_folder(path):
             # a folder: each sub-folder's entry file, or every .rules file that has a header
             for f in sorted(path.rglob("*.rules")):
-                head = f.read_text(encoding="utf-8", errors="replace")[:4000]
+                if is_folder(f):
+                    continue
+                try:  # a named pipe or /dev/zero is reported by the check, never read
+                    head = read_limited(f, 4000)[0].decode("utf-8", errors="replace")
+                except OSError:
+                    out.append(str(f))
+                    continue
                 if "guideline " in head and any(
                         line.lstrip().startswith("guideline ") for line in head.splitlines()):
                     out.append(str(f))
@@ -249,7 +256,7 @@ def _fmt_files(paths: tuple[str, ...]) -> list[str]:
     out: list[str] = []
     for p in paths:
         path = Path(p)
-        if path.is_dir():
+        if is_folder(path):
             out.extend(str(f) for f in sorted(path.rglob("*.rules")) if f.is_file())
         else:
             out.append(p)

@@ -58,7 +58,7 @@ CODES: dict[str, tuple[Severity, str, str]] = {
     "SR207": (E, "source `{name}` is declared twice", "second declaration"),
     "SR208": (E, "`{kind} {code}` cites no source", "add `cite <SOURCE>`"),
     "SR209": (E, "import `{path}` leaves the guideline folder", "imports stay inside `{root}`"),
-    "SR210": (E, "cannot find the imported file `{path}`", "no such file"),
+    "SR210": (E, "cannot read the imported file `{path}`", "{detail}"),
     "SR211": (E, "imports form a cycle: {cycle}", "cycle"),
     "SR212": (E, "unknown record type `{name}`", "not a registered record type"),
     "SR213": (E, "the guideline has no `guideline` header",

@@ -30,7 +30,7 @@ from . import nodes as n
 from . import ptree
 from .builder import build, clause_spans
 from .resources import grammar_path
-from .source import Source, Span
+from .source import Source, Span, read_limited, why_unreadable
 
 
 @attrs.frozen(kw_only=True)
@@ -343,15 +343,19 @@ def gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
-def read_source(path: str, display: str | None = None) -> tuple[Source | None, list[dg.Diagnostic]]:
-    """Read a file as UTF-8 text; unreadable or binary files become diagnostics."""
+def read_source(path: str, display: str | None = None,
+                max_bytes: int = DEFAULT_LIMITS.max_bytes,
+                ) -> tuple[Source | None, list[dg.Diagnostic]]:
+    """Read a regular file of at most ``max_bytes`` as UTF-8 text; unreadable, oversized or
+    binary files become diagnostics."""
     name = display or path
     here = Span(source=name, start=0, end=0, line=1, column=1, end_line=1, end_column=1)
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data, size = read_limited(path, max_bytes)
     except OSError as exc:
-        return None, [dg.make("SR110", here, path=path, detail=exc.strerror or str(exc))]
+        return None, [dg.make("SR110", here, path=path, detail=why_unreadable(exc))]
+    if len(data) > max_bytes:
+        return None, [dg.make("SR107", here, size=size, limit=max_bytes)]
     return decode_source(data, name)
 
 
