@@ -39,6 +39,10 @@ class EvaluationFailedError(Exception):
         super().__init__(f"{diagnostic.span.location()}: {diagnostic.message}")
         self.diagnostic = diagnostic
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its diagnostic, so that it crosses a process pool."""
+        return (type(self), (self.diagnostic,))
+
 
 @attrs.frozen(kw_only=True)
 class Guideline:
@@ -93,6 +97,22 @@ class Guideline:
         """The ``guideline`` block of a result."""
         return {"id": self.id, "title": self.title, "version": self.version,
                 "sha256": self.sha256, "files": dict(sorted(self.checked.program.sha256.items()))}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """A guideline pickles as its source files, their hashes, its limits and record
+        type; unpickling reads nothing from disk: it parses, checks and plans those texts
+        again (once per process for the same guideline: :func:`_rebuild` keeps it) and
+        refuses any text whose SHA-256 differs from the one recorded at load time."""
+        program = self.checked.program
+        sources = []
+        for name, source in program.texts.items():
+            raw = source.text.encode("utf-8")
+            if hashlib.sha256(raw).hexdigest() != program.sha256[name]:
+                raw = b"\xef\xbb\xbf" + raw  # the byte order mark the reader dropped
+            sources.append((name, program.paths.get(name, name), raw, program.sha256[name]))
+        record_name = self.header.record or "spine.Patient"
+        return (_rebuild, (program.entry, program.root, tuple(sources), self.limits,
+                           record_name, self.record_type, self.sha256))
 
     def tests(self) -> list[n.Test]:
         """The ``test`` blocks of every file."""
@@ -151,6 +171,46 @@ class Guideline:
         except EvaluationError as exc:
             raise EvaluationFailedError(dg.make(
                 "SR505", exc.node.span, detail=str(exc))) from None
+
+
+_REBUILT: dict[tuple[Any, ...], Guideline] = {}
+_REBUILT_LOCK = threading.Lock()
+_REBUILT_KEEP = 16
+"""Guidelines rebuilt from pickles in this process, by hash, limits and record type (the
+most recent few: a pool that ships one guideline with every task rebuilds it once)."""
+
+
+def _rebuild(entry: str, root: str, sources: tuple[tuple[str, str, bytes, str], ...],
+             limits: Limits, record_name: str, record_type: type,
+             sha256: str) -> Guideline:
+    """Unpickle a :class:`Guideline`: check each text's hash, then load it from memory."""
+    key = (sha256, entry, root, limits, record_name, record_type)
+    with _REBUILT_LOCK:
+        found = _REBUILT.get(key)
+    if found is not None:
+        return found
+    for name, _path, raw, digest in sources:
+        if hashlib.sha256(raw).hexdigest() != digest:
+            raise ValueError(f"cannot unpickle guideline {entry!r}: the text of {name!r} "
+                             "does not match its SHA-256")
+    from .resolve import rebuild
+
+    assembled = rebuild(entry, root, [(name, path, raw) for name, path, raw, _ in sources],
+                        limits)
+    checked, problems = analyse(entry, root=root, records={record_name: record_type},
+                                limits=limits, assembled=assembled)
+    errors = [d for d in problems if d.is_error]
+    if checked is None or errors:
+        raise dg.GuidelineError(errors or problems, assembled[0].texts)
+    g = _build(checked, problems, limits)
+    if g.sha256 != sha256:
+        raise ValueError(f"cannot unpickle guideline {entry!r}: its files do not match "
+                         "the recorded hash")
+    with _REBUILT_LOCK:
+        _REBUILT[key] = g
+        while len(_REBUILT) > _REBUILT_KEEP:
+            del _REBUILT[next(iter(_REBUILT))]
+    return g
 
 
 def as_date(value: object) -> datetime.date:
@@ -219,12 +279,18 @@ def _find(path_or_name: str | Path) -> tuple[Path, Path | None]:
 
 def analyse(path_or_name: str | Path, *, root: str | Path | None = None,
             records: Mapping[str, type] | None = None, limits: Limits = DEFAULT_LIMITS,
-            text: str | None = None) -> tuple[Checked | None, list[dg.Diagnostic]]:
-    """Run every static stage; returns the checked program (None if unusable) and diagnostics."""
+            text: str | None = None,
+            assembled: tuple[Program, list[dg.Diagnostic]] | None = None,
+            ) -> tuple[Checked | None, list[dg.Diagnostic]]:
+    """Run every static stage; returns the checked program (None if unusable) and diagnostics.
+
+    ``assembled`` is a program already read (``resolve.rebuild``), checked as it is.
+    """
     path, bundled_root = _locate(path_or_name)
     use_root = Path(root) if root is not None else bundled_root
     try:
-        program, problems = assemble(path, root=use_root, limits=limits, text=text)
+        program, problems = assembled or assemble(path, root=use_root, limits=limits,
+                                                  text=text)
     except RecursionError:
         return None, [dg.make("SR106", _nowhere(str(path)), limit=limits.max_depth)]
     if any(d.is_error for d in problems) or program.header is None:

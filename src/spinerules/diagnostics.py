@@ -239,3 +239,7 @@ class GuidelineError(Exception):
         self.diagnostics = tuple(diagnostics)
         self.sources = dict(sources)
         super().__init__(render_all(self.diagnostics, self.sources))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its diagnostics and sources, so that it crosses a process pool."""
+        return (type(self), (self.diagnostics, self.sources))

@@ -166,6 +166,42 @@ def assemble(entry: Path, *, root: Path | None = None, limits: Limits = DEFAULT_
             return Program(entry=entry_display, root=str(root), header=None, files=(),
                            texts={entry_display: shown}, sha256={}, paths={}), problems
     load_file(entry, entry_display, raw_entry, (), None)
+    return _program(entry_display, root, files, texts, hashes, paths, problems), problems
+
+
+def rebuild(entry: str, root: str, sources: list[tuple[str, str, bytes]],
+            limits: Limits = DEFAULT_LIMITS) -> tuple[Program, list[dg.Diagnostic]]:
+    """The program of files already read, without touching the filesystem.
+
+    ``sources`` lists ``(display name, path on disk, bytes)`` in the order ``assemble``
+    read them (``Program.texts`` keeps that order), so nodes get the same ids; what the
+    files import is not looked up again. Used to rebuild a pickled ``Guideline``.
+    """
+    problems: list[dg.Diagnostic] = []
+    files: list[n.File] = []
+    texts: dict[str, Source] = {}
+    hashes: dict[str, str] = {}
+    paths: dict[str, str] = {}
+    ids = iter(range(1, 1 << 62))
+    for display, path, raw in sources:
+        hashes[display] = hashlib.sha256(raw).hexdigest()
+        paths[display] = path
+        source, decode_problems = decode_source(raw, display)
+        problems.extend(decode_problems)
+        if source is None:
+            continue
+        texts[display] = source
+        file, parse_problems = parse(source, limits, ids)
+        problems.extend(parse_problems)
+        if file is not None:
+            files.append(file)
+    return _program(entry, Path(root), files, texts, hashes, paths, problems), problems
+
+
+def _program(entry_display: str, root: Path, files: list[n.File], texts: dict[str, Source],
+             hashes: dict[str, str], paths: dict[str, str],
+             problems: list[dg.Diagnostic]) -> Program:
+    """The program of the files read; header problems are added to ``problems``."""
     header = None
     if files:
         headers = [i for i in files[0].items if isinstance(i, n.Header)]
@@ -179,9 +215,8 @@ def assemble(entry: Path, *, root: Path | None = None, limits: Limits = DEFAULT_
                 if isinstance(i, n.Header):
                     problems.append(dg.make("SR214", i.span,
                                             hints=("an imported file starts with `module`",)))
-    program = Program(entry=entry_display, root=str(root), header=header, files=tuple(files),
-                      texts=texts, sha256=hashes, paths=paths)
-    return program, problems
+    return Program(entry=entry_display, root=str(root), header=header, files=tuple(files),
+                   texts=texts, sha256=hashes, paths=paths)
 
 
 def printable(text: str) -> str:
