@@ -19,7 +19,7 @@ from .codegen import FastFn, generate
 from .compile import BudgetExceededError, EvaluationError
 from .evaluate import Plan, Planner, fast_codes, run
 from .parser import DEFAULT_LIMITS, Limits, gc_paused
-from .resolve import Program, assemble
+from .resolve import Program, assemble, printable
 from .resources import bundled, guidelines_dir
 from .result import Result
 from .source import Span
@@ -334,6 +334,11 @@ def check(path_or_name: str | Path, **kwargs: Any) -> list[dg.Diagnostic]:
         >>> [d.code for d in check("vcf") if d.is_error]
         []
     """
+    _check_arguments("check", path_or_name, kwargs.get("root"), kwargs.get("records"),
+                     kwargs.get("limits", DEFAULT_LIMITS))
+    text = kwargs.get("text")
+    if text is not None and not isinstance(text, str):
+        raise TypeError(f"check(text=...) expects a str, got {type(text).__name__}")
     return analyse(path_or_name, **kwargs)[1]
 
 
@@ -346,6 +351,7 @@ def load(path_or_name: str | Path, *, root: str | Path | None = None,
         >>> load("vcf").title
         'Osteoporotic vertebral compression fracture'
     """
+    _check_arguments("load", path_or_name, root, records, limits)
     checked, problems = analyse(path_or_name, root=root, records=records, limits=limits)
     errors = [d for d in problems if d.is_error]
     if checked is None or errors:
@@ -358,14 +364,37 @@ def loads(text: str, *, name: str = "<string>.rules", root: str | Path | None = 
           records: Mapping[str, type] | None = None,
           limits: Limits = DEFAULT_LIMITS) -> Guideline:
     """Load a guideline from a string (imports resolve against ``root``, default cwd)."""
+    if not isinstance(text, str):
+        hint = " (decode it first: text.decode('utf-8'))" if isinstance(text, bytes) else ""
+        raise TypeError(f"loads() expects the guideline text as a str, got "
+                        f"{type(text).__name__}{hint}")
+    _check_arguments("loads", name, root, records, limits)
     checked, problems = analyse(name, root=root or Path.cwd(), records=records, limits=limits,
                                 text=text)
     errors = [d for d in problems if d.is_error]
     if checked is None or errors:
         from .source import Source
 
-        raise dg.GuidelineError(errors or problems, {name: Source(name, text)})
+        raise dg.GuidelineError(errors or problems, {name: Source(name, printable(text))})
     return _build(checked, problems, limits)
+
+
+def _check_arguments(function: str, path: object, root: object, records: object,
+                     limits: object) -> None:
+    """A ``TypeError`` naming the argument, rather than an ``AttributeError`` deep inside."""
+    if not isinstance(path, str | Path):
+        raise TypeError(f"{function}() expects a path or a guideline name (str or Path), got "
+                        f"{type(path).__name__}")
+    if root is not None and not isinstance(root, str | Path):
+        raise TypeError(f"{function}(root=...) expects a folder (str or Path), got "
+                        f"{type(root).__name__}")
+    if records is not None and not (isinstance(records, Mapping) and all(
+            isinstance(k, str) and isinstance(v, type) for k, v in records.items())):
+        raise TypeError(f"{function}(records=...) expects a mapping of names to record "
+                        f"classes, got {type(records).__name__}")
+    if not isinstance(limits, Limits):
+        raise TypeError(f"{function}(limits=...) expects spinerules.Limits, got "
+                        f"{type(limits).__name__}")
 
 
 def _build(checked: Checked, problems: list[dg.Diagnostic], limits: Limits) -> Guideline:

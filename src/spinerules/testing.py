@@ -95,65 +95,108 @@ def _case_from_block(g: Guideline, t: Test) -> Case:
         want_scores={s.name: (s.low, s.high) for s in t.expect_scores}, error=error)
 
 
+MAX_CASE_FILE_BYTES = 512 * 1024
+"""Size of one YAML case file (the largest bundled one is about 200 KB)."""
+
+MAX_BROKEN_CASES = 100
+"""Broken cases reported for one case file; then one ``SR120`` says how many were left."""
+
+
+def _yaml_loader() -> type[Any]:
+    """libyaml's safe loader when PyYAML was built with it (several times faster)."""
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def cases_from_yaml(path: Path) -> Iterator[Case]:
-    """The cases of one YAML case file."""
+    """The cases of one YAML case file (at most :data:`MAX_CASE_FILE_BYTES`; after
+    :data:`MAX_BROKEN_CASES` broken cases, one last case says how many were not read)."""
+
+    def unreadable(error: str) -> Case:
+        return Case(name=path.name, origin=str(path), guideline="", patient=None,
+                    as_of=DEFAULT_AS_OF, error=error)
+
     try:
-        raw, _size = read_limited(path, DEFAULT_MAX_BYTES)
-        if len(raw) > DEFAULT_MAX_BYTES:
-            raise ValueError(f"the file is too large (more than {DEFAULT_MAX_BYTES} bytes)")
-        data = yaml.safe_load(raw.decode("utf-8"))
+        raw, size = read_limited(path, MAX_CASE_FILE_BYTES)
     except OSError as exc:
-        yield Case(name=path.name, origin=str(path), guideline="", patient=None,
-                   as_of=DEFAULT_AS_OF,
-                   error=f"error[SR110]: cannot read the file `{path}`: {why_unreadable(exc)}")
+        yield unreadable(f"error[SR110]: cannot read the file `{path}`: {why_unreadable(exc)}")
         return
-    except (ValueError, yaml.YAMLError) as exc:  # UnicodeDecodeError is a ValueError
-        yield Case(name=path.name, origin=str(path), guideline="", patient=None,
-                   as_of=DEFAULT_AS_OF, error=f"cannot read the case file: {exc}")
+    if len(raw) > MAX_CASE_FILE_BYTES:
+        yield unreadable(f"error[SR107]: the file is too large ({size} bytes; the limit is "
+                         f"{MAX_CASE_FILE_BYTES}): split the cases into several files")
+        return
+    try:
+        data = yaml.load(raw.decode("utf-8"), Loader=_yaml_loader())  # safe: plain data only
+    except (ValueError, yaml.YAMLError, RecursionError) as exc:  # bad UTF-8 is a ValueError
+        yield unreadable(f"cannot read the case file: {str(exc)[:500]}")
         return
     root = project_root(path.parent)
     entries = data.get("cases", [data]) if isinstance(data, dict) else data
     if not isinstance(entries, list):
         entries = []
     defaults = {k: v for k, v in data.items() if k != "cases"} if isinstance(data, dict) else {}
-    for i, raw in enumerate(entries):
-        entry = {**defaults, **(raw if isinstance(raw, dict) else {})}
-        name = str(entry.get("name") or entry.get("note") or f"{path.stem}[{i}]")
-        origin = f"{path}:case {i + 1}"
-        error = None
-        guideline = str(entry.get("guideline", ""))
-        if guideline and not _is_name(guideline):
-            guideline = str(path.parent / guideline)
-        if guideline and not _is_name(guideline):
-            why = _outside(Path(guideline), root)
-            if why:
-                error = f"error[SR110]: cannot read the guideline `{entry.get('guideline')}`: {why}"
-        patient = entry.get("patient")
-        if "patient_file" in entry:
-            patient, unread = read_test_patient(str(entry["patient_file"]), path.parent, root)
-            error = error or unread
-        as_of = entry.get("as_of", DEFAULT_AS_OF)
-        if isinstance(as_of, str):
-            as_of = parse_iso_date(as_of)
-            if as_of is None:
-                error = f"as_of is not a date like 2026-02-18: {entry.get('as_of')!r}"
-                as_of = DEFAULT_AS_OF
-        elif not isinstance(as_of, datetime.date) or isinstance(as_of, datetime.datetime):
-            error = f"as_of is not a date like 2026-02-18: {as_of!r}"
+    broken = 0
+    for i, raw_entry in enumerate(entries):
+        try:
+            case = _yaml_case(path, i, raw_entry, defaults, root)
+        except (TypeError, ValueError, AttributeError, IndexError) as exc:
+            case = Case(name=f"{path.stem}[{i}]", origin=f"{path}:case {i + 1}", guideline="",
+                        patient=None, as_of=DEFAULT_AS_OF,
+                        error=f"the case is malformed: {str(exc)[:200]}")
+        yield case
+        broken += case.error is not None
+        if broken >= MAX_BROKEN_CASES and i + 1 < len(entries):
+            more = len(entries) - i - 1
+            yield Case(name=path.name, origin=f"{path}:case {i + 2}", guideline="",
+                       patient=None, as_of=DEFAULT_AS_OF,
+                       error=f"error[SR120]: too many problems: stopped after "
+                       f"{MAX_BROKEN_CASES} broken cases in this file; {more:,} more cases "
+                       "were not read")
+            return
+
+
+def _yaml_case(path: Path, i: int, raw: Any, defaults: dict[str, Any], root: Path) -> Case:
+    """One entry of a case file."""
+    if not isinstance(raw, dict):
+        raise TypeError(f"a case is a mapping (guideline:, patient:, want_codes: ...), got "
+                        f"{type(raw).__name__}")
+    entry = {**defaults, **raw}
+    name = str(entry.get("name") or entry.get("note") or f"{path.stem}[{i}]")
+    origin = f"{path}:case {i + 1}"
+    error = None
+    guideline = str(entry.get("guideline", ""))
+    if guideline and not _is_name(guideline):
+        guideline = str(path.parent / guideline)
+    if guideline and not _is_name(guideline):
+        why = _outside(Path(guideline), root)
+        if why:
+            error = f"error[SR110]: cannot read the guideline `{entry.get('guideline')}`: " \
+                f"{why}"
+    patient = entry.get("patient")
+    if "patient_file" in entry:
+        patient, unread = read_test_patient(str(entry["patient_file"]), path.parent, root)
+        error = error or unread
+    as_of = entry.get("as_of", DEFAULT_AS_OF)
+    if isinstance(as_of, str):
+        as_of = parse_iso_date(as_of)
+        if as_of is None:
+            error = f"as_of is not a date like 2026-02-18: {entry.get('as_of')!r}"
             as_of = DEFAULT_AS_OF
-        scores: dict[str, tuple[float, float]] = {}
-        for k, v in (entry.get("want_scores") or {}).items():
-            scores[str(k)] = (float(v[0]), float(v[1])) if isinstance(v, list) else (
-                float(v), float(v))
-        yield Case(
-            name=name, origin=origin, guideline=guideline, patient=patient, as_of=as_of,
-            want_codes=tuple(entry.get("want_codes") or entry.get("want_recommendations") or ()),
-            want_not=tuple(entry.get("want_not") or entry.get("want_not_codes") or ()),
-            want_missing=tuple(entry.get("want_missing") or ()),
-            want_not_missing=tuple(entry.get("want_not_missing") or ()),
-            want_rules=tuple(entry.get("want_rules") or ()),
-            want_not_rules=tuple(entry.get("want_not_rules") or ()),
-            want_scores=scores, want_error=entry.get("want_error"), error=error)
+    elif not isinstance(as_of, datetime.date) or isinstance(as_of, datetime.datetime):
+        error = f"as_of is not a date like 2026-02-18: {as_of!r}"
+        as_of = DEFAULT_AS_OF
+    scores: dict[str, tuple[float, float]] = {}
+    for k, v in (entry.get("want_scores") or {}).items():
+        scores[str(k)] = (float(v[0]), float(v[1])) if isinstance(v, list) else (
+            float(v), float(v))
+    return Case(
+        name=name, origin=origin, guideline=guideline, patient=patient, as_of=as_of,
+        want_codes=tuple(entry.get("want_codes") or entry.get("want_recommendations") or ()),
+        want_not=tuple(entry.get("want_not") or entry.get("want_not_codes") or ()),
+        want_missing=tuple(entry.get("want_missing") or ()),
+        want_not_missing=tuple(entry.get("want_not_missing") or ()),
+        want_rules=tuple(entry.get("want_rules") or ()),
+        want_not_rules=tuple(entry.get("want_not_rules") or ()),
+        want_scores=scores, want_error=entry.get("want_error"), error=error)
 
 
 PROJECT_MARKERS = ("pyproject.toml", ".git")
