@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import re
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +20,7 @@ from spinerules.engine.result import Result
 from spinerules.lang import diagnostics as dg
 from spinerules.lang import nodes as n
 from spinerules.lang.parser import DEFAULT_LIMITS, Limits, gc_paused
-from spinerules.lang.resolve import Program, assemble
+from spinerules.lang.resolve import Program, assemble, printable
 from spinerules.lang.resources import bundled, guidelines_dir
 from spinerules.lang.source import Span
 
@@ -37,6 +38,10 @@ class EvaluationFailedError(Exception):
     def __init__(self, diagnostic: dg.Diagnostic) -> None:
         super().__init__(f"{diagnostic.span.location()}: {diagnostic.message}")
         self.diagnostic = diagnostic
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its diagnostic, so that it crosses a process pool."""
+        return (type(self), (self.diagnostic,))
 
 
 @attrs.frozen(kw_only=True)
@@ -93,6 +98,22 @@ class Guideline:
         return {"id": self.id, "title": self.title, "version": self.version,
                 "sha256": self.sha256, "files": dict(sorted(self.checked.program.sha256.items()))}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """A guideline pickles as its source files, their hashes, its limits and record
+        type; unpickling reads nothing from disk: it parses, checks and plans those texts
+        again (once per process for the same guideline: :func:`_rebuild` keeps it) and
+        refuses any text whose SHA-256 differs from the one recorded at load time."""
+        program = self.checked.program
+        sources = []
+        for name, source in program.texts.items():
+            raw = source.text.encode("utf-8")
+            if hashlib.sha256(raw).hexdigest() != program.sha256[name]:
+                raw = b"\xef\xbb\xbf" + raw  # the byte order mark the reader dropped
+            sources.append((name, program.paths.get(name, name), raw, program.sha256[name]))
+        record_name = self.header.record or "spine.Patient"
+        return (_rebuild, (program.entry, program.root, tuple(sources), self.limits,
+                           record_name, self.record_type, self.sha256))
+
     def tests(self) -> list[n.Test]:
         """The ``test`` blocks of every file."""
         return [i for i in self.checked.program.items() if isinstance(i, n.Test)]
@@ -100,21 +121,24 @@ class Guideline:
     def _record(self, record: Any) -> Any:
         """An instance of the record type; anything else goes through the JSON loader, so
         a bad value is a ``RecordError`` naming what was expected."""
-        if isinstance(record, self.record_type):
+        from spinerules.records.loader import load_record, validate_record
+
+        if isinstance(record, self.record_type):  # attrs checks no types: check them here
+            validate_record(record, max_list_length=self.limits.max_list_length)
             return record
-        from spinerules.records.loader import load_record
 
         return load_record(self.record_type, record, max_list_length=self.limits.max_list_length)
 
-    def evaluate(self, record: Any, *, as_of: datetime.date | None = None,
+    def evaluate(self, record: Any, *, as_of: datetime.date | str | None = None,
                  trace: bool = False) -> Result:
         """Evaluate one patient record (an attrs instance, or a JSON-like mapping).
 
-        ``as_of`` is the date "today" means; it defaults to the current date, so pass it
-        to make runs repeatable.
+        ``as_of`` is the date "today" means (a ``datetime.date`` or ``"YYYY-MM-DD"``); it
+        defaults to the current date, so pass it to make runs repeatable. An attrs
+        instance is checked as strictly as JSON (``RecordError`` naming each wrong value).
         """
         record = self._record(record)
-        when = as_of or datetime.date.today()
+        when = as_date(as_of)
         try:
             return run(self.plan, self.checked, record, as_of=when, guideline_info=self.info(),
                        patient_id=getattr(record, "id", None), trace=trace,
@@ -131,16 +155,16 @@ class Guideline:
                 "SR502", self.header.span, steps="too many nested",
                 hints=("the guideline nests too deeply",))) from None
 
-    def codes(self, record: Any, *, as_of: datetime.date) -> frozenset[str]:
+    def codes(self, record: Any, *, as_of: datetime.date | str) -> frozenset[str]:
         """The fast path: only the set of codes emitted for one record (no reasons).
 
         Gives the same codes as ``evaluate(...).codes()``; for population-scale runs.
         """
-        if not isinstance(record, self.record_type):
-            record = self._record(record)
+        record = self._record(record)
+        when = as_of if type(as_of) is datetime.date else as_date(as_of)
         fn = self.fast.fn or self.fast.generate()  # (called directly: one frame less)
         try:
-            return frozenset(fn(record, as_of, self.limits.max_steps))
+            return frozenset(fn(record, when, self.limits.max_steps))
         except BudgetExceededError as exc:
             raise EvaluationFailedError(dg.make(
                 "SR502", self.header.span, steps=exc.steps)) from None
@@ -149,7 +173,93 @@ class Guideline:
                 "SR505", exc.node.span, detail=str(exc))) from None
 
 
+_REBUILT: dict[tuple[Any, ...], Guideline] = {}
+_REBUILT_LOCK = threading.Lock()
+_REBUILT_KEEP = 16
+"""Guidelines rebuilt from pickles in this process, by hash, limits and record type (the
+most recent few: a pool that ships one guideline with every task rebuilds it once)."""
+
+
+def _rebuild(entry: str, root: str, sources: tuple[tuple[str, str, bytes, str], ...],
+             limits: Limits, record_name: str, record_type: type,
+             sha256: str) -> Guideline:
+    """Unpickle a :class:`Guideline`: check each text's hash, then load it from memory."""
+    key = (sha256, entry, root, limits, record_name, record_type)
+    with _REBUILT_LOCK:
+        found = _REBUILT.get(key)
+    if found is not None:
+        return found
+    for name, _path, raw, digest in sources:
+        if hashlib.sha256(raw).hexdigest() != digest:
+            raise ValueError(f"cannot unpickle guideline {entry!r}: the text of {name!r} "
+                             "does not match its SHA-256")
+    from spinerules.lang.resolve import rebuild
+
+    assembled = rebuild(entry, root, [(name, path, raw) for name, path, raw, _ in sources],
+                        limits)
+    checked, problems = analyse(entry, root=root, records={record_name: record_type},
+                                limits=limits, assembled=assembled)
+    errors = [d for d in problems if d.is_error]
+    if checked is None or errors:
+        raise dg.GuidelineError(errors or problems, assembled[0].texts)
+    g = _build(checked, problems, limits)
+    if g.sha256 != sha256:
+        raise ValueError(f"cannot unpickle guideline {entry!r}: its files do not match "
+                         "the recorded hash")
+    with _REBUILT_LOCK:
+        _REBUILT[key] = g
+        while len(_REBUILT) > _REBUILT_KEEP:
+            del _REBUILT[next(iter(_REBUILT))]
+    return g
+
+
+def as_date(value: object) -> datetime.date:
+    """``as_of`` as a date: a ``datetime.date``, a ``"YYYY-MM-DD"`` string, or None (today).
+
+    Anything else is a ``TypeError`` (a ``datetime.datetime`` too: say which day), and a
+    string of another form (``"2026-W07-3"``, ``"20260218"``) a ``ValueError``.
+    """
+    if value is None:
+        return datetime.date.today()
+    if isinstance(value, datetime.datetime):
+        raise TypeError("as_of must be a date, not a datetime (use .date())")
+    if isinstance(value, datetime.date):
+        return value
+    if isinstance(value, str):
+        day = parse_iso_date(value)
+        if day is None:
+            raise ValueError(f"as_of must be a date as YYYY-MM-DD, got {value[:40]!r}")
+        return day
+    raise TypeError(f"as_of must be a datetime.date or a 'YYYY-MM-DD' string, got "
+                    f"{type(value).__name__}")
+
+
+def parse_iso_date(text: str) -> datetime.date | None:
+    """A ``YYYY-MM-DD`` date, or None (ISO week dates and other forms are refused)."""
+    if len(text) != 10 or not _DATE.fullmatch(text):
+        return None
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _locate(path_or_name: str | Path) -> tuple[Path, Path | None]:
+    """The entry file and the root its imports are confined to (None: its own folder).
+
+    A path that cannot even be looked at (a name too long, a symlink loop) is returned as
+    it is: reading it gives the diagnostic.
+    """
+    try:
+        return _find(path_or_name)
+    except (OSError, RuntimeError):
+        return Path(path_or_name), None
+
+
+def _find(path_or_name: str | Path) -> tuple[Path, Path | None]:
     p = Path(path_or_name)
     if not p.exists() and isinstance(path_or_name, str):
         found = bundled(path_or_name)
@@ -169,12 +279,18 @@ def _locate(path_or_name: str | Path) -> tuple[Path, Path | None]:
 
 def analyse(path_or_name: str | Path, *, root: str | Path | None = None,
             records: Mapping[str, type] | None = None, limits: Limits = DEFAULT_LIMITS,
-            text: str | None = None) -> tuple[Checked | None, list[dg.Diagnostic]]:
-    """Run every static stage; returns the checked program (None if unusable) and diagnostics."""
+            text: str | None = None,
+            assembled: tuple[Program, list[dg.Diagnostic]] | None = None,
+            ) -> tuple[Checked | None, list[dg.Diagnostic]]:
+    """Run every static stage; returns the checked program (None if unusable) and diagnostics.
+
+    ``assembled`` is a program already read (``resolve.rebuild``), checked as it is.
+    """
     path, bundled_root = _locate(path_or_name)
     use_root = Path(root) if root is not None else bundled_root
     try:
-        program, problems = assemble(path, root=use_root, limits=limits, text=text)
+        program, problems = assembled or assemble(path, root=use_root, limits=limits,
+                                                  text=text)
     except RecursionError:
         return None, [dg.make("SR106", _nowhere(str(path)), limit=limits.max_depth)]
     if any(d.is_error for d in problems) or program.header is None:
@@ -218,6 +334,11 @@ def check(path_or_name: str | Path, **kwargs: Any) -> list[dg.Diagnostic]:
         >>> [d.code for d in check("vcf") if d.is_error]
         []
     """
+    _check_arguments("check", path_or_name, kwargs.get("root"), kwargs.get("records"),
+                     kwargs.get("limits", DEFAULT_LIMITS))
+    text = kwargs.get("text")
+    if text is not None and not isinstance(text, str):
+        raise TypeError(f"check(text=...) expects a str, got {type(text).__name__}")
     return analyse(path_or_name, **kwargs)[1]
 
 
@@ -230,6 +351,7 @@ def load(path_or_name: str | Path, *, root: str | Path | None = None,
         >>> load("vcf").title
         'Osteoporotic vertebral compression fracture'
     """
+    _check_arguments("load", path_or_name, root, records, limits)
     checked, problems = analyse(path_or_name, root=root, records=records, limits=limits)
     errors = [d for d in problems if d.is_error]
     if checked is None or errors:
@@ -242,14 +364,37 @@ def loads(text: str, *, name: str = "<string>.rules", root: str | Path | None = 
           records: Mapping[str, type] | None = None,
           limits: Limits = DEFAULT_LIMITS) -> Guideline:
     """Load a guideline from a string (imports resolve against ``root``, default cwd)."""
+    if not isinstance(text, str):
+        hint = " (decode it first: text.decode('utf-8'))" if isinstance(text, bytes) else ""
+        raise TypeError(f"loads() expects the guideline text as a str, got "
+                        f"{type(text).__name__}{hint}")
+    _check_arguments("loads", name, root, records, limits)
     checked, problems = analyse(name, root=root or Path.cwd(), records=records, limits=limits,
                                 text=text)
     errors = [d for d in problems if d.is_error]
     if checked is None or errors:
         from spinerules.lang.source import Source
 
-        raise dg.GuidelineError(errors or problems, {name: Source(name, text)})
+        raise dg.GuidelineError(errors or problems, {name: Source(name, printable(text))})
     return _build(checked, problems, limits)
+
+
+def _check_arguments(function: str, path: object, root: object, records: object,
+                     limits: object) -> None:
+    """A ``TypeError`` naming the argument, rather than an ``AttributeError`` deep inside."""
+    if not isinstance(path, str | Path):
+        raise TypeError(f"{function}() expects a path or a guideline name (str or Path), got "
+                        f"{type(path).__name__}")
+    if root is not None and not isinstance(root, str | Path):
+        raise TypeError(f"{function}(root=...) expects a folder (str or Path), got "
+                        f"{type(root).__name__}")
+    if records is not None and not (isinstance(records, Mapping) and all(
+            isinstance(k, str) and isinstance(v, type) for k, v in records.items())):
+        raise TypeError(f"{function}(records=...) expects a mapping of names to record "
+                        f"classes, got {type(records).__name__}")
+    if not isinstance(limits, Limits):
+        raise TypeError(f"{function}(limits=...) expects spinerules.Limits, got "
+                        f"{type(limits).__name__}")
 
 
 def _build(checked: Checked, problems: list[dg.Diagnostic], limits: Limits) -> Guideline:
@@ -311,7 +456,11 @@ def _texts_of(path_or_name: str | Path, problems: list[dg.Diagnostic]) -> dict[s
             continue
         for candidate in (Path(name), path.parent / Path(name).name,
                           guidelines_dir().parent / name):
-            if candidate.is_file():
+            try:
+                regular = candidate.is_file()
+            except OSError:  # a name too long
+                regular = False
+            if regular:
                 src, _p = read_source(str(candidate), name)
                 if src is None and candidate.stat().st_size <= DEFAULT_LIMITS.max_bytes:
                     # not UTF-8 (SR105): show the line, bad bytes and control characters

@@ -11,15 +11,17 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
-from spinerules.api import EvaluationFailedError, Guideline, analyse, load
+from spinerules.api import EvaluationFailedError, Guideline, analyse, load, parse_iso_date
 from spinerules.engine.result import Result, render_text
 from spinerules.lang import diagnostics as dg
+from spinerules.lang.source import is_folder, read_limited
 from spinerules.records.loader import (
     DEFAULT_MAX_BYTES,
     RecordError,
@@ -31,8 +33,35 @@ EXIT_OK, EXIT_GUIDELINE, EXIT_USAGE, EXIT_RECORD, EXIT_EVAL = 0, 1, 2, 3, 4
 EXIT_INTERNAL = 5
 
 
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e"
+                     "\u2066-\u2069\ud800-\udfff]")
+"""What is never printed as it is: control characters (C0 but tab and newline, DEL, C1:
+ANSI and OSC escape sequences start with them), bidirectional overrides and marks, which
+can make a line read differently from what it holds, and unpaired surrogates."""
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with each character of :data:`_UNSAFE` written as an escape (``\\x1b``,
+    ``\\u202e``), so that a patient id or guideline text cannot drive the terminal."""
+    def one(m: re.Match[str]) -> str:
+        code = ord(m.group())
+        return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+    return _UNSAFE.sub(one, text)
+
+
+def _echo(text: str, *, err: bool = False, nl: bool = True) -> None:
+    """Print text output, its control characters escaped."""
+    click.echo(escape_controls(text), err=err, nl=nl)
+
+
+def _echo_json(text: str) -> None:
+    """Print JSON with the characters of :data:`_UNSAFE` as ``\\uXXXX`` escapes (the same
+    JSON: they can only occur inside strings)."""
+    click.echo(_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
 def _fail(message: str, code: int) -> NoReturn:
-    click.echo(message, err=True)
+    _echo(message, err=True)
     sys.exit(code)
 
 
@@ -74,10 +103,10 @@ def _read_patient(g: Guideline, patient: str) -> Any:
 def _as_of(value: str | None) -> datetime.date:
     if value is None:
         return datetime.date.today()
-    try:
-        return datetime.date.fromisoformat(value)
-    except ValueError:
+    day = parse_iso_date(value)
+    if day is None:  # only YYYY-MM-DD: not 2026-W07-3, 20260218 or 2026-02-18T00:00
         _fail(f"error: --as-of expects a date like 2026-02-18, got {value!r}", EXIT_USAGE)
+    return day
 
 
 def _evaluate(g: Guideline, record: Any, as_of: datetime.date, trace: bool) -> Result:
@@ -107,13 +136,13 @@ def eval_cmd(guideline: str, patient: str, as_of: str | None, fmt: str, trace: b
     record = _read_patient(g, patient)
     result = _evaluate(g, record, _as_of(as_of), trace)
     if fmt == "json":
-        click.echo(result.dumps())
+        _echo_json(result.dumps())
     elif fmt == "markdown":
-        click.echo(render_markdown(result))
+        _echo(render_markdown(result))
     else:
-        click.echo(render_text(result), nl=False)
+        _echo(render_text(result), nl=False)
         if trace and result.trace is not None:
-            click.echo("\nTRACE\n" + result.trace.render())
+            _echo("\nTRACE\n" + result.trace.render())
 
 
 def render_markdown(result: Result) -> str:
@@ -131,17 +160,23 @@ def explain_cmd(guideline: str, patient: str, code: str, as_of: str | None) -> N
     g = _load(guideline)
     record = _read_patient(g, patient)
     result = _evaluate(g, record, _as_of(as_of), True)
-    click.echo(result.explain(code))
+    _echo(result.explain(code))
 
 
 def _rules_files(paths: tuple[str, ...]) -> list[str]:
     out: list[str] = []
     for p in paths:
         path = Path(p)
-        if path.is_dir():
+        if is_folder(path):
             # a folder: each sub-folder's entry file, or every .rules file that has a header
             for f in sorted(path.rglob("*.rules")):
-                head = f.read_text(encoding="utf-8", errors="replace")[:4000]
+                if is_folder(f):
+                    continue
+                try:  # a named pipe or /dev/zero is reported by the check, never read
+                    head = read_limited(f, 4000)[0].decode("utf-8", errors="replace")
+                except OSError:
+                    out.append(str(f))
+                    continue
                 if "guideline " in head and any(
                         line.lstrip().startswith("guideline ") for line in head.splitlines()):
                     out.append(str(f))
@@ -170,12 +205,12 @@ def check_cmd(paths: tuple[str, ...], fmt: str) -> None:
             texts.update(_texts_of(f, diags))
     errors = [d for d in all_diags if d.is_error]
     if fmt == "json":
-        click.echo(json.dumps({"files": files, "diagnostics": [d.to_json() for d in all_diags],
+        _echo_json(json.dumps({"files": files, "diagnostics": [d.to_json() for d in all_diags],
                                "errors": len(errors)}, indent=2))
     elif all_diags:
-        click.echo(dg.render_all(all_diags, texts))
+        _echo(dg.render_all(all_diags, texts))
     else:
-        click.echo(f"ok: {len(files)} guideline(s), no problems")
+        _echo(f"ok: {len(files)} guideline(s), no problems")
     sys.exit(EXIT_GUIDELINE if errors else EXIT_OK)
 
 
@@ -216,19 +251,19 @@ def test_cmd(paths: tuple[str, ...], fmt: str, properties: bool, examples: int,
                                     "message": failure.message, "patient": failure.patient,
                                     "text": failure.render()})
     if fmt == "json":
-        click.echo(json.dumps({"passed": len(results) - len(failed), "failed": len(failed),
+        _echo_json(json.dumps({"passed": len(results) - len(failed), "failed": len(failed),
                                "cases": [r.to_json() for r in results],
                                "properties": prop_report,
                                "coverage": [r.to_json() for r in reports]}, indent=2))
     else:
         for r in failed:
-            click.echo(describe_failure(r) + "\n")
+            _echo(describe_failure(r) + "\n")
         for p in prop_report:
-            click.echo(f"{p['guideline']}: {p['text']}\n")
+            _echo(f"{p['guideline']}: {p['text']}\n")
         for report in reports:
-            click.echo(report.render() + "\n")
+            _echo(report.render() + "\n")
         tail = f", {len(prop_report)} property failure(s)" if properties else ""
-        click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed{tail}")
+        _echo(f"{len(results) - len(failed)} passed, {len(failed)} failed{tail}")
     bad = failed or prop_report or low or not results
     sys.exit(EXIT_GUIDELINE if bad else EXIT_OK)
 
@@ -254,7 +289,7 @@ def _fmt_files(paths: tuple[str, ...]) -> list[str]:
     out: list[str] = []
     for p in paths:
         path = Path(p)
-        if path.is_dir():
+        if is_folder(path):
             out.extend(str(f) for f in sorted(path.rglob("*.rules")) if f.is_file())
         else:
             out.append(p)
@@ -329,7 +364,7 @@ def fmt_cmd(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
         try:
             text, found = format_source(source)
         except UnsafeFormatError as exc:
-            click.echo(f"error: internal error: {exc}; please report it", err=True)
+            _echo(f"error: internal error: {exc}; please report it", err=True)
             internal = True
             failed.append(f)
             continue
@@ -344,25 +379,25 @@ def fmt_cmd(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
         if text == source.text:
             continue
         if show_diff:
-            click.echo(_unified_diff(source.name, source.text, text), nl=False)
+            _echo(_unified_diff(source.name, source.text, text), nl=False)
         elif check_only:
-            click.echo(f"would reformat {f}")
+            _echo(f"would reformat {f}")
         else:
             try:
                 _write_atomic(f, text)
             except OSError as exc:
-                click.echo(f"error: cannot write `{f}`: {exc.strerror or exc}", err=True)
+                _echo(f"error: cannot write `{f}`: {exc.strerror or exc}", err=True)
                 failed.append(f)
                 continue
-            click.echo(f"reformatted {f}", err=True)
+            _echo(f"reformatted {f}", err=True)
         changed.append(f)
     if problems:
-        click.echo(dg.render_all(dg.sort_and_cap(problems), texts), err=True)
+        _echo(dg.render_all(dg.sort_and_cap(problems), texts), err=True)
     if paths != ("-",):
         done = "would be reformatted" if check_only or show_diff else "reformatted"
         summary = f"{len(changed)} file(s) {done}, {len(files) - len(changed) - len(failed)} " \
             "unchanged"
-        click.echo(summary + (f", {len(failed)} not formatted" if failed else ""), err=True)
+        _echo(summary + (f", {len(failed)} not formatted" if failed else ""), err=True)
     if internal:
         sys.exit(EXIT_INTERNAL)
     if failed or (check_only and changed):

@@ -48,6 +48,7 @@ CODES: dict[str, tuple[Severity, str, str]] = {
     "SR110": (E, "cannot read the file `{path}`", "{detail}"),
     "SR111": (E, "too many {what} ({count}; the limit is {limit})", "limit reached here"),
     "SR112": (E, "number `{text}` is too large", "not a finite number"),
+    "SR120": (E, "too many problems: {detail}", "stopped here"),
     # ---- SR2xx: names, imports, sources
     "SR201": (E, "unknown name `{name}`", "not defined"),
     "SR202": (E, "rule id `{name}` is used twice", "second use"),
@@ -58,7 +59,7 @@ CODES: dict[str, tuple[Severity, str, str]] = {
     "SR207": (E, "source `{name}` is declared twice", "second declaration"),
     "SR208": (E, "`{kind} {code}` cites no source", "add `cite <SOURCE>`"),
     "SR209": (E, "import `{path}` leaves the guideline folder", "imports stay inside `{root}`"),
-    "SR210": (E, "cannot find the imported file `{path}`", "no such file"),
+    "SR210": (E, "cannot read the imported file `{path}`", "{detail}"),
     "SR211": (E, "imports form a cycle: {cycle}", "cycle"),
     "SR212": (E, "unknown record type `{name}`", "not a registered record type"),
     "SR213": (E, "the guideline has no `guideline` header",
@@ -183,7 +184,8 @@ MAX_DIAGNOSTICS = 100
 def sort_and_cap(
     diagnostics: Iterable[Diagnostic], limit: int = MAX_DIAGNOSTICS
 ) -> list[Diagnostic]:
-    """Sort by file and position, drop exact duplicates, keep at most ``limit``."""
+    """Sort by file and position, drop exact duplicates, keep at most ``limit``; when more
+    are left out, one last ``SR120`` (at the first left out) says how many."""
     seen: set[tuple[str, str, int]] = set()
     out: list[Diagnostic] = []
     for d in sorted(diagnostics, key=lambda d: (d.span.source, d.span.start, d.code)):
@@ -192,7 +194,17 @@ def sort_and_cap(
             continue
         seen.add(key)
         out.append(d)
-    return out[:limit]
+    if len(out) <= limit:
+        return out
+    dropped = out[limit:]
+    if len(dropped) == 1 and dropped[0].code == "SR120":
+        return out  # the parser's own summary of a file: kept
+    more = sum(1 for d in dropped if d.code != "SR120")
+    last = make("SR120", dropped[0].span,
+                detail=f"{more} more not shown (only the first {limit})")
+    if not any(d.is_error for d in dropped):
+        last = attrs.evolve(last, severity=Severity.WARNING)
+    return [*out[:limit], last]
 
 
 def render(diagnostic: Diagnostic, source: Source | None) -> str:
@@ -239,3 +251,7 @@ class GuidelineError(Exception):
         self.diagnostics = tuple(diagnostics)
         self.sources = dict(sources)
         super().__init__(render_all(self.diagnostics, self.sources))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its diagnostics and sources, so that it crosses a process pool."""
+        return (type(self), (self.diagnostics, self.sources))

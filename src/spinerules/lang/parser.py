@@ -30,7 +30,7 @@ from spinerules.lang import nodes as n
 from spinerules.lang import ptree
 from spinerules.lang.builder import build, clause_spans
 from spinerules.lang.resources import grammar_path
-from spinerules.lang.source import Source, Span
+from spinerules.lang.source import Source, Span, read_limited, why_unreadable
 
 
 @attrs.frozen(kw_only=True)
@@ -58,6 +58,9 @@ _ITEM_START = re.compile(r"^[ \t]*(" + "|".join(ITEM_KEYWORDS) + r")\b", re.MULT
 _STRIP = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
 _BRACKETS = re.compile(r"[()\[\]]")
 _COMMENT_LINES = re.compile(r"^[ \t]*#[^\n]*", re.MULTILINE)
+_NON_SPACE = re.compile(r"\S")
+MAX_ERRORS_PER_FILE = 100
+"""Parse errors reported for one file; then one ``SR120`` says how many items were left."""
 
 _DESCRIBE = {
     "NAME": "a name",
@@ -192,9 +195,10 @@ def _error_to_diagnostic(err: UnexpectedInput, source: Source, base: int, chunk:
     if token.type == "$END":
         end = len(source.text.rstrip()) if start_rule == "start" else base + len(chunk.rstrip())
         span = source.span(max(0, end - 1), end)
-        rest = source.text[base + len(chunk):] if start_rule == "item" else ""
-        if rest.strip():  # cut short by the next item, not by the end of the file
-            nxt = base + len(chunk) + len(rest) - len(rest.lstrip())
+        nxt_text = _NON_SPACE.search(source.text, base + len(chunk)) \
+            if start_rule == "item" else None
+        if nxt_text is not None:  # cut short by the next item, not by the end of the file
+            nxt = nxt_text.start()
             cut = f"the next item starts at line {source.position(nxt)[0]}"
         else:
             cut = "the file ends here"
@@ -240,11 +244,21 @@ def parse_tree(source: Source, limits: Limits = DEFAULT_LIMITS
     except LarkError as exc:  # pragma: no cover - lark raises UnexpectedInput subclasses
         return None, [dg.make("SR102", source.span(0, 1), found="input", expected=str(exc))]
     problems: list[dg.Diagnostic] = []
-    for base, chunk in _chunks(source.text):
+    chunks = _chunks(source.text)
+    for base, chunk in chunks:
         try:
             parser.parse(chunk, start="item")
         except UnexpectedInput as err:
             problems.append(_error_to_diagnostic(err, source, base, chunk, "item"))
+            if len(problems) >= MAX_ERRORS_PER_FILE:  # in bounded time: say how many more
+                more = sum(1 for _ in _ITEM_START.finditer(source.text, base + len(chunk)))
+                at = base + len(chunk)
+                problems.append(dg.make(
+                    "SR120", source.span(at, at),
+                    detail=f"stopped after {MAX_ERRORS_PER_FILE} errors in this file; "
+                    f"{more:,} more items were not checked",
+                    hints=("fix the first errors and check again",)))
+                break
     if not problems:  # every item parses alone but not together: report at the end
         try:
             parser.parse(source.text, start="start")
@@ -343,15 +357,19 @@ def gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
-def read_source(path: str, display: str | None = None) -> tuple[Source | None, list[dg.Diagnostic]]:
-    """Read a file as UTF-8 text; unreadable or binary files become diagnostics."""
+def read_source(path: str, display: str | None = None,
+                max_bytes: int = DEFAULT_LIMITS.max_bytes,
+                ) -> tuple[Source | None, list[dg.Diagnostic]]:
+    """Read a regular file of at most ``max_bytes`` as UTF-8 text; unreadable, oversized or
+    binary files become diagnostics."""
     name = display or path
     here = Span(source=name, start=0, end=0, line=1, column=1, end_line=1, end_column=1)
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data, size = read_limited(path, max_bytes)
     except OSError as exc:
-        return None, [dg.make("SR110", here, path=path, detail=exc.strerror or str(exc))]
+        return None, [dg.make("SR110", here, path=path, detail=why_unreadable(exc))]
+    if len(data) > max_bytes:
+        return None, [dg.make("SR107", here, size=size, limit=max_bytes)]
     return decode_source(data, name)
 
 

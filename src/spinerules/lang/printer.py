@@ -84,6 +84,9 @@ class UnsafeFormatError(Exception):
         self.name = name
         self.reason = reason
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles (for worker pools) with its fields
+        return (type(self), (self.name, self.reason))
+
 
 # ------------------------------------------------------------------------- literals
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import attrs
 from spinerules.lang import diagnostics as dg
 from spinerules.lang import nodes as n
 from spinerules.lang.parser import DEFAULT_LIMITS, Limits, decode_source, parse
-from spinerules.lang.source import Source, Span
+from spinerules.lang.source import Source, Span, read_limited, resolve, why_unreadable
 
 
 @attrs.frozen(kw_only=True)
@@ -51,12 +52,15 @@ def _display(path: Path, root: Path) -> str:
 
 
 def confined(target: str, base: Path, root: Path) -> tuple[Path | None, str | None]:
-    """Resolve an import path; returns (path, None) or (None, why it was refused)."""
+    """Resolve an import path; returns (path, None) or (None, why it was refused).
+
+    Raises :class:`OSError` when the path cannot be resolved (a symlink loop).
+    """
     if not target or os.path.isabs(target) or target.startswith(("/", "\\")) or ":" in target:
         return None, "absolute paths are not allowed"
     candidate = base / target
-    real_root = root.resolve()
-    real = candidate.resolve()
+    real_root = resolve(root)
+    real = resolve(candidate)
     if real != real_root and real_root not in real.parents:
         if any(part == ".." for part in Path(target).parts):
             return None, "`..` leads out of the guideline folder"
@@ -77,9 +81,18 @@ def assemble(entry: Path, *, root: Path | None = None, limits: Limits = DEFAULT_
     ids = iter(range(1, 1 << 62))
     seen: dict[Path, str] = {}
 
+    def unreadable(at: Span | None, display: str, exc: OSError) -> None:
+        code = "SR210" if at is not None else "SR110"
+        problems.append(dg.make(code, at or _nowhere(display), path=_shorten(display),
+                                detail=why_unreadable(exc)))
+
     def load_file(path: Path, display: str, raw: bytes | None, stack: tuple[Path, ...],
                   at: Span | None) -> None:
-        real = path.resolve()
+        try:
+            real = resolve(path)
+        except OSError as exc:  # a symlink loop
+            unreadable(at, display, exc)
+            return
         if real in stack:
             cycle = " -> ".join(seen.get(p, str(p)) for p in (*stack, real))
             problems.append(dg.make("SR211", at or _nowhere(display), cycle=cycle))
@@ -95,14 +108,10 @@ def assemble(entry: Path, *, root: Path | None = None, limits: Limits = DEFAULT_
         seen[real] = display
         size = len(raw) if raw is not None else 0
         if raw is None:
-            try:  # never more than the limit (and one byte) in memory
-                with path.open("rb") as fh:
-                    raw = fh.read(limits.max_bytes + 1)
-                    size = max(len(raw), os.fstat(fh.fileno()).st_size)
+            try:  # a regular file only, never more than the limit (and one byte) in memory
+                raw, size = read_limited(path, limits.max_bytes)
             except OSError as exc:
-                code = "SR210" if at is not None else "SR110"
-                problems.append(dg.make(code, at or _nowhere(display), path=display,
-                                        detail=exc.strerror or str(exc)))
+                unreadable(at, display, exc)
                 return
         if len(raw) > limits.max_bytes:
             problems.append(dg.make("SR107", _nowhere(display), size=size,
@@ -123,22 +132,76 @@ def assemble(entry: Path, *, root: Path | None = None, limits: Limits = DEFAULT_
         files.append(file)
         for item in file.items:
             if isinstance(item, n.Import):
-                target, why = confined(item.path, path.parent, root)
-                if target is None:
-                    problems.append(dg.make("SR209", item.span, path=item.path,
-                                            root=_display(root.resolve(), root.resolve()),
+                shown = _shorten(item.path)
+                try:
+                    target, why = confined(item.path, path.parent, root)
+                    real_root = resolve(root)
+                    real_target = resolve(target) if target is not None else None
+                except OSError as exc:  # a symlink loop on the way
+                    problems.append(dg.make("SR210", item.span, path=shown,
+                                            detail=why_unreadable(exc)))
+                    continue
+                if target is None or real_target is None:
+                    problems.append(dg.make("SR209", item.span, path=shown,
+                                            root=_display(real_root, real_root),
                                             notes=(why,) if why else ()))
                     continue
-                if not target.is_file():
-                    problems.append(dg.make("SR210", item.span, path=item.path,
+                if _missing(target):
+                    problems.append(dg.make("SR210", item.span, path=shown,
                                             detail="no such file"))
                     continue
-                load_file(target, _display(target.resolve(), root.resolve()), None,
+                load_file(target, _display(real_target, real_root), None,
                           (*stack, real), item.span)
 
     entry_display = str(entry) if not entry.is_absolute() else _display(entry, root)
-    raw_entry = text.encode("utf-8") if text is not None else None
+    raw_entry: bytes | None = None
+    if text is not None:
+        try:
+            raw_entry = text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # an unpaired surrogate: not text a file can hold
+            shown = Source(entry_display, printable(text))
+            problems.append(dg.make("SR105", shown.span(exc.start, exc.start + 1),
+                                    detail=f"unpaired surrogate {text[exc.start]!a}",
+                                    hints=("a guideline is UTF-8 text",)))
+            return Program(entry=entry_display, root=str(root), header=None, files=(),
+                           texts={entry_display: shown}, sha256={}, paths={}), problems
     load_file(entry, entry_display, raw_entry, (), None)
+    return _program(entry_display, root, files, texts, hashes, paths, problems), problems
+
+
+def rebuild(entry: str, root: str, sources: list[tuple[str, str, bytes]],
+            limits: Limits = DEFAULT_LIMITS) -> tuple[Program, list[dg.Diagnostic]]:
+    """The program of files already read, without touching the filesystem.
+
+    ``sources`` lists ``(display name, path on disk, bytes)`` in the order ``assemble``
+    read them (``Program.texts`` keeps that order), so nodes get the same ids; what the
+    files import is not looked up again. Used to rebuild a pickled ``Guideline``.
+    """
+    problems: list[dg.Diagnostic] = []
+    files: list[n.File] = []
+    texts: dict[str, Source] = {}
+    hashes: dict[str, str] = {}
+    paths: dict[str, str] = {}
+    ids = iter(range(1, 1 << 62))
+    for display, path, raw in sources:
+        hashes[display] = hashlib.sha256(raw).hexdigest()
+        paths[display] = path
+        source, decode_problems = decode_source(raw, display)
+        problems.extend(decode_problems)
+        if source is None:
+            continue
+        texts[display] = source
+        file, parse_problems = parse(source, limits, ids)
+        problems.extend(parse_problems)
+        if file is not None:
+            files.append(file)
+    return _program(entry, Path(root), files, texts, hashes, paths, problems), problems
+
+
+def _program(entry_display: str, root: Path, files: list[n.File], texts: dict[str, Source],
+             hashes: dict[str, str], paths: dict[str, str],
+             problems: list[dg.Diagnostic]) -> Program:
+    """The program of the files read; header problems are added to ``problems``."""
     header = None
     if files:
         headers = [i for i in files[0].items if isinstance(i, n.Header)]
@@ -152,9 +215,32 @@ def assemble(entry: Path, *, root: Path | None = None, limits: Limits = DEFAULT_
                 if isinstance(i, n.Header):
                     problems.append(dg.make("SR214", i.span,
                                             hints=("an imported file starts with `module`",)))
-    program = Program(entry=entry_display, root=str(root), header=header, files=tuple(files),
-                      texts=texts, sha256=hashes, paths=paths)
-    return program, problems
+    return Program(entry=entry_display, root=str(root), header=header, files=tuple(files),
+                   texts=texts, sha256=hashes, paths=paths)
+
+
+def printable(text: str) -> str:
+    """``text`` with each unpaired surrogate replaced by U+FFFD (one for one: offsets hold)."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _missing(path: Path) -> bool:
+    """Nothing at all at ``path`` (other problems are reported when it is opened)."""
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _shorten(text: str, width: int = 80) -> str:
+    """An import path as a message shows it: at most ``width`` characters."""
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _nowhere(name: str) -> Span:

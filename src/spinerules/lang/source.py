@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import bisect
+import errno
+import os
+import stat
+from pathlib import Path
 
 import attrs
 
@@ -75,3 +79,66 @@ class Source:
     def slice(self, span: Span) -> str:
         """The text a span covers."""
         return self.text[span.start : span.end]
+
+
+# --- reading files that may be hostile ----------------------------------------------------
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe"),
+          (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
+
+
+class NotRegularFileError(OSError):
+    """A path names a folder, named pipe, device or socket, not a regular file."""
+
+
+def read_limited(path: str | os.PathLike[str], max_bytes: int) -> tuple[bytes, int]:
+    """At most ``max_bytes + 1`` bytes of a regular file, and its size on disk.
+
+    The file is opened without blocking (a named pipe would wait for a writer forever) and
+    checked to be a regular file before anything is read (``/dev/zero`` never ends); the
+    caller compares ``len(data)`` with ``max_bytes``. Raises :class:`OSError` (its
+    ``strerror`` says why: ``not a regular file (a named pipe)``, ``Too many levels of
+    symbolic links``, ``File name too long``...).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) \
+        | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((name for test, name in _KINDS if test(info.st_mode)), "something else")
+            raise NotRegularFileError(errno.EINVAL, f"not a regular file ({kind})", str(path))
+        chunks: list[bytes] = []
+        left = max_bytes + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+        return data, max(info.st_size, len(data))
+    finally:
+        os.close(fd)
+
+
+def resolve(path: str | os.PathLike[str]) -> Path:
+    """``Path(path).resolve()``, with a symlink loop an :class:`OSError` (``ELOOP``) as on
+    every Python version (3.11 raises ``RuntimeError``)."""
+    try:
+        return Path(path).resolve()
+    except RuntimeError:
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path)) from None
+
+
+def why_unreadable(exc: OSError) -> str:
+    """What an :class:`OSError` from reading a file says, without the path (shown apart)."""
+    return exc.strerror or str(exc)
+
+
+def is_folder(path: str | os.PathLike[str]) -> bool:
+    """``Path.is_dir()``, false (not an exception) for a name too long to look up."""
+    try:
+        return Path(path).is_dir()
+    except OSError:
+        return False

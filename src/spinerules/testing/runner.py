@@ -29,11 +29,12 @@ from typing import Any
 import attrs
 import yaml
 
-from spinerules.api import EvaluationFailedError, Guideline, load
+from spinerules.api import EvaluationFailedError, Guideline, load, parse_iso_date
 from spinerules.engine.result import Result
 from spinerules.lang import diagnostics as dg
 from spinerules.lang.nodes import Test
-from spinerules.records.loader import RecordError, load_record
+from spinerules.lang.source import is_folder, read_limited, resolve, why_unreadable
+from spinerules.records.loader import DEFAULT_MAX_BYTES, RecordError, load_record
 
 DEFAULT_AS_OF = datetime.date(2026, 1, 1)
 
@@ -86,11 +87,7 @@ def _case_from_block(g: Guideline, t: Test) -> Case:
     if t.given is None:
         error = "the test names no patient (`given \"file.json\"`)"
     else:
-        path = here / t.given
-        try:
-            patient = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            error = f"cannot read the test patient `{t.given}`: {exc}"
+        patient, error = read_test_patient(t.given, here, project_root(Path(g.program.root)))
     return Case(
         name=t.name, origin=t.span.location(), guideline=g.program.entry, patient=patient,
         as_of=t.as_of or DEFAULT_AS_OF, want_codes=t.expect, want_not=t.expect_not,
@@ -98,53 +95,165 @@ def _case_from_block(g: Guideline, t: Test) -> Case:
         want_scores={s.name: (s.low, s.high) for s in t.expect_scores}, error=error)
 
 
+MAX_CASE_FILE_BYTES = 512 * 1024
+"""Size of one YAML case file (the largest bundled one is about 200 KB)."""
+
+MAX_BROKEN_CASES = 100
+"""Broken cases reported for one case file; then one ``SR120`` says how many were left."""
+
+
+def _yaml_loader() -> type[Any]:
+    """libyaml's safe loader when PyYAML was built with it (several times faster)."""
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def cases_from_yaml(path: Path) -> Iterator[Case]:
-    """The cases of one YAML case file."""
+    """The cases of one YAML case file (at most :data:`MAX_CASE_FILE_BYTES`; after
+    :data:`MAX_BROKEN_CASES` broken cases, one last case says how many were not read)."""
+
+    def unreadable(error: str) -> Case:
+        return Case(name=path.name, origin=str(path), guideline="", patient=None,
+                    as_of=DEFAULT_AS_OF, error=error)
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        yield Case(name=path.name, origin=str(path), guideline="", patient=None,
-                   as_of=DEFAULT_AS_OF, error=f"cannot read the case file: {exc}")
+        raw, size = read_limited(path, MAX_CASE_FILE_BYTES)
+    except OSError as exc:
+        yield unreadable(f"error[SR110]: cannot read the file `{path}`: {why_unreadable(exc)}")
         return
+    if len(raw) > MAX_CASE_FILE_BYTES:
+        yield unreadable(f"error[SR107]: the file is too large ({size} bytes; the limit is "
+                         f"{MAX_CASE_FILE_BYTES}): split the cases into several files")
+        return
+    try:
+        data = yaml.load(raw.decode("utf-8"), Loader=_yaml_loader())  # safe: plain data only
+    except (ValueError, yaml.YAMLError, RecursionError) as exc:  # bad UTF-8 is a ValueError
+        yield unreadable(f"cannot read the case file: {str(exc)[:500]}")
+        return
+    root = project_root(path.parent)
     entries = data.get("cases", [data]) if isinstance(data, dict) else data
     if not isinstance(entries, list):
         entries = []
     defaults = {k: v for k, v in data.items() if k != "cases"} if isinstance(data, dict) else {}
-    for i, raw in enumerate(entries):
-        entry = {**defaults, **(raw if isinstance(raw, dict) else {})}
-        name = str(entry.get("name") or entry.get("note") or f"{path.stem}[{i}]")
-        origin = f"{path}:case {i + 1}"
-        error = None
-        guideline = str(entry.get("guideline", ""))
-        if guideline and not _is_name(guideline):
-            guideline = str(path.parent / guideline)
-        patient = entry.get("patient")
-        if "patient_file" in entry:
-            try:
-                patient = json.loads((path.parent / str(entry["patient_file"])).read_text(
-                    encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                error = f"cannot read patient_file: {exc}"
-        as_of = entry.get("as_of", DEFAULT_AS_OF)
-        if isinstance(as_of, str):
-            try:
-                as_of = datetime.date.fromisoformat(as_of)
-            except ValueError:
-                error = f"as_of is not a date: {as_of!r}"
-                as_of = DEFAULT_AS_OF
-        scores: dict[str, tuple[float, float]] = {}
-        for k, v in (entry.get("want_scores") or {}).items():
-            scores[str(k)] = (float(v[0]), float(v[1])) if isinstance(v, list) else (
-                float(v), float(v))
-        yield Case(
-            name=name, origin=origin, guideline=guideline, patient=patient, as_of=as_of,
-            want_codes=tuple(entry.get("want_codes") or entry.get("want_recommendations") or ()),
-            want_not=tuple(entry.get("want_not") or entry.get("want_not_codes") or ()),
-            want_missing=tuple(entry.get("want_missing") or ()),
-            want_not_missing=tuple(entry.get("want_not_missing") or ()),
-            want_rules=tuple(entry.get("want_rules") or ()),
-            want_not_rules=tuple(entry.get("want_not_rules") or ()),
-            want_scores=scores, want_error=entry.get("want_error"), error=error)
+    broken = 0
+    for i, raw_entry in enumerate(entries):
+        try:
+            case = _yaml_case(path, i, raw_entry, defaults, root)
+        except (TypeError, ValueError, AttributeError, IndexError) as exc:
+            case = Case(name=f"{path.stem}[{i}]", origin=f"{path}:case {i + 1}", guideline="",
+                        patient=None, as_of=DEFAULT_AS_OF,
+                        error=f"the case is malformed: {str(exc)[:200]}")
+        yield case
+        broken += case.error is not None
+        if broken >= MAX_BROKEN_CASES and i + 1 < len(entries):
+            more = len(entries) - i - 1
+            yield Case(name=path.name, origin=f"{path}:case {i + 2}", guideline="",
+                       patient=None, as_of=DEFAULT_AS_OF,
+                       error=f"error[SR120]: too many problems: stopped after "
+                       f"{MAX_BROKEN_CASES} broken cases in this file; {more:,} more cases "
+                       "were not read")
+            return
+
+
+def _yaml_case(path: Path, i: int, raw: Any, defaults: dict[str, Any], root: Path) -> Case:
+    """One entry of a case file."""
+    if not isinstance(raw, dict):
+        raise TypeError(f"a case is a mapping (guideline:, patient:, want_codes: ...), got "
+                        f"{type(raw).__name__}")
+    entry = {**defaults, **raw}
+    name = str(entry.get("name") or entry.get("note") or f"{path.stem}[{i}]")
+    origin = f"{path}:case {i + 1}"
+    error = None
+    guideline = str(entry.get("guideline", ""))
+    if guideline and not _is_name(guideline):
+        guideline = str(path.parent / guideline)
+    if guideline and not _is_name(guideline):
+        why = _outside(Path(guideline), root)
+        if why:
+            error = f"error[SR110]: cannot read the guideline `{entry.get('guideline')}`: " \
+                f"{why}"
+    patient = entry.get("patient")
+    if "patient_file" in entry:
+        patient, unread = read_test_patient(str(entry["patient_file"]), path.parent, root)
+        error = error or unread
+    as_of = entry.get("as_of", DEFAULT_AS_OF)
+    if isinstance(as_of, str):
+        as_of = parse_iso_date(as_of)
+        if as_of is None:
+            error = f"as_of is not a date like 2026-02-18: {entry.get('as_of')!r}"
+            as_of = DEFAULT_AS_OF
+    elif not isinstance(as_of, datetime.date) or isinstance(as_of, datetime.datetime):
+        error = f"as_of is not a date like 2026-02-18: {as_of!r}"
+        as_of = DEFAULT_AS_OF
+    scores: dict[str, tuple[float, float]] = {}
+    for k, v in (entry.get("want_scores") or {}).items():
+        scores[str(k)] = (float(v[0]), float(v[1])) if isinstance(v, list) else (
+            float(v), float(v))
+    return Case(
+        name=name, origin=origin, guideline=guideline, patient=patient, as_of=as_of,
+        want_codes=tuple(entry.get("want_codes") or entry.get("want_recommendations") or ()),
+        want_not=tuple(entry.get("want_not") or entry.get("want_not_codes") or ()),
+        want_missing=tuple(entry.get("want_missing") or ()),
+        want_not_missing=tuple(entry.get("want_not_missing") or ()),
+        want_rules=tuple(entry.get("want_rules") or ()),
+        want_not_rules=tuple(entry.get("want_not_rules") or ()),
+        want_scores=scores, want_error=entry.get("want_error"), error=error)
+
+
+PROJECT_MARKERS = ("pyproject.toml", ".git")
+"""Files or folders that mark a project's top folder."""
+
+
+def project_root(folder: Path) -> Path:
+    """The folder test patients and case files may name files in: the nearest folder at or
+    above ``folder`` that holds ``pyproject.toml`` or ``.git``, else ``folder`` itself."""
+    try:
+        start = resolve(folder)
+    except OSError:
+        return folder
+    for candidate in (start, *start.parents):
+        if candidate.parent == candidate:
+            break  # never the filesystem's root
+        if any((candidate / marker).exists() for marker in PROJECT_MARKERS):
+            return candidate
+    return start
+
+
+def _outside(path: Path, root: Path) -> str | None:
+    """Why ``path`` may not be read (it leaves ``root``, or cannot be resolved), or None."""
+    try:
+        real, real_root = resolve(path), resolve(root)
+    except OSError as exc:
+        return why_unreadable(exc)
+    if real != real_root and real_root not in real.parents:
+        return f"it lies outside the project folder `{real_root}`"
+    return None
+
+
+def read_test_patient(name: str, here: Path, root: Path) -> tuple[Any, str | None]:
+    """The JSON of a test patient file named in a test block or case file, and an error.
+
+    The file must lie inside ``root`` (the project folder, symlinks followed), be a regular
+    file (not a named pipe or device) and hold at most the records' ``DEFAULT_MAX_BYTES``.
+    """
+    shown = name if len(name) <= 80 else name[:77] + "..."
+
+    def fail(detail: str) -> tuple[Any, str]:
+        return None, f"error[SR504]: cannot read the test patient `{shown}`: {detail}"
+
+    path = here / name
+    why = _outside(path, root)
+    if why is not None:
+        return fail(why)
+    try:
+        raw, size = read_limited(path, DEFAULT_MAX_BYTES)
+    except OSError as exc:
+        return fail(why_unreadable(exc))
+    if len(raw) > DEFAULT_MAX_BYTES:
+        return fail(f"the file is too large ({size} bytes; the limit is {DEFAULT_MAX_BYTES})")
+    try:
+        return json.loads(raw), None
+    except (ValueError, RecursionError) as exc:
+        return fail(f"not valid JSON: {str(exc).splitlines()[0][:200]}")
 
 
 def _is_name(text: str) -> bool:
@@ -229,7 +338,7 @@ def collect(paths: list[str]) -> Iterator[tuple[Case, Guideline | None]]:
     """Cases from guideline files, bundled names, folders and YAML case files."""
     for p in paths:
         path = Path(p)
-        if path.is_dir():
+        if is_folder(path):
             for f in sorted(path.rglob("*")):
                 if f.suffix in (".yaml", ".yml"):
                     yield from ((c, None) for c in cases_from_yaml(f))
@@ -242,10 +351,14 @@ def collect(paths: list[str]) -> Iterator[tuple[Case, Guideline | None]]:
 
 
 def _is_entry(f: Path) -> bool:
-    try:
-        head = f.read_text(encoding="utf-8", errors="replace")[:4000]
-    except OSError:
+    """A guideline's entry file (its header within the first 4,000 bytes); a file that is
+    not a regular file counts, so that loading it reports why it cannot be read."""
+    if is_folder(f):
         return False
+    try:
+        head = read_limited(f, 4000)[0].decode("utf-8", errors="replace")
+    except OSError:
+        return True
     return any(line.startswith("guideline ") for line in head.splitlines())
 
 
