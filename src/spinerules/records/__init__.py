@@ -17,6 +17,7 @@ from spinerules.records.loader import (
     dump_record,
     load_record,
     load_record_json,
+    validate_record,
 )
 from spinerules.records.schema import OrderedEnum, fact
 
@@ -31,4 +32,5 @@ __all__ = [
     "fact",
     "load_record",
     "load_record_json",
+    "validate_record",
 ]
