@@ -144,7 +144,7 @@ def print_expr(e: n.Expr, need: int = 0) -> str:
     """One expression on one line, with the parentheses its place (``need``) requires.
 
     Example:
-        >>> from spinerules import nodes as n
+        >>> from spinerules.lang import nodes as n
         >>> a, b, c = (n.Path(names=(x,)) for x in "abc")
         >>> print_expr(n.Arith(op="*", left=n.Arith(op="+", left=a, right=b), right=c))
         '(a + b) * c'
@@ -701,7 +701,7 @@ def print_item(item: n.Item) -> str:
     """The canonical text of one item (no comments).
 
     Example:
-        >>> from spinerules import nodes as n
+        >>> from spinerules.lang import nodes as n
         >>> print(print_item(n.Import(path="red_flags.rules")), end="")
         import "red_flags.rules"
     """

@@ -15,7 +15,7 @@ of the offending value:
     >>> load_record_json(Patient, '{"age": 130, "sex": "f"}')
     Traceback (most recent call last):
       ...
-    spinerules.records.RecordError: age: expected a whole number from 0 to 120, got 130
+    spinerules.records.loader.RecordError: age: expected a whole number from 0 to 120, got 130
     sex: expected one of "female", "male", got "f" (did you mean "female"?)
 
 The machinery is a :class:`cattrs.Converter` with detailed validation and
