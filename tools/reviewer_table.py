@@ -24,8 +24,18 @@ from spinerules import nodes as n
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "guidelines" / "sources-review.md"
-#: the bundled guidelines, in the order their rules are listed
-GUIDELINES = ("vcf", "trauma", "pathologic", "pediatric", "spine")
+#: the order in which the bundled guidelines' rules are listed; any other bundled guideline
+#: (a folder `guidelines/<name>/` with an entry file `<name>.rules`) follows alphabetically
+ORDER = ("vcf", "trauma", "pathologic", "pediatric")
+
+
+def bundled() -> list[str]:
+    """The names of the bundled guidelines, `spine` (which imports the others) last."""
+    found = sorted(d.name for d in (ROOT / "guidelines").iterdir()
+                   if (d / f"{d.name}.rules").is_file())
+    first = [name for name in ORDER if name in found]
+    rest = [name for name in found if name not in ORDER and name != "spine"]
+    return first + rest + (["spine"] if "spine" in found else [])
 
 
 def walk(items: Iterable[n.Item]) -> Iterator[n.Item]:
@@ -75,7 +85,7 @@ def collect() -> tuple[list[Row], dict[str, n.Source], dict[str, set[str]]]:
     sources: dict[str, n.Source] = {}
     seen: set[tuple[str, str, str, str]] = set()
     loaded_by: dict[str, set[str]] = {}
-    for name in GUIDELINES:
+    for name in bundled():
         g = spinerules.load(name)
         sources.update(g.checked.sources)
         for item in walk(g.program.items()):
@@ -123,7 +133,7 @@ def render() -> str:
         "Regenerate with `python tools/reviewer_table.py` after changing a rule or a source.",
         "",
     ]
-    folders = [f for f in GUIDELINES if any(r[0] == f for r in rows)]
+    folders = [f for f in bundled() if any(r[0] == f for r in rows)]
     for folder in folders:
         files = sorted({r[1] for r in rows if r[0] == folder})
         out += [f"## {folder}", ""]
