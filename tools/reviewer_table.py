@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import spinerules
-from spinerules import nodes as n
+from spinerules.lang import nodes as n
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "guidelines" / "sources-review.md"

@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Any
 
 import spinerules
-from spinerules import nodes as n
+from spinerules.lang import nodes as n
 
 ROOT = Path(__file__).resolve().parents[2]
 @cache

@@ -15,7 +15,7 @@ of the offending value:
     >>> load_record_json(Patient, '{"age": 130, "sex": "f"}')
     Traceback (most recent call last):
       ...
-    spinerules.records.loader.RecordError: age: expected a whole number from 0 to 120, got 130
+    spinerules.records.RecordError: age: expected a whole number from 0 to 120, got 130
     sex: expected one of "female", "male", got "f" (did you mean "female"?)
 
 The machinery is a :class:`cattrs.Converter` with detailed validation and
@@ -129,6 +129,10 @@ class RecordError(Exception):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.problems,), {"source": self.source})
+
+
+# Shown (tracebacks, doctests, pickles) under the path users import it from.
+RecordError.__module__ = "spinerules.records"
 
 
 # --- public functions --------------------------------------------------------------------
@@ -599,7 +603,7 @@ def validate_record(obj: object, *, source: str | None = None,
         >>> validate_record(Patient(age=500, neuro=Neuro(deficit=1)))
         Traceback (most recent call last):
           ...
-        spinerules.records.loader.RecordError: age: expected a whole number from 0 to 120, got 500 (int)
+        spinerules.records.RecordError: age: expected a whole number from 0 to 120, got 500 (int)
         neuro.deficit: expected True or False, got 1 (int)
     """
     if attrs.has(type(obj)) and _instance_ok(type(obj))(obj, max_list_length):
