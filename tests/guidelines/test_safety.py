@@ -257,7 +257,7 @@ def test_height_loss_unknown_is_asked(name: str) -> None:
     r = evaluate(name, patch("founding-case", fractures__0__height_loss_pct=DROP))
     assert "request_height_loss" in r.missing_codes()
     (m,) = [m for m in r.missing if m.code == "request_height_loss"]
-    assert m.facts == ("fractures[0].height_loss_pct",)
+    assert "fractures[0].height_loss_pct" in m.facts
 
 
 @pytest.mark.parametrize("name", ADULT_ENTRIES)
@@ -268,7 +268,13 @@ def test_height_loss_unknown_decided_from_densitometric_osteoporosis(name: str) 
     assert {"start_osteoporosis_pharmacotherapy", "calcium_vitamin_d",
             "fall_prevention"} <= r.codes()
     assert "diagnose_osteoporosis_clinical" not in r.codes()   # not from the fracture
-    assert "request_height_loss" not in r.missing_codes()
+    assert "request_height_loss" in r.missing_codes()           # which the grade needs
+
+
+@pytest.mark.parametrize("name", ADULT_ENTRIES)
+def test_height_loss_unknown_in_a_young_adult_is_asked(name: str) -> None:
+    r = evaluate(name, patch("founding-case", age=40, fractures__0__height_loss_pct=DROP))
+    assert "request_height_loss" in r.missing_codes()
 
 
 # ---------------------------------------------------------------------- 8. infants
