@@ -42,6 +42,7 @@ KEYS = ("want_codes", "want_not", "want_missing", "want_not_missing", "want_rule
 # `spine` rule that gives the same code.
 RULE_IN_SPINE = {
     "S16.child_specialist_referral": "pediatric.specialist_referral",  # vcf/children.rules
+    "S16.child_non_accidental_injury": "pediatric.non_accidental_injury",  # vcf/children.rules
     "pediatric.neuro_exam_missing": "S2.neuro_exam_missing",          # pediatric/missing_data
     "pediatric.cancer_history_missing": "S4.cancer_history_missing",  # pediatric/missing_data
 }
