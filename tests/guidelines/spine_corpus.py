@@ -42,6 +42,7 @@ KEYS = ("want_codes", "want_not", "want_missing", "want_not_missing", "want_rule
 # `spine` rule that gives the same code.
 RULE_IN_SPINE = {
     "S16.child_specialist_referral": "pediatric.specialist_referral",  # vcf/children.rules
+    "S16.child_non_accidental_injury": "pediatric.non_accidental_injury",  # vcf/children.rules
     "pediatric.neuro_exam_missing": "S2.neuro_exam_missing",          # pediatric/missing_data
     "pediatric.cancer_history_missing": "S4.cancer_history_missing",  # pediatric/missing_data
 }
@@ -57,9 +58,11 @@ SPINE_DIFFERS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
         ("diagnose_osteoporosis_clinical", "use_z_score_not_t_score"),
         ("pediatric.osteoporosis_clinical",), _CHILD),
     "pediatric: age 18: not a child": (
-        ("diagnose_osteoporosis_clinical",), ("S14.osteoporosis_clinical_adult",),
-        "under `spine` an adult's low-energy fracture gets the adult clinical diagnosis (vcf "
-        "S14); the pediatric entry has no adult rules"),
+        ("bone_specialist_referral", "secondary_cause_workup"),
+        ("S14.bone_specialist_referral",),
+        "under `spine` an adult under 50 with a low-energy fracture gets vcf's referral to a "
+        "bone specialist and the secondary-cause work-up (S14); the pediatric entry has no "
+        "adult rules"),
     "pediatric: adult (18), examination missing: not asked by the paediatric rule": (
         ("request_neuro_exam",), ("S2.neuro_exam_missing",),
         "under `spine` vcf's S2 asks for the examination at any age"),

@@ -244,6 +244,12 @@ class Fracture:
         unit="weeks", min=0, doc="time since the pain began or the injury happened"
     )
     pathologic_confirmed: bool | None = fact(doc="a neoplastic (pathologic) fracture is proven")
+    malignancy_excluded: bool | None = fact(
+        doc="a work-up excluded a neoplastic cause (not the same as pathologic_confirmed: false)"
+    )
+    posterior_wall_involved: bool | None = fact(
+        doc="the posterior wall of the vertebral body is fractured, or a fragment is retropulsed"
+    )
     morphology: Morphology | None = fact(doc="fracture morphology (TLICS)")
     posterior_ligament: PosteriorLigament | None = fact(
         doc="posterior ligamentous complex integrity (TLICS)"
@@ -287,6 +293,7 @@ class Labs:
     """Laboratory results."""
 
     inflammatory_markers_elevated: bool | None = fact(doc="ESR or CRP raised")
+    egfr: float | None = fact(min=0, doc="estimated glomerular filtration rate, mL/min/1.73m2")
 
 
 @attrs.frozen(kw_only=True)
@@ -298,6 +305,7 @@ class History:
         doc="immunosuppressed, including long-term glucocorticoids"
     )
     high_fall_risk: bool | None = fact(doc="assessed as being at high risk of falls")
+    long_term_glucocorticoids: bool | None = fact(doc="glucocorticoids taken for 3 months or more")
 
 
 @attrs.frozen(kw_only=True)
