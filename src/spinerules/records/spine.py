@@ -26,7 +26,9 @@ from spinerules.records.schema import OrderedEnum, fact
 __all__ = [
     "RECORD_TYPES",
     "Analgesia",
+    "AnkylosingDisorder",
     "BoneHealth",
+    "Cspine",
     "Fracture",
     "History",
     "Imaging",
@@ -35,6 +37,7 @@ __all__ = [
     "Mechanism",
     "Morphology",
     "Neuro",
+    "OfType",
     "Patient",
     "PosteriorLigament",
     "Sex",
@@ -45,8 +48,11 @@ __all__ = [
     "SinsLocation",
     "SinsPain",
     "SinsPosterolateral",
+    "SlicDiscoLigamentous",
+    "SlicMorphology",
     "Symptoms",
     "TlicsNeuroStatus",
+    "Trauma",
 ]
 
 
@@ -210,6 +216,48 @@ class SinsPosterolateral(enum.Enum):
     none = "none"
 
 
+class OfType(enum.Enum):
+    """DGOU osteoporotic fracture (OF) classification, OF 1 (edema only) to OF 5 (tension band)."""
+
+    OF1 = "OF1"
+    """No deformation of the vertebral body; edema on MRI (STIR) only."""
+    OF2 = "OF2"
+    """Deformation of one endplate, with no or only minor (< 1/5) posterior wall involvement."""
+    OF3 = "OF3"
+    """Deformation of one endplate with distinct posterior wall involvement (> 1/5)."""
+    OF4 = "OF4"
+    """Both endplates deformed, loss of the vertebral frame, collapse, or a pincer fracture."""
+    OF5 = "OF5"
+    """Distraction, rotation or translation injury (anterior or posterior tension band failure)."""
+
+
+class SlicMorphology(enum.Enum):
+    """Injury morphology of the subaxial (C3-C7) cervical spine, as scored by SLIC."""
+
+    none = "none"
+    compression = "compression"
+    burst = "burst"
+    distraction = "distraction"
+    rotation_translation = "rotation_translation"
+
+
+class SlicDiscoLigamentous(enum.Enum):
+    """Integrity of the disco-ligamentous complex (SLIC)."""
+
+    intact = "intact"
+    indeterminate = "indeterminate"
+    disrupted = "disrupted"
+
+
+class AnkylosingDisorder(enum.Enum):
+    """A disorder that fuses (ankyloses) the spine."""
+
+    none = "none"
+    ankylosing_spondylitis = "ankylosing_spondylitis"
+    dish = "dish"
+    """Diffuse idiopathic skeletal hyperostosis."""
+
+
 # --- records -----------------------------------------------------------------------------
 
 
@@ -258,6 +306,14 @@ class Fracture:
         doc="examination and imaging agree that the pain comes from this level"
     )
     sins: Sins | None = fact(doc="SINS components, for a neoplastic fracture")
+    of_type: OfType | None = fact(doc="DGOU osteoporotic fracture classification, OF1..OF5")
+    odontoid: bool | None = fact(doc="a fracture of the odontoid process (dens) of C2")
+    slic_morphology: SlicMorphology | None = fact(
+        doc="subaxial (C3-C7) injury morphology as scored by SLIC"
+    )
+    disco_ligamentous: SlicDiscoLigamentous | None = fact(
+        doc="disco-ligamentous complex integrity (SLIC)"
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -273,6 +329,9 @@ class Neuro:
     )
     nerve_root_injury: bool | None = fact(doc="signs of a nerve-root injury")
     tlics_status: TlicsNeuroStatus | None = fact(doc="neurological status as scored by TLICS")
+    ongoing_cord_compression: bool | None = fact(
+        doc="continuous cord compression in the setting of a neurological deficit (SLIC +1)"
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -305,7 +364,12 @@ class History:
         doc="immunosuppressed, including long-term glucocorticoids"
     )
     high_fall_risk: bool | None = fact(doc="assessed as being at high risk of falls")
-    long_term_glucocorticoids: bool | None = fact(doc="glucocorticoids taken for 3 months or more")
+    long_term_glucocorticoids: bool | None = fact(
+        doc="systemic glucocorticoids taken for 3 months or more"
+    )
+    ankylosing_disorder: AnkylosingDisorder | None = fact(
+        doc="a disorder that fuses the spine: none, ankylosing_spondylitis or dish"
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -343,6 +407,37 @@ class Imaging:
 
 
 @attrs.frozen(kw_only=True)
+class Cspine:
+    """Findings for the cervical-spine imaging decision (Canadian C-spine rule and NEXUS)."""
+
+    gcs: int | None = fact(min=3, max=15, doc="Glasgow Coma Scale score, 3-15")
+    neck_pain: bool | None = fact(doc="neck pain after the injury")
+    midline_tenderness: bool | None = fact(doc="tenderness at the posterior midline of the neck")
+    focal_deficit: bool | None = fact(doc="a focal neurological deficit")
+    intoxicated: bool | None = fact(doc="evidence of intoxication")
+    distracting_injury: bool | None = fact(doc="a painful injury that distracts from the neck")
+    dangerous_mechanism: bool | None = fact(
+        doc="fall from 1 m or 5 stairs, axial load, high-speed or rollover crash, ejection, "
+        "motorised recreational vehicle or bicycle collision"
+    )
+    paresthesias: bool | None = fact(doc="paresthesias in the extremities")
+    simple_rear_end_collision: bool | None = fact(doc="a simple rear-end motor vehicle collision")
+    sitting_in_ed: bool | None = fact(doc="sitting up in the emergency department")
+    ambulatory_since_injury: bool | None = fact(doc="has walked at any time since the injury")
+    delayed_neck_pain: bool | None = fact(doc="the neck pain did not start immediately")
+    rotates_45_both_sides: bool | None = fact(
+        doc="can actively rotate the neck 45 degrees to the left and to the right"
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Trauma:
+    """The injury itself, beyond the fracture list."""
+
+    hemodynamically_stable: bool | None = fact(doc="vital signs are stable")
+
+
+@attrs.frozen(kw_only=True)
 class Patient:
     """A patient with one or more vertebral fractures (the ``spine.Patient`` record)."""
 
@@ -360,6 +455,8 @@ class Patient:
     analgesia: Analgesia | None = fact(doc="pain treatment so far")
     bone_health: BoneHealth | None = fact(doc="osteoporosis assessment and treatment")
     imaging: Imaging | None = fact(doc="imaging done so far")
+    cspine: Cspine | None = fact(doc="cervical-spine imaging-decision findings")
+    trauma: Trauma | None = fact(doc="the injury: haemodynamic state")
     augmentation_contraindication: str | None = fact(
         doc="a contraindication to vertebral augmentation (e.g. uncorrectable_coagulopathy)"
     )
@@ -375,6 +472,8 @@ for _cls in (
     Analgesia,
     BoneHealth,
     Imaging,
+    Cspine,
+    Trauma,
     Patient,
 ):
     attrs.resolve_types(_cls)

@@ -2,7 +2,8 @@
 
 - **Rule coverage**: how often each rule fired, did not fire, or was undetermined; a rule is
   covered when it was seen both firing and not firing. A score is covered when every arm
-  or band that classifies was taken at least once.
+  or band that classifies was taken at least once; a score none of whose arms classifies
+  (its bands written as rules, as for a level-scoped score) when its value was computed.
 - **Condition coverage (MC/DC, unique cause)**: an atomic condition of a rule is covered
   when two evaluations of that rule differ in their outcome (fired / not fired), differ in
   that condition (true / false), and agree on every other condition of the rule.
@@ -45,11 +46,14 @@ class RuleCoverage:
     undetermined: int
     conditions: tuple[ConditionCoverage, ...] = ()
     arms: tuple[tuple[str, bool], ...] = ()  # scores: (classify code, taken)
+    value_only: bool = False  # a score none of whose arms or bands classifies
 
     @property
     def covered(self) -> bool:
         if self.arms:
             return all(taken for _, taken in self.arms)
+        if self.value_only:
+            return self.fired > 0  # its value was computed in some evaluation
         return self.fired > 0 and self.not_fired > 0
 
     def to_json(self) -> dict[str, Any]:
@@ -153,6 +157,14 @@ def measure(guideline: Guideline, results: Iterable[Result]) -> CoverageReport:
                 seen = outcomes.get(item.name, [])
                 codes = [a.action.code for a in (*item.arms, *item.bands)
                          if a.action is not None]
+                if not codes:
+                    # Only a value (its bands, if any, are rules of their own): counted as
+                    # "fired" where the value was computed, "not fired" where it was not.
+                    computed = sum(any(a[0] == item.name for a in o.atoms) for o in seen)
+                    rows.append(RuleCoverage(
+                        rule=item.name, location=item.span.location(), fired=computed,
+                        not_fired=len(seen) - computed, undetermined=0, value_only=True))
+                    continue
                 rows.append(RuleCoverage(
                     rule=item.name, location=item.span.location(),
                     fired=sum(o.status == "fire" for o in seen),
