@@ -28,6 +28,7 @@ from .compile import (
     Env,
     EvaluationError,
     Thunk,
+    Work,
     _static_path,
     kleene,
 )
@@ -174,7 +175,7 @@ class TraceValues:
                 if self._fn is None and not self._failed:
                     try:
                         self._fn = generate_values(self._checked, self.wanted)
-                    except RecursionError:
+                    except (RecursionError, SyntaxError):  # too deep for CPython
                         self._failed = True
                 fn = self._fn
             if fn is None:
@@ -192,6 +193,7 @@ class Plan:
     citations: dict[str, Citation]
     cited: dict[tuple[n.Citation, ...], tuple[Citation, ...]]  # a cite list, resolved once
     values: TraceValues | None = None
+    work: Work | None = None  #: the budget's count (``compile.Work``)
 
 
 def display(t: ts.Type) -> Callable[[Any], Any]:
@@ -336,7 +338,8 @@ class Planner:
             resolve(node.against)
         wanted = {k: list(v.values()) for k, v in self._wanted.items()}
         return Plan(block=block, invariants=invariants, citations=self.citations, cited=cited,
-                    values=TraceValues(self.checked, wanted))
+                    values=TraceValues(self.checked, wanted),
+                    work=Work(self.checked, self.compiler))
 
     def _mark_loop_defines(self, items: list[n.Item], top: bool) -> None:
         for item in items:
