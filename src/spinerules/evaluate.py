@@ -51,6 +51,9 @@ _SPACES = re.compile(r"\s+")
 #: explanation lines go this deep below a rule's condition; each depth's indentation
 _DEEPEST = 3
 _INDENT = tuple("  " * d for d in range(_DEEPEST + 1))
+#: a trace outcome lists at most this many facts one by one (``_Run.trace_facts``)
+_TRACE_FACTS = 24
+_ANY_INDEX = re.compile(r"\[\d+\]")
 _NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 
 
@@ -273,6 +276,10 @@ class Planner:
             try:
                 return env.vals[key]  # (unknown there is codegen's marker, an Unknown)
             except KeyError:
+                pass
+            try:  # a top-level define's node, explained inside a loop
+                return env.root.vals[key]
+            except KeyError:
                 return thunk(env)
         self._getters[key] = get
         return get
@@ -440,11 +447,18 @@ class Planner:
         top = nid not in self.compiler.loop_defines
         if nid not in self._define_nodes:  # made once: note the nodes it shows
             self._capturing.append({})
+            outer = self._block
+            if top:  # (its nodes are the top block's, wherever it is first opened)
+                self._block = 0
             self._kept(-nid, lambda: self.explainer(expr, opened=True), top)
+            self._block = outer
             self._define_nodes[nid] = self._capturing.pop()
-        if (self._block, nid) not in self._opened:  # its nodes, once per block
-            self._opened.add((self._block, nid))
-            wanted = self._wanted[self._block]
+        # its nodes, once per block; a top-level define's in the top block only, as its
+        # values (and explanation) are the same in every loop element
+        block = 0 if top else self._block
+        if (block, nid) not in self._opened:
+            self._opened.add((block, nid))
+            wanted = self._wanted[block]
             for e in self._define_nodes[nid].values():
                 wanted[e.nid] = e
         for nodes in self._capturing:
@@ -546,7 +560,11 @@ class Planner:
             out.append(Atom(text, self.memo(e), polarity, shown, e, detail, self.val(e)))
         if isinstance(ref, DefineRef) and depth < 2:
             inner = self.checked.defines[ref.nid]
+            outer = self._block
+            if ref.nid not in self.compiler.loop_defines:  # its values: the top block's
+                self._block = 0
             self.atoms(inner.expr, polarity, out, probes, f"via {inner.name}: ", depth + 1)
+            self._block = outer
 
     # ------------------------------------------------------------------ scores
     def score(self, s: n.Score) -> ScorePlan:
@@ -694,12 +712,16 @@ class _Run:
         self.tracing = tracing
         self.recs: list[tuple[int, int, Recommendation]] = []
         self.requests: list[tuple[int, MissingData]] = []
-        self.undetermined: list[Undetermined] = []
+        # undetermined rules, one entry per rule (its loop elements summed up): the facts
+        # that would decide it, as a set, and its codes
+        self.undecided: dict[tuple[str, str], tuple[set[str], tuple[str, ...]]] = {}
         self.scores: dict[str, ScoreResult] = {}
         self.conflicts: list[Conflict] = []
         self.outcomes: list[RuleOutcome] = []
         self.seq = 0
         self.snapshots: Iterator[dict[int, Any]] | None = None
+        self.summaries: dict[frozenset[str], tuple[str, ...]] = {}  # (``trace_facts``)
+        self.patterns: dict[str, str] = {}  # a fact -> its list elements summed up
 
     def take(self, key: int, index: int) -> dict[int, Any]:
         """The precomputed values of the block instance about to run, if in step."""
@@ -747,10 +769,7 @@ class _Run:
             items = lp.source(env)
             if isinstance(items, Unknown):
                 for rp in _all_rules(lp.block):
-                    self.undetermined.append(Undetermined(
-                        rule=rp.rule.rule_id, location=rp.rule.span.location(),
-                        facts=tuple(sorted(items.paths)),
-                        codes=tuple(a.code for a in rp.rule.actions)))
+                    self.undetermine(rp.rule.rule_id, rp.location, items.paths, rp.codes)
                 continue
             base = lp.path(env)
             for i, item in enumerate(items):
@@ -760,6 +779,42 @@ class _Run:
                 self.block(lp.block, child, (*binding, Because(expression=lp.loop.var,
                                                                value=path)),
                            "" if i == 0 and not suffix else f"{suffix}@{path}", i)
+
+    def trace_facts(self, paths: frozenset[str]) -> tuple[str, ...]:
+        """The facts a trace shows for one outcome: all of them when few; else with the
+        elements of each list summed up (`fractures[*].height_loss_pct`), so that a rule
+        of a loop that depends on every element does not list every element's facts for
+        each element (the trace would grow with the square of the list). Kept per set of
+        facts: the elements of a loop mostly share theirs."""
+        if len(paths) <= _TRACE_FACTS:
+            return tuple(sorted(paths))
+        shown = self.summaries.get(paths)
+        if shown is None:
+            patterns = self.patterns
+            for p in paths.difference(patterns):
+                patterns[p] = _ANY_INDEX.sub("[*]", p)
+            shown = self.summaries[paths] = tuple(sorted(set(map(patterns.__getitem__,
+                                                                 paths))))
+        return shown
+
+    def undetermine(self, rule: str, location: str, facts: frozenset[str],
+                    codes: tuple[str, ...]) -> None:
+        """Note an undetermined rule (or score). A rule in a loop is undetermined for some
+        elements: it gets one entry, with the facts of all of them, so that the result
+        grows with the record, not with the elements times the facts they share."""
+        key = (rule, location)
+        entry = self.undecided.get(key)
+        if entry is None:
+            self.undecided[key] = (set(facts), codes)
+        else:
+            entry[0].update(facts)
+            if codes != entry[1]:  # (a score's pending codes differ between elements)
+                self.undecided[key] = (entry[0], tuple(dict.fromkeys((*entry[1], *codes))))
+
+    def undetermined(self) -> tuple[Undetermined, ...]:
+        return tuple(Undetermined(rule=rule, location=location, facts=tuple(sorted(facts)),
+                                  codes=codes)
+                     for (rule, location), (facts, codes) in self.undecided.items())
 
     def score(self, sp: ScorePlan, env: Env, binding: tuple[Because, ...], suffix: str) -> None:
         out: ScoreOutcome = sp.thunk(env)
@@ -774,16 +829,15 @@ class _Run:
             self.emit(out.action, s.name, s.span.location(), because, sp.order, s.cites,
                       s.against)
         elif out.pending:
-            self.undetermined.append(Undetermined(
-                rule=s.name, location=s.span.location(), facts=tuple(sorted(out.facts)),
-                codes=tuple(dict.fromkeys(a.code for a in out.pending))))
+            self.undetermine(s.name, s.span.location(), out.facts,
+                             tuple(dict.fromkeys(a.code for a in out.pending)))
         if self.tracing:
             status = "fire" if out.action else "unknown" if out.pending else "skip"
             self.outcomes.append(RuleOutcome(
                 rule=s.name, location=s.span.location(), status=status,
                 codes=tuple(a.code for a in (*(arm.action for arm in (*s.arms, *s.bands)
                                                if arm.action),)),
-                facts=tuple(sorted(out.facts)),
+                facts=self.trace_facts(out.facts),
                 atoms=tuple((b.expression, b.value, True) for b in because), binding=binding))
 
     def rule(self, rp: RulePlan, env: Env, binding: tuple[Because, ...],
@@ -822,15 +876,13 @@ class _Run:
                     self.emit(action, rule.rule_id, rp.location, because, rp.order,
                               action.cites, action.against)
         elif isinstance(value, Unknown):
-            self.undetermined.append(Undetermined(
-                rule=rule.rule_id, location=rp.location,
-                facts=tuple(sorted(value.paths)), codes=rp.codes))
+            self.undetermine(rule.rule_id, rp.location, value.paths, rp.codes)
         if self.tracing:
             status = "fire" if value is True else "unknown" if isinstance(value, Unknown) \
                 else "skip"
             self.outcomes.append(RuleOutcome(
                 rule=rule.rule_id, location=rp.location, status=status, codes=rp.codes,
-                facts=tuple(sorted(value.paths)) if isinstance(value, Unknown) else (),
+                facts=self.trace_facts(value.paths) if isinstance(value, Unknown) else (),
                 atoms=atoms, binding=binding, details=rp.pick(details),
                 reasons=tuple(rp.why(env))))
 
@@ -848,7 +900,8 @@ class _Run:
         for m in merged.values():
             facts = set(m.facts)
             waiting = tuple(dict.fromkeys(
-                u.rule for u in self.undetermined if facts & set(u.facts)))
+                rule for (rule, _), (facts_u, _) in self.undecided.items()
+                if not facts.isdisjoint(facts_u)))
             missing.append(attrs.evolve(m, waiting=waiting))
         fired = {r.code: r.rule for r in recs}
         fired.update({m.code: m.rule for m in missing})
@@ -891,7 +944,7 @@ def run(plan: Plan, checked: Checked, record: Any, *, as_of: datetime.date,
     return Result(
         guideline=guideline_info, patient=patient_id, as_of=as_of.isoformat(),
         recommendations=recs, missing=missing, scores=dict(sorted(state.scores.items())),
-        conflicts=tuple(state.conflicts), undetermined=tuple(state.undetermined),
+        conflicts=tuple(state.conflicts), undetermined=state.undetermined(),
         trace=Trace(tuple(state.outcomes)) if trace else None,
     )
 
