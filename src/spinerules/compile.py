@@ -625,12 +625,15 @@ class Work:
             if inner.constant and fields is not None:
                 length = self._length(fields, thunk, env)
                 if length:  # every element costs the same: count one, times the length
-                    one = _Counter(counter.budget - counter.steps)
-                    try:
-                        self._count(inner, env, one, loop)
-                    except BudgetExceededError:
-                        one.steps = counter.budget + 1
-                    counter.add(length * (1 + one.steps), loop)
+                    one = _Counter(counter.budget)
+                    self._count(inner, env, one, loop)
+                    each = 1 + one.steps
+                    if counter.steps + length * each > counter.budget:
+                        # count up to the element that passes the budget, then through it,
+                        # which raises at the item where it does
+                        counter.steps += (counter.budget - counter.steps) // each * each + 1
+                        self._count(inner, env, counter, loop)
+                    counter.add(length * each, loop)
                 continue
             items = thunk(env)
             if isinstance(items, Unknown):
