@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime
 import enum
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
@@ -30,6 +30,47 @@ from .values import (
 )
 
 Thunk = Callable[["Env"], Any]
+
+
+def absence_tests(checked: Checked) -> frozenset[int]:
+    """The `known x` tests of the idiom `known x and <x, or a test of x>`: the idiom reads
+    an unrecorded `x` as "no" (`known c and c` is false when `c` is not recorded)."""
+    found: set[int] = set()
+    for e in _all_exprs(checked):
+        if not (isinstance(e, n.BoolOp) and e.op == "and"):
+            continue
+        for k in e.operands:
+            if not (isinstance(k, n.IsKnown) and k.known and isinstance(k.operand, n.Path)):
+                continue
+            names = k.operand.names
+            others = [o for o in e.operands if o is not k]
+            if any(isinstance(x, n.Path) and x.names == names
+                   for o in others for x in _subtree(o)):
+                found.add(k.nid)
+    return frozenset(found)
+
+
+def _subtree(e: n.Node) -> Iterator[n.Node]:
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        yield x
+        stack.extend(child_nodes(x))
+
+
+def _all_exprs(checked: Checked) -> Iterator[n.Node]:
+    roots: list[n.Node] = []
+    items: list[n.Item] = list(checked.program.items())
+    while items:
+        item = items.pop()
+        if isinstance(item, n.For):
+            items.extend(item.items)
+        elif isinstance(item, n.Define):
+            roots.append(item.expr)
+        elif isinstance(item, n.Rule):
+            roots.extend([*([item.when] if item.when is not None else []), *item.unless])
+    for r in roots:
+        yield from _subtree(r)
 
 
 class BudgetExceededError(Exception):
@@ -89,7 +130,7 @@ class Env:
         self.root: Env = parent.root if parent is not None else self
         self.vars: dict[str, Any] = dict(parent.vars) if parent is not None else {}
         self.paths: dict[str, str] = dict(parent.paths) if parent is not None else {}
-        self.cache: dict[int, Any] = {}
+        self.cache: dict[Any, Any] = {}
         # values (by node id) and define explanations (by (node id, depth)) that the
         # conditions, atoms and explanations of one evaluation share
         self.memo: dict[Any, Any] = {}
@@ -157,6 +198,10 @@ class Compiler:
     checked: Checked
     score_thunks: dict[int, Thunk] = attrs.field(factory=dict)
     loop_defines: set[int] = attrs.field(factory=set)
+    #: the strict reading: these `known x` tests (the node ids of the "known x and x"
+    #: idiom, ``absence_tests``) are unknown while `x` is, instead of false
+    #: (``evaluate.Planner`` uses it to find what a decision assumed)
+    strict: frozenset[int] = frozenset()
     _define_thunks: dict[int, Thunk] = attrs.field(factory=dict)
     _thunks: dict[int, Thunk] = attrs.field(factory=dict)
 
@@ -191,6 +236,11 @@ class Compiler:
             return lambda env: k_not(inner(env))
         if isinstance(e, n.IsKnown):
             inner = self.compile(e.operand)
+            if e.nid in self.strict:
+                def strict_known(env: Env) -> Any:
+                    v = inner(env)
+                    return Unknown(v.paths) if isinstance(v, Unknown) else True
+                return strict_known
             if e.known:
                 return lambda env: not isinstance(inner(env), Unknown)
             return lambda env: isinstance(inner(env), Unknown)
@@ -261,13 +311,14 @@ class Compiler:
             return self._define_thunks[nid]
         cell: list[Thunk] = []
         local = nid in self.loop_defines
+        key: Any = (nid, "strict") if self.strict else nid  # (the two readings differ)
 
         def run(env: Env) -> Any:
             cache = env.cache if local else env.root.cache
             try:
-                return cache[nid]
+                return cache[key]
             except KeyError:
-                value = cache[nid] = cell[0](env)
+                value = cache[key] = cell[0](env)
                 return value
         self._define_thunks[nid] = run
         cell.append(self.compile(self.checked.defines[nid].expr))

@@ -19,7 +19,7 @@ import attrs
 
 from . import nodes as n
 from . import typesys as ts
-from .check import Checked, DefineRef
+from .check import Checked, DefineRef, child_nodes
 from .codegen import _U, MARK, ValuesFn, generate_values
 from .compile import (
     NO_VALUES,
@@ -30,9 +30,12 @@ from .compile import (
     Thunk,
     Work,
     _static_path,
+    absence_tests,
     kleene,
 )
 from .result import (
+    ASK_CODE,
+    ASK_TEXT,
     URGENCY_ORDER,
     Because,
     Citation,
@@ -88,6 +91,12 @@ class RulePlan:
     pick: Callable[[list[Any]], tuple[Any, ...]] = lambda table: ()
     slots: tuple[int, ...] = ()  # the positions ``pick`` takes
     traced: Thunk | None = None  # ``cond`` for a trace (see ``Planner.traced_part``)
+    #: ``cond`` in the strict reading (``Planner.assumptions``), for a rule whose condition
+    #: uses the idiom `known x and x`; ``checks``: the idiom's operands, the two readings
+    #: agree while none is unknown (None: always read strictly)
+    strict: Thunk | None = None
+    checks: tuple[Thunk, ...] | None = ()
+    cites: tuple[n.Citation, ...] = ()  # its actions' citations (for the engine's request)
 
 
 @attrs.frozen
@@ -238,6 +247,12 @@ class Planner:
     def __init__(self, checked: Checked) -> None:
         self.checked = checked
         self.compiler = Compiler(checked)
+        # the strict reading of conditions: the idiom's `known x` is unknown while x is; it
+        # shares the scores and loop defines of the plain one (its define values are kept
+        # apart)
+        self.strict = Compiler(checked, strict=absence_tests(checked))
+        self.strict.score_thunks = self.compiler.score_thunks
+        self.strict.loop_defines = self.compiler.loop_defines
         self._kept_fns: dict[Hashable, Callable[[Env], Any]] = {}
         self._getters: dict[int, Thunk] = {}
         self._texts: dict[int, str] = {}
@@ -435,9 +450,46 @@ class Planner:
                 return [line for _, w, _ in values for line in w(env)]
             # not fired or undetermined: only the parts that stopped it
             return [line for v, w, ok in values if v is not ok for line in w(env)]
+        strict, checks = self.assumptions(rule)
         return RulePlan(rule, cond, tuple(atoms), tuple(probes), self.order, why,
                         rule.span.location(), tuple(a.code for a in rule.actions),
-                        traced=self.condition(rule, self.traced_part))
+                        traced=self.condition(rule, self.traced_part), strict=strict,
+                        checks=checks,
+                        cites=tuple(dict.fromkeys(c for a in rule.actions for c in a.cites)))
+
+    def assumptions(self, rule: n.Rule) -> tuple[Thunk | None, tuple[Thunk, ...] | None]:
+        """What a rule's decision assumed: its condition read strictly (``Compiler.strict``),
+        if it uses the idiom `known x and x` anywhere (through its defines too), and the
+        operands of those `known` tests, which decide whether the strict reading can differ.
+
+        A rule that fires, or does not, only because `known x` read an unrecorded `x` as
+        "no" is undetermined in the strict reading: the engine then shows the facts as
+        pending on its recommendations, or asks for them (``_Run.finish``)."""
+        if all(a.kind == "request" for a in rule.actions):
+            return None, ()
+        roots = [*([rule.when] if rule.when is not None else []), *rule.unless]
+        tests: list[n.IsKnown] = []
+        quantified = False  # a test under a quantifier: its operand needs the element
+        seen: set[int] = set()
+        stack: list[tuple[n.Node, bool]] = [(r, False) for r in roots]
+        while stack:
+            x, inside = stack.pop()
+            if isinstance(x, n.IsKnown) and x.nid in self.strict.strict:
+                tests.append(x)
+                quantified = quantified or inside
+            if isinstance(x, n.Path):
+                ref = self.checked.refs.get(x.nid)
+                if isinstance(ref, DefineRef) and ref.nid not in seen:
+                    seen.add(ref.nid)
+                    stack.append((self.checked.defines[ref.nid].expr, False))
+            inner = inside or isinstance(x, n.Quantifier)
+            stack.extend((c, inner) for c in child_nodes(x))
+        if not tests:
+            return None, ()
+        strict = self.condition(rule, self.strict.compile)
+        if quantified:
+            return strict, None
+        return strict, tuple(self.compiler.compile(t.operand) for t in tests)
 
     def define_explainer(self, nid: int) -> Explainer:
         """A define's explanation, made once and kept per environment: many rules open the
@@ -715,6 +767,8 @@ class _Run:
         # undetermined rules, one entry per rule (its loop elements summed up): the facts
         # that would decide it, as a set, and its codes
         self.undecided: dict[tuple[str, str], tuple[set[str], tuple[str, ...]]] = {}
+        # rules (and scores) that need facts not recorded, and their citations (``assume``)
+        self.needed: dict[tuple[str, str], tuple[set[str], tuple[n.Citation, ...]]] = {}
         self.scores: dict[str, ScoreResult] = {}
         self.conflicts: list[Conflict] = []
         self.outcomes: list[RuleOutcome] = []
@@ -736,12 +790,14 @@ class _Run:
         return self.plan.cited[cs]
 
     def emit(self, action: n.Action, rule_id: str, span_loc: str, because: tuple[Because, ...],
-             order: int, cites: tuple[n.Citation, ...], against: tuple[n.Citation, ...]) -> None:
+             order: int, cites: tuple[n.Citation, ...], against: tuple[n.Citation, ...],
+             pending: tuple[str, ...] = ()) -> None:
         self.seq += 1
         rec = Recommendation(
             code=action.code, action=action.kind, strength=action.strength,
             urgency=action.urgency, text=action.text, rule=rule_id, location=span_loc,
-            citations=self.cites(cites), because=because, against=self.cites(against))
+            citations=self.cites(cites), because=because, against=self.cites(against),
+            pending=pending)
         self.recs.append((order, self.seq, rec))
         if against:
             self.conflicts.append(Conflict(
@@ -770,6 +826,7 @@ class _Run:
             if isinstance(items, Unknown):
                 for rp in _all_rules(lp.block):
                     self.undetermine(rp.rule.rule_id, rp.location, items.paths, rp.codes)
+                    self.assume(rp.rule.rule_id, rp.location, items.paths, rp.cites)
                 continue
             base = lp.path(env)
             for i, item in enumerate(items):
@@ -796,6 +853,18 @@ class _Run:
             shown = self.summaries[paths] = tuple(sorted(set(map(patterns.__getitem__,
                                                                  paths))))
         return shown
+
+    def assume(self, rule: str, location: str, facts: frozenset[str],
+               cites: tuple[n.Citation, ...]) -> None:
+        """Note facts a rule needs that are not recorded: it is undetermined, or decided
+        (fired or not) only by reading their absence as "no". The engine asks for those
+        that no request of the guideline asks for (``finish``)."""
+        key = (rule, location)
+        entry = self.needed.get(key)
+        if entry is None:
+            self.needed[key] = (set(facts), cites)
+        else:
+            entry[0].update(facts)
 
     def undetermine(self, rule: str, location: str, facts: frozenset[str],
                     codes: tuple[str, ...]) -> None:
@@ -831,6 +900,7 @@ class _Run:
         elif out.pending:
             self.undetermine(s.name, s.span.location(), out.facts,
                              tuple(dict.fromkeys(a.code for a in out.pending)))
+            self.assume(s.name, s.span.location(), out.facts, s.cites)
         if self.tracing:
             status = "fire" if out.action else "unknown" if out.pending else "skip"
             self.outcomes.append(RuleOutcome(
@@ -847,6 +917,14 @@ class _Run:
         block's atoms (the last filled in as rules fire)."""
         value = rp.traced(env) if self.tracing and rp.traced is not None else rp.cond(env)
         rule = rp.rule
+        assumed: frozenset[str] = frozenset()  # facts the decision read as "no"
+        if rp.strict is not None and not isinstance(value, Unknown) and (
+                rp.checks is None or any(isinstance(c(env), Unknown) for c in rp.checks)):
+            strict = rp.strict(env)
+            if isinstance(strict, Unknown):
+                assumed = strict.paths
+                if value is not True:  # decided "no" only by reading absence as an answer
+                    self.assume(rule.rule_id, rp.location, assumed, rp.cites)
         atoms: tuple[tuple[str, Any, bool], ...] = ()
         if self.tracing:
             atoms = rp.pick(shown)
@@ -873,10 +951,13 @@ class _Run:
                         waiting=(), rule=rule.rule_id, location=rp.location,
                         citations=self.cites(action.cites))))
                 else:
+                    if assumed:
+                        self.assume(rule.rule_id, rp.location, assumed, rp.cites)
                     self.emit(action, rule.rule_id, rp.location, because, rp.order,
-                              action.cites, action.against)
+                              action.cites, action.against, tuple(sorted(assumed)))
         elif isinstance(value, Unknown):
             self.undetermine(rule.rule_id, rp.location, value.paths, rp.codes)
+            self.assume(rule.rule_id, rp.location, value.paths, rp.cites)
         if self.tracing:
             status = "fire" if value is True else "unknown" if isinstance(value, Unknown) \
                 else "skip"
@@ -903,6 +984,7 @@ class _Run:
                 rule for (rule, _), (facts_u, _) in self.undecided.items()
                 if not facts.isdisjoint(facts_u)))
             missing.append(attrs.evolve(m, waiting=waiting))
+        ask = self.ask(missing)
         fired = {r.code: r.rule for r in recs}
         fired.update({m.code: m.rule for m in missing})
         positive = {r.code: r.rule for r in recs if r.action in ("recommend", "consider")}
@@ -921,7 +1003,30 @@ class _Run:
                         kind="invariant", code=inv.codes[0],
                         detail=f"invariant broken: {inv.name} ({' and '.join(inv.codes)})",
                         rules=tuple(fired[c] for c in inv.codes)))
+        if ask is not None:
+            missing.append(ask)
         return tuple(recs), tuple(missing)
+
+    def ask(self, requested: list[MissingData]) -> MissingData | None:
+        """The engine's own request: the facts some rule or score needs (``assume``) that
+        no request of the guideline asks for, so that no decisive fact is left unasked."""
+        asked = {f for m in requested for f in m.facts}
+        facts: set[str] = set()
+        waiting: list[str] = []
+        cites: dict[str, Citation] = {}
+        for (rule, _), (needs, cs) in self.needed.items():
+            if needs <= asked:
+                continue
+            facts |= needs - asked
+            waiting.append(rule)
+            for c in cs:
+                cites.setdefault(c.key, self.plan.citations[c.key])
+        if not facts:
+            return None
+        return MissingData(
+            code=ASK_CODE, text=ASK_TEXT, facts=tuple(sorted(facts)),
+            waiting=tuple(dict.fromkeys(waiting)), rule="", location="",
+            citations=tuple(cites.values()))
 
 
 def _all_rules(block: BlockPlan) -> list[RulePlan]:

@@ -24,7 +24,7 @@ import yaml
 
 import spinerules
 from spinerules import nodes as n
-from spinerules.result import Result
+from spinerules.result import ASK_CODE, Result
 
 ROOT = Path(__file__).resolve().parents[2]
 PATIENTS = ROOT / "examples" / "patients"
@@ -172,7 +172,11 @@ def test_founding_case_acceptance() -> None:
             assert any(c.doi or c.pmid or c.url for c in rec.citations), code
     for code in FOUNDING_FORBIDDEN:
         assert code not in codes
-    assert not r.missing
+    # no request of the guideline; the engine asks for the facts the plan assumed absent
+    # (issue #19: the NSAID contraindication is not recorded, so the NSAID line is pending)
+    assert r.missing_codes() <= {ASK_CODE}
+    (nsaid,) = r.get("nsaid_first_line")
+    assert "analgesia.nsaid_contraindicated" in nsaid.pending
     assert r.scores["genant"].value == 1
 
 
