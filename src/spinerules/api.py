@@ -6,13 +6,13 @@ import datetime
 import hashlib
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from spinerules.checker.check import Checked, check_program
+from spinerules.checker.check import Checked, check_program, structure_problems
 from spinerules.engine.codegen import FastFn, generate
 from spinerules.engine.compile import BudgetExceededError, EvaluationError
 from spinerules.engine.evaluate import Plan, Planner, fast_codes, run
@@ -30,6 +30,12 @@ def default_records() -> dict[str, type]:
     from spinerules.records.spine import RECORD_TYPES
 
     return dict(RECORD_TYPES)
+
+
+#: the evaluators' own step counts (loop and quantifier steps) stop at this many times
+#: ``Limits.max_steps``: a backstop, never reached when ``compile.Work``'s count, which
+#: bounds them, is within the budget
+_BACKSTOP = 16
 
 
 class EvaluationFailedError(Exception):
@@ -140,13 +146,12 @@ class Guideline:
         record = self._record(record)
         when = as_date(as_of)
         try:
+            self._within_budget(record, when)
             return run(self.plan, self.checked, record, as_of=when, guideline_info=self.info(),
                        patient_id=getattr(record, "id", None), trace=trace,
-                       budget=self.limits.max_steps)
+                       budget=self.limits.max_steps * _BACKSTOP)
         except BudgetExceededError as exc:
-            raise EvaluationFailedError(dg.make(
-                "SR502", self.header.span, steps=exc.steps,
-                hints=("raise Limits.max_steps, or simplify the quantifiers",))) from None
+            raise self._budget_error(exc) from None
         except EvaluationError as exc:
             raise EvaluationFailedError(dg.make(
                 "SR505", exc.node.span, detail=str(exc))) from None
@@ -155,6 +160,19 @@ class Guideline:
                 "SR502", self.header.span, steps="too many nested",
                 hints=("the guideline nests too deeply",))) from None
 
+    def _within_budget(self, record: Any, as_of: datetime.date) -> None:
+        """The budget, counted once for both evaluators before either runs (so that
+        ``evaluate`` and ``codes`` stop on the same records); see ``compile.Work``."""
+        if self.plan.work is not None:
+            self.plan.work.check(record, as_of, self.limits.max_steps)
+
+    def _budget_error(self, exc: BudgetExceededError) -> EvaluationFailedError:
+        span = exc.node.span if exc.node is not None else self.header.span
+        return EvaluationFailedError(dg.make(
+            "SR502", span, steps=exc.steps,
+            hints=("raise Limits.max_steps, or simplify the quantifiers, lists and scores "
+                   "that run for every list element",)))
+
     def codes(self, record: Any, *, as_of: datetime.date | str) -> frozenset[str]:
         """The fast path: only the set of codes emitted for one record (no reasons).
 
@@ -162,15 +180,19 @@ class Guideline:
         """
         record = self._record(record)
         when = as_of if type(as_of) is datetime.date else as_date(as_of)
-        fn = self.fast.fn or self.fast.generate()  # (called directly: one frame less)
         try:
-            return frozenset(fn(record, when, self.limits.max_steps))
+            self._within_budget(record, when)
+            fn = self.fast.fn or self.fast.generate()  # (called directly: one frame less)
+            return frozenset(fn(record, when, self.limits.max_steps * _BACKSTOP))
         except BudgetExceededError as exc:
-            raise EvaluationFailedError(dg.make(
-                "SR502", self.header.span, steps=exc.steps)) from None
+            raise self._budget_error(exc) from None
         except EvaluationError as exc:
             raise EvaluationFailedError(dg.make(
                 "SR505", exc.node.span, detail=str(exc))) from None
+        except RecursionError:
+            raise EvaluationFailedError(dg.make(
+                "SR502", self.header.span, steps="too many nested",
+                hints=("the guideline nests too deeply",))) from None
 
 
 _REBUILT: dict[tuple[Any, ...], Guideline] = {}
@@ -302,9 +324,16 @@ def analyse(path_or_name: str | Path, *, root: str | Path | None = None,
         problems.append(dg.make("SR212", header.span, name=record_name,
                                 hints=dg.did_you_mean(record_name, registry)))
         return None, dg.sort_and_cap(problems)
-    count = sum(1 for _ in _walk(program.items()))
-    if count > limits.max_rules:
-        problems.append(dg.make("SR111", header.span, what="rules, defines and scores",
+    structure = structure_problems(program, limits.max_block_depth, limits.max_nesting)
+    if structure:
+        return None, dg.sort_and_cap([*problems, *structure])
+    count, first_over = 0, None
+    for item in _walk(program.items()):
+        count += 1
+        if count == limits.max_rules + 1:
+            first_over = item
+    if first_over is not None:
+        problems.append(dg.make("SR111", first_over.span, what="rules, defines and scores",
                                 count=count, limit=limits.max_rules))
         return None, dg.sort_and_cap(problems)
     try:
@@ -315,12 +344,15 @@ def analyse(path_or_name: str | Path, *, root: str | Path | None = None,
     return checked, dg.sort_and_cap([*problems, *checked.diagnostics])
 
 
-def _walk(items: Any) -> Any:
-    for i in items:
+def _walk(items: Any) -> Iterator[n.Rule | n.Define | n.Score]:
+    """Rules, defines and scores in source order (iteratively: blocks may nest deeply)."""
+    stack = list(reversed(list(items)))
+    while stack:
+        i = stack.pop()
         if isinstance(i, n.Rule | n.Define | n.Score):
             yield i
         elif isinstance(i, n.For):
-            yield from _walk(i.items)
+            stack.extend(reversed(i.items))
 
 
 def _nowhere(name: str) -> Span:
@@ -399,8 +431,16 @@ def _check_arguments(function: str, path: object, root: object, records: object,
 
 def _build(checked: Checked, problems: list[dg.Diagnostic], limits: Limits) -> Guideline:
     """Plan (closures, for results and traces); the fast path is generated on first use."""
-    with gc_paused():
-        plan = Planner(checked).plan()
+    try:
+        with gc_paused():
+            plan = Planner(checked).plan()
+    except RecursionError:  # within `max_nesting`, but called from a stack already deep
+        header = checked.program.header
+        span = header.span if header is not None else _nowhere(checked.program.entry)
+        raise dg.GuidelineError([dg.make(
+            "SR114", span, depth="too many", limit=limits.max_nesting,
+            hints=("lower `Limits.max_nesting`, or load the guideline from a shallower "
+                   "call stack",))], checked.program.texts) from None
     return Guideline(checked=checked, plan=plan, fast=_FastPath(checked, plan),
                      limits=limits, warnings=tuple(d for d in problems if not d.is_error))
 
@@ -431,7 +471,7 @@ class _FastPath:
             if self.fn is None:
                 try:
                     self.fn = generate(self._checked)
-                except RecursionError:
+                except (RecursionError, SyntaxError):  # too deep for CPython's compiler
                     plan = self._plan
 
                     def closures(record: Any, as_of: datetime.date, budget: int) -> set[str]:

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 import spinerules
-from spinerules.engine.result import Result
+from spinerules.engine.result import ASK_CODE, Result
 from spinerules.lang import nodes as n
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,9 +172,12 @@ def test_founding_case_acceptance() -> None:
             assert any(c.doi or c.pmid or c.url for c in rec.citations), code
     for code in FOUNDING_FORBIDDEN:
         assert code not in codes
-    # the one fact the founding case lacks that decides a line of its plan: the eGFR, before
-    # the bisphosphonate (issue #11); nothing else is asked
-    assert r.missing_codes() == {"request_egfr"}
+    # the one fact the founding case lacks that the guideline asks for: the eGFR, before the
+    # bisphosphonate (issue #11); beside it, the engine asks for the facts the plan assumed
+    # absent (issue #19: the NSAID contraindication is not recorded, so the NSAID line is pending)
+    assert r.missing_codes() == {"request_egfr", ASK_CODE}
+    (nsaid,) = r.get("nsaid_first_line")
+    assert "analgesia.nsaid_contraindicated" in nsaid.pending
     assert r.scores["genant"].value == 1
 
 

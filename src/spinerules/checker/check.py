@@ -8,6 +8,7 @@ that nothing is looked up at run time.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import re
 from collections.abc import Iterable, Iterator
@@ -741,3 +742,121 @@ def _children(e: n.Expr) -> Iterator[n.Expr]:
 def check_program(program: Program, record: type) -> Checked:
     """Run the checker over an assembled program."""
     return Checker(program, record).run()
+
+
+# --------------------------------------------------------------------- structure limits
+
+
+_LEAVES = (n.Number, n.String, n.Bool, n.Date, n.Today)
+
+
+@functools.cache
+def _node_fields(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in attrs.fields(cls) if f.name not in ("nid", "span", "spans"))
+
+
+def child_nodes(e: n.Node) -> Iterator[n.Node]:
+    """The nodes directly below ``e`` (fields and tuples of nodes)."""
+    for name in _node_fields(type(e)):  # type: ignore[arg-type]
+        v = getattr(e, name)
+        if isinstance(v, n.Node):
+            yield v
+        elif isinstance(v, tuple):
+            yield from (x for x in v if isinstance(x, n.Node))
+
+
+def structure_problems(program: Program, max_block_depth: int,
+                       max_nesting: int) -> list[dg.Diagnostic]:
+    """The structure limits, checked before any recursive pass runs (all iteratively).
+
+    - ``for`` blocks nested more than ``max_block_depth`` deep: ``SR113`` at the first
+      ``for`` past the limit;
+    - an expression nested more than ``max_nesting`` levels deep once the defines and
+      scores it names are opened (a chain of defines, each using the one before):
+      ``SR114`` at the define, score or rule where the chain first passes the limit
+      (``SR106`` there when the expression is that deep by itself).
+
+    Names are matched by spelling (before the checker resolves them), so a name given
+    to two defines counts as the deeper of them: the bound can only be overestimated.
+    """
+    problems: list[dg.Diagnostic] = []
+    named: dict[str, list[n.Define | n.Score]] = {}
+    roots: list[n.Node] = []  # everything whose expressions are evaluated
+    stack: list[tuple[n.Item, int]] = [(i, 0) for i in reversed(list(program.items()))]
+    too_deep: n.For | None = None
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, n.For):
+            if depth + 1 > max_block_depth:
+                too_deep = too_deep or item
+                continue
+            roots.append(item)
+            stack.extend((i, depth + 1) for i in reversed(item.items))
+        elif isinstance(item, n.Define | n.Score):
+            named.setdefault(item.name, []).append(item)
+            roots.append(item)
+        elif isinstance(item, n.Rule | n.Invariant):
+            roots.append(item)
+    if too_deep is not None:
+        problems.append(dg.make("SR113", too_deep.span, what="`for` blocks",
+                                limit=max_block_depth,
+                                hints=("a `for` over a list inside a `for` over the same "
+                                       "list is rarely needed; use a quantifier",)))
+        return problems  # (the checker walks blocks recursively)
+
+    opening = True  # whether a name opens its define or score
+
+    def kids(x: Any) -> list[Any]:
+        if isinstance(x, _LEAVES):
+            return []
+        if isinstance(x, n.Define):
+            return [x.expr]
+        if isinstance(x, n.Score):
+            return [x.source] if x.source is not None else [c.source for c in x.components]
+        if isinstance(x, n.Rule):
+            return [*([x.when] if x.when is not None else []), *x.unless]
+        if isinstance(x, n.Invariant):
+            return [x.when] if x.when is not None else []
+        if isinstance(x, n.For):
+            return [x.source]
+        if isinstance(x, n.Path):
+            return list(named.get(x.names[0], ())) if len(x.names) == 1 and opening else []
+        return [c for c in child_nodes(x) if not isinstance(c, _LEAVES)] or \
+            [c for c in child_nodes(x)][:1]
+
+    def measure(roots: list[n.Node]) -> dict[int, int]:
+        depths: dict[int, int] = {}  # id(node) -> levels below and including it
+        busy: set[int] = set()  # on the current path (a cycle is SR205, the checker's)
+        for root in roots:
+            work: list[tuple[Any, bool]] = [(root, False)]
+            while work:
+                x, done = work.pop()
+                key = id(x)
+                if done:
+                    busy.discard(key)
+                    below = [depths.get(id(k), 0) for k in kids(x)]
+                    own = 0 if isinstance(x, n.Rule | n.Invariant | n.For) else 1
+                    depths[key] = own + max(below, default=0)
+                    continue
+                if key in depths or key in busy:
+                    continue
+                busy.add(key)
+                work.append((x, True))
+                work.extend((k, False) for k in kids(x))
+        return depths
+
+    depths = measure(roots)
+    over = [(depths[id(r)], i) for i, r in enumerate(roots) if depths[id(r)] > max_nesting]
+    if over:
+        depth, i = min(over)
+        root = roots[i]
+        span = root.source.span if isinstance(root, n.For) else root.span
+        opening = False
+        if measure([root])[id(root)] > max_nesting:  # deep in itself, not through names
+            problems.append(dg.make("SR106", span, limit=max_nesting,
+                                    hints=("split the expression into named `define`s",)))
+        else:
+            problems.append(dg.make("SR114", span, depth=depth, limit=max_nesting,
+                                    hints=("split the chain: test intermediate defines "
+                                           "in separate rules, or flatten it",)))
+    return problems

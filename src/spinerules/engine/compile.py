@@ -7,13 +7,21 @@ from __future__ import annotations
 import datetime
 import enum
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
 
 from spinerules.checker import typesys as ts
-from spinerules.checker.check import Checked, DefineRef, EnumRef, FieldRef, ScoreRef, VarRef
+from spinerules.checker.check import (
+    Checked,
+    DefineRef,
+    EnumRef,
+    FieldRef,
+    ScoreRef,
+    VarRef,
+    child_nodes,
+)
 from spinerules.engine.values import (
     COMPARE,
     FLIP,
@@ -32,12 +40,55 @@ from spinerules.lang.units import UNITS
 Thunk = Callable[["Env"], Any]
 
 
-class BudgetExceededError(Exception):
-    """Evaluation took more steps than the configured budget."""
+def absence_tests(checked: Checked) -> frozenset[int]:
+    """The `known x` tests of the idiom `known x and <x, or a test of x>`: the idiom reads
+    an unrecorded `x` as "no" (`known c and c` is false when `c` is not recorded)."""
+    found: set[int] = set()
+    for e in _all_exprs(checked):
+        if not (isinstance(e, n.BoolOp) and e.op == "and"):
+            continue
+        for k in e.operands:
+            if not (isinstance(k, n.IsKnown) and k.known and isinstance(k.operand, n.Path)):
+                continue
+            names = k.operand.names
+            others = [o for o in e.operands if o is not k]
+            if any(isinstance(x, n.Path) and x.names == names
+                   for o in others for x in _subtree(o)):
+                found.add(k.nid)
+    return frozenset(found)
 
-    def __init__(self, steps: int) -> None:
+
+def _subtree(e: n.Node) -> Iterator[n.Node]:
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        yield x
+        stack.extend(child_nodes(x))
+
+
+def _all_exprs(checked: Checked) -> Iterator[n.Node]:
+    roots: list[n.Node] = []
+    items: list[n.Item] = list(checked.program.items())
+    while items:
+        item = items.pop()
+        if isinstance(item, n.For):
+            items.extend(item.items)
+        elif isinstance(item, n.Define):
+            roots.append(item.expr)
+        elif isinstance(item, n.Rule):
+            roots.extend([*([item.when] if item.when is not None else []), *item.unless])
+    for r in roots:
+        yield from _subtree(r)
+
+
+class BudgetExceededError(Exception):
+    """Evaluation took more steps than the configured budget; ``node`` is where the count
+    passed it (None when not known)."""
+
+    def __init__(self, steps: int, node: n.Node | None = None) -> None:
         super().__init__(f"evaluation budget exhausted after {steps} steps")
         self.steps = steps
+        self.node = node
 
 
 class EvaluationError(Exception):
@@ -87,7 +138,7 @@ class Env:
         self.root: Env = parent.root if parent is not None else self
         self.vars: dict[str, Any] = dict(parent.vars) if parent is not None else {}
         self.paths: dict[str, str] = dict(parent.paths) if parent is not None else {}
-        self.cache: dict[int, Any] = {}
+        self.cache: dict[Any, Any] = {}
         # values (by node id) and define explanations (by (node id, depth)) that the
         # conditions, atoms and explanations of one evaluation share
         self.memo: dict[Any, Any] = {}
@@ -102,6 +153,15 @@ class Env:
         env = Env(self.record, self.as_of, self.budget, self)
         env.vars[var] = value
         env.paths[var] = path
+        return env
+
+    def bound(self, var: str, value: Any, path: str) -> Env:
+        """A quantifier's environment for one element: ``child``, sharing this block's
+        define and score values (which cannot depend on the quantifier's variable), so a
+        define used in a quantifier's condition is computed once per block, not per
+        element."""
+        env = self.child(var, value, path)
+        env.cache = self.cache
         return env
 
     def step(self) -> None:
@@ -146,6 +206,10 @@ class Compiler:
     checked: Checked
     score_thunks: dict[int, Thunk] = attrs.field(factory=dict)
     loop_defines: set[int] = attrs.field(factory=set)
+    #: the strict reading: these `known x` tests (the node ids of the "known x and x"
+    #: idiom, ``absence_tests``) are unknown while `x` is, instead of false
+    #: (``evaluate.Planner`` uses it to find what a decision assumed)
+    strict: frozenset[int] = frozenset()
     _define_thunks: dict[int, Thunk] = attrs.field(factory=dict)
     _thunks: dict[int, Thunk] = attrs.field(factory=dict)
 
@@ -180,6 +244,11 @@ class Compiler:
             return lambda env: k_not(inner(env))
         if isinstance(e, n.IsKnown):
             inner = self.compile(e.operand)
+            if e.nid in self.strict:
+                def strict_known(env: Env) -> Any:
+                    v = inner(env)
+                    return Unknown(v.paths) if isinstance(v, Unknown) else True
+                return strict_known
             if e.known:
                 return lambda env: not isinstance(inner(env), Unknown)
             return lambda env: isinstance(inner(env), Unknown)
@@ -250,13 +319,14 @@ class Compiler:
             return self._define_thunks[nid]
         cell: list[Thunk] = []
         local = nid in self.loop_defines
+        key: Any = (nid, "strict") if self.strict else nid  # (the two readings differ)
 
         def run(env: Env) -> Any:
             cache = env.cache if local else env.root.cache
             try:
-                return cache[nid]
+                return cache[key]
             except KeyError:
-                value = cache[nid] = cell[0](env)
+                value = cache[key] = cell[0](env)
                 return value
         self._define_thunks[nid] = run
         cell.append(self.compile(self.checked.defines[nid].expr))
@@ -361,7 +431,7 @@ class Compiler:
                 if cond is None:
                     results.append(True)
                     continue
-                r = cond(env.child(var, item, f"{base}[{i}]"))
+                r = cond(env.bound(var, item, f"{base}[{i}]"))
                 if (r is True and kind == "any") or (r is False and kind == "all"):
                     return r  # decided: later elements cannot change it
                 results.append(r)
@@ -389,3 +459,279 @@ def _static_path(e: n.Expr) -> Callable[[Env], str]:
             return f"{base}.{rest}" if rest else base
         return var_path
     return lambda env: "item"
+
+
+# ---------------------------------------------------------------------- the work bound
+
+
+_HUGE = 1 << 62  #: a static cost too large to count (a sum score of absurd size)
+
+
+@attrs.frozen
+class _BlockWork:
+    """What one block instance costs: ``fixed`` steps, plus per element of the lists
+    its quantifiers and loops go over."""
+
+    fixed: int
+    parts: tuple[tuple[n.Node, int], ...]  # each item's share of ``fixed`` (for locating)
+    #: quantifiers without inner quantifiers, by list: (the list's patient fields or None,
+    #: its closure, steps per element, the first quantifier, for locating)
+    lists: tuple[tuple[tuple[str, ...] | None, Thunk, int, n.Node], ...]
+    nested: tuple[n.Quantifier, ...]  # quantifiers with quantifiers inside
+    loops: tuple[tuple[n.For, Thunk, tuple[str, ...] | None, _BlockWork], ...]
+    #: the cost depends on the record only, not on loop variables (one count per loop)
+    constant: bool
+
+
+def _patient_fields(e: n.Expr, checked: Checked) -> tuple[str, ...] | None:
+    ref = checked.refs.get(e.nid) if isinstance(e, n.Path) else None
+    if isinstance(ref, FieldRef) and ref.root == "patient":
+        return ref.fields
+    return None
+
+
+class Work:
+    """The evaluation budget (``Limits.max_steps``), counted before an evaluation runs.
+
+    The two evaluators (closures, and the generated fast path) compute lazily or eagerly
+    in different orders, so counting the steps each takes would let one stop where the
+    other does not. Instead one count, made here from the record before either runs,
+    bounds the work of both: every expression node of every define, score, rule and
+    invariant counts once per block instance (the top level, and each element of each
+    `for`), including each item of an `in [...]` list, each score arm and band, and
+    each total a sum score can reach; each element a quantifier goes over counts 1 plus
+    its condition; each `for` element counts 1 plus its block (with the defines and scores
+    of enclosing `for` blocks, which an inner block may compute again). An evaluation
+    whose count passes the budget is refused (``BudgetExceededError``) at the item where
+    it does, before anything runs.
+
+    Counting takes microseconds for the usual record, and never more steps than the
+    budget.
+    """
+
+    def __init__(self, checked: Checked, compiler: Compiler) -> None:
+        self.checked = checked
+        self.compiler = compiler
+        self._expr: dict[int, tuple[int, tuple[n.Quantifier, ...]]] = {}
+        self.top = self._block(list(checked.program.items()), (), top=True)
+        # When no list depends on a loop variable, the count depends only on the lengths
+        # of the record's lists: counts are kept by those lengths (and the budget)
+        self._fields: tuple[tuple[str, ...], ...] | None = None
+        self._known: dict[tuple[int, ...], tuple[int, n.Node | None, bool]] = {}
+        if self.top.constant:
+            fields: dict[tuple[str, ...], None] = {}
+            blocks = [self.top]
+            while blocks:
+                b = blocks.pop()
+                fields.update((f, None) for f, _, _, _ in b.lists if f is not None)
+                for _, _, f, inner in b.loops:
+                    if f is not None:
+                        fields[f] = None
+                    blocks.append(inner)
+            self._fields = tuple(fields)
+
+    # -- static part ------------------------------------------------------------------
+    def expr(self, e: n.Expr) -> tuple[int, tuple[n.Quantifier, ...]]:
+        """``e``'s node count (quantifier conditions left out) and its outermost
+        quantifiers, whose conditions count per element."""
+        if e.nid and e.nid in self._expr:
+            return self._expr[e.nid]
+        count = 0
+        quants: list[n.Quantifier] = []
+        stack: list[n.Node] = [e]
+        while stack:
+            x = stack.pop()
+            count += 1
+            if isinstance(x, n.Quantifier):
+                quants.append(x)
+                stack.append(x.source)
+                continue
+            stack.extend(child_nodes(x))
+        out = (count, tuple(quants))
+        if e.nid:
+            self._expr[e.nid] = out
+        return out
+
+    def _score(self, s: n.Score) -> tuple[int, tuple[n.Quantifier, ...]]:
+        def arms(xs: tuple[n.Arm, ...]) -> int:
+            return sum(1 + len(a.pattern.values) for a in xs)
+        if s.source is not None:
+            count, qs = self.expr(s.source)
+            return count + arms(s.arms), qs
+        count = arms(s.bands)
+        quants: list[n.Quantifier] = []
+        totals = {0.0}  # the totals it can reach (all unknown), each tried on every band
+        for c in s.components:
+            c_count, c_quants = self.expr(c.source)
+            quants.extend(c_quants)
+            points = {a.points for a in c.arms} or {0.0}
+            count += c_count + arms(c.arms) + len(totals) * len(points)
+            if len(totals) * len(points) > 1_000_000:
+                return _HUGE, tuple(quants)
+            totals = {t + p for t in totals for p in points}
+        return min(count + len(totals) * len(s.bands), _HUGE), tuple(quants)
+
+    def _block(self, items: list[n.Item], outer: tuple[n.Define | n.Score, ...],
+               top: bool) -> _BlockWork:
+        fixed = 0
+        parts: list[tuple[n.Node, int]] = []
+        quants: list[tuple[n.Node, n.Quantifier]] = []
+        named: list[n.Define | n.Score] = []
+        for item in [*outer, *items]:
+            counted: list[tuple[int, tuple[n.Quantifier, ...]]] = []
+            if isinstance(item, n.Define):
+                counted.append(self.expr(item.expr))
+                named.append(item)
+            elif isinstance(item, n.Score):
+                counted.append(self._score(item))
+                named.append(item)
+            elif isinstance(item, n.Rule):
+                counted.extend(self.expr(x) for x in (
+                    *([item.when] if item.when is not None else []), *item.unless))
+                counted.append((len(item.actions), ()))
+            elif isinstance(item, n.Invariant) and item.when is not None:
+                counted.append(self.expr(item.when))
+            elif isinstance(item, n.For):  # (`outer` holds defines and scores only)
+                counted.append(self.expr(item.source))
+            for c, qs in counted:
+                fixed = min(fixed + c, _HUGE)
+                parts.append((item, c))
+                quants.extend((item, q) for q in qs)
+        # an inner block may compute this block's defines and scores again (in its own
+        # environment); the top level's are computed once, in the top environment
+        inner_outer = () if top else tuple(named)
+        loops = []
+        for item in items:
+            if isinstance(item, n.For):
+                inner = self._block(list(item.items), inner_outer, top=False)
+                loops.append((item, self.compiler.compile(item.source),
+                              _patient_fields(item.source, self.checked), inner))
+        lists: dict[Any, tuple[tuple[str, ...] | None, Thunk, int, n.Node]] = {}
+        nested: list[n.Quantifier] = []
+        for _item, q in quants:
+            if q.condition is None:
+                per = 1
+            else:
+                per, inner_q = self.expr(q.condition)
+                per += 1
+                if inner_q:
+                    nested.append(q)
+                    continue
+            fields = _patient_fields(q.source, self.checked)
+            key = fields if fields is not None else q.nid
+            if key in lists:
+                f, thunk, old, first = lists[key]
+                lists[key] = (f, thunk, min(old + per, _HUGE), first)
+            else:
+                lists[key] = (fields, self.compiler.compile(q.source), per, q)
+        constant = not nested and all(f is not None for f, _, _, _ in lists.values()) and \
+            all(fields is not None and inner.constant for _, _, fields, inner in loops)
+        return _BlockWork(fixed, tuple(parts), tuple(lists.values()), tuple(nested),
+                          tuple(loops), constant)
+
+    # -- counting -----------------------------------------------------------------------
+    def check(self, record: Any, as_of: datetime.date, budget: int) -> int:
+        """The count for one record; raises ``BudgetExceededError`` past ``budget``."""
+        env = Env(record, as_of, budget)
+        key: tuple[int, ...] | None = None
+        if self._fields is not None:
+            key = (budget, *(self._length(f, _never, env) for f in self._fields))
+            known = self._known.get(key)
+            if known is not None:
+                steps, node, over = known
+                if over:
+                    raise BudgetExceededError(steps, node)
+                return steps
+        counter = _Counter(budget)
+        try:
+            self._count(self.top, env, counter, None)
+        except BudgetExceededError as exc:
+            if key is not None:
+                self._remember(key, (exc.steps, exc.node, True))
+            raise
+        if key is not None:
+            self._remember(key, (counter.steps, None, False))
+        return counter.steps
+
+    def _remember(self, key: tuple[int, ...], value: tuple[int, n.Node | None, bool]) -> None:
+        if len(self._known) >= 4096:  # (lengths are bounded, but their combinations less)
+            self._known.clear()
+        self._known[key] = value
+
+    @staticmethod
+    def _length(fields: tuple[str, ...] | None, thunk: Thunk, env: Env) -> int:
+        if fields is not None:  # a list of the record: read directly
+            obj = env.record
+            for f in fields:
+                obj = getattr(obj, f)
+                if obj is None:
+                    return 0
+            return len(obj)
+        items = thunk(env)
+        return 0 if isinstance(items, Unknown) else len(items)
+
+    def _count(self, block: _BlockWork, env: Env, counter: _Counter,
+               at: n.Node | None) -> None:
+        if counter.steps + block.fixed > counter.budget:  # find the item that passes it
+            for node, c in block.parts:
+                counter.add(c, node)
+        counter.add(block.fixed, at)
+        for fields, thunk, per, node in block.lists:
+            counter.add(self._length(fields, thunk, env) * per, node)
+        for q in block.nested:
+            self._quantifier(q, env, counter)
+        for loop, thunk, fields, inner in block.loops:
+            if inner.constant and fields is not None:
+                length = self._length(fields, thunk, env)
+                if length:  # every element costs the same: count one, times the length
+                    one = _Counter(counter.budget)
+                    self._count(inner, env, one, loop)
+                    each = 1 + one.steps
+                    if counter.steps + length * each > counter.budget:
+                        # count up to the element that passes the budget, then through it,
+                        # which raises at the item where it does
+                        counter.steps += (counter.budget - counter.steps) // each * each + 1
+                        self._count(inner, env, counter, loop)
+                    counter.add(length * each, loop)
+                continue
+            items = thunk(env)
+            if isinstance(items, Unknown):
+                continue
+            for i, element in enumerate(items):
+                counter.add(1, loop)
+                self._count(inner, env.child(loop.var, element, f"[{i}]"), counter, loop)
+
+    def _quantifier(self, q: n.Quantifier, env: Env, counter: _Counter) -> None:
+        items = self.compiler.compile(q.source)(env)
+        if isinstance(items, Unknown):
+            return
+        assert q.condition is not None  # (only quantifiers with quantifiers inside)
+        count, inner = self.expr(q.condition)
+        for i, element in enumerate(items):
+            counter.add(1 + count, q)
+            child = env.bound(q.var, element, f"[{i}]")
+            for iq in inner:
+                if iq.condition is None or not self.expr(iq.condition)[1]:
+                    per = 1 + (self.expr(iq.condition)[0] if iq.condition is not None else 0)
+                    items_i = self.compiler.compile(iq.source)(child)
+                    if not isinstance(items_i, Unknown):
+                        counter.add(len(items_i) * per, iq)
+                else:
+                    self._quantifier(iq, child, counter)
+
+
+def _never(env: Env) -> Any:  # pragma: no cover - record lists are read directly
+    raise AssertionError("not a record list")
+
+
+class _Counter:
+    __slots__ = ("budget", "steps")
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.steps = 0
+
+    def add(self, k: int, node: n.Node | None) -> None:
+        self.steps += k
+        if self.steps > self.budget:
+            raise BudgetExceededError(self.steps, node)

@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from spinerules.checker import typesys as ts
-from spinerules.checker.check import Checked, DefineRef
+from spinerules.checker.check import Checked, DefineRef, child_nodes
 from spinerules.engine.codegen import _U, MARK, ValuesFn, generate_values
 from spinerules.engine.compile import (
     NO_VALUES,
@@ -27,10 +27,14 @@ from spinerules.engine.compile import (
     Env,
     EvaluationError,
     Thunk,
+    Work,
     _static_path,
+    absence_tests,
     kleene,
 )
 from spinerules.engine.result import (
+    ASK_CODE,
+    ASK_TEXT,
     URGENCY_ORDER,
     Citation,
     Conflict,
@@ -49,6 +53,9 @@ _SPACES = re.compile(r"\s+")
 #: explanation lines go this deep below a rule's condition; each depth's indentation
 _DEEPEST = 3
 _INDENT = tuple("  " * d for d in range(_DEEPEST + 1))
+#: a trace outcome lists at most this many facts one by one (``_Run.trace_facts``)
+_TRACE_FACTS = 24
+_ANY_INDEX = re.compile(r"\[\d+\]")
 _NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 
 
@@ -83,6 +90,12 @@ class RulePlan:
     pick: Callable[[list[Any]], tuple[Any, ...]] = lambda table: ()
     slots: tuple[int, ...] = ()  # the positions ``pick`` takes
     traced: Thunk | None = None  # ``cond`` for a trace (see ``Planner.traced_part``)
+    #: ``cond`` in the strict reading (``Planner.assumptions``), for a rule whose condition
+    #: uses the idiom `known x and x`; ``checks``: the idiom's operands, the two readings
+    #: agree while none is unknown (None: always read strictly)
+    strict: Thunk | None = None
+    checks: tuple[Thunk, ...] | None = ()
+    cites: tuple[n.Citation, ...] = ()  # its actions' citations (for the engine's request)
 
 
 @attrs.frozen
@@ -173,7 +186,7 @@ class TraceValues:
                 if self._fn is None and not self._failed:
                     try:
                         self._fn = generate_values(self._checked, self.wanted)
-                    except RecursionError:
+                    except (RecursionError, SyntaxError):  # too deep for CPython
                         self._failed = True
                 fn = self._fn
             if fn is None:
@@ -191,6 +204,7 @@ class Plan:
     citations: dict[str, Citation]
     cited: dict[tuple[n.Citation, ...], tuple[Citation, ...]]  # a cite list, resolved once
     values: TraceValues | None = None
+    work: Work | None = None  #: the budget's count (``compile.Work``)
 
 
 def display(t: ts.Type) -> Callable[[Any], Any]:
@@ -232,6 +246,12 @@ class Planner:
     def __init__(self, checked: Checked) -> None:
         self.checked = checked
         self.compiler = Compiler(checked)
+        # the strict reading of conditions: the idiom's `known x` is unknown while x is; it
+        # shares the scores and loop defines of the plain one (its define values are kept
+        # apart)
+        self.strict = Compiler(checked, strict=absence_tests(checked))
+        self.strict.score_thunks = self.compiler.score_thunks
+        self.strict.loop_defines = self.compiler.loop_defines
         self._kept_fns: dict[Hashable, Callable[[Env], Any]] = {}
         self._getters: dict[int, Thunk] = {}
         self._texts: dict[int, str] = {}
@@ -269,6 +289,10 @@ class Planner:
         def get(env: Env) -> Any:
             try:
                 return env.vals[key]  # (unknown there is codegen's marker, an Unknown)
+            except KeyError:
+                pass
+            try:  # a top-level define's node, explained inside a loop
+                return env.root.vals[key]
             except KeyError:
                 return thunk(env)
         self._getters[key] = get
@@ -335,7 +359,8 @@ class Planner:
             resolve(node.against)
         wanted = {k: list(v.values()) for k, v in self._wanted.items()}
         return Plan(block=block, invariants=invariants, citations=self.citations, cited=cited,
-                    values=TraceValues(self.checked, wanted))
+                    values=TraceValues(self.checked, wanted),
+                    work=Work(self.checked, self.compiler))
 
     def _mark_loop_defines(self, items: list[n.Item], top: bool) -> None:
         for item in items:
@@ -424,9 +449,46 @@ class Planner:
                 return [line for _, w, _ in values for line in w(env)]
             # not fired or undetermined: only the parts that stopped it
             return [line for v, w, ok in values if v is not ok for line in w(env)]
+        strict, checks = self.assumptions(rule)
         return RulePlan(rule, cond, tuple(atoms), tuple(probes), self.order, why,
                         rule.span.location(), tuple(a.code for a in rule.actions),
-                        traced=self.condition(rule, self.traced_part))
+                        traced=self.condition(rule, self.traced_part), strict=strict,
+                        checks=checks,
+                        cites=tuple(dict.fromkeys(c for a in rule.actions for c in a.cites)))
+
+    def assumptions(self, rule: n.Rule) -> tuple[Thunk | None, tuple[Thunk, ...] | None]:
+        """What a rule's decision assumed: its condition read strictly (``Compiler.strict``),
+        if it uses the idiom `known x and x` anywhere (through its defines too), and the
+        operands of those `known` tests, which decide whether the strict reading can differ.
+
+        A rule that fires, or does not, only because `known x` read an unrecorded `x` as
+        "no" is undetermined in the strict reading: the engine then shows the facts as
+        pending on its recommendations, or asks for them (``_Run.finish``)."""
+        if all(a.kind == "request" for a in rule.actions):
+            return None, ()
+        roots = [*([rule.when] if rule.when is not None else []), *rule.unless]
+        tests: list[n.IsKnown] = []
+        quantified = False  # a test under a quantifier: its operand needs the element
+        seen: set[int] = set()
+        stack: list[tuple[n.Node, bool]] = [(r, False) for r in roots]
+        while stack:
+            x, inside = stack.pop()
+            if isinstance(x, n.IsKnown) and x.nid in self.strict.strict:
+                tests.append(x)
+                quantified = quantified or inside
+            if isinstance(x, n.Path):
+                ref = self.checked.refs.get(x.nid)
+                if isinstance(ref, DefineRef) and ref.nid not in seen:
+                    seen.add(ref.nid)
+                    stack.append((self.checked.defines[ref.nid].expr, False))
+            inner = inside or isinstance(x, n.Quantifier)
+            stack.extend((c, inner) for c in child_nodes(x))
+        if not tests:
+            return None, ()
+        strict = self.condition(rule, self.strict.compile)
+        if quantified:
+            return strict, None
+        return strict, tuple(self.compiler.compile(t.operand) for t in tests)
 
     def define_explainer(self, nid: int) -> Explainer:
         """A define's explanation, made once and kept per environment: many rules open the
@@ -436,11 +498,18 @@ class Planner:
         top = nid not in self.compiler.loop_defines
         if nid not in self._define_nodes:  # made once: note the nodes it shows
             self._capturing.append({})
+            outer = self._block
+            if top:  # (its nodes are the top block's, wherever it is first opened)
+                self._block = 0
             self._kept(-nid, lambda: self.explainer(expr, opened=True), top)
+            self._block = outer
             self._define_nodes[nid] = self._capturing.pop()
-        if (self._block, nid) not in self._opened:  # its nodes, once per block
-            self._opened.add((self._block, nid))
-            wanted = self._wanted[self._block]
+        # its nodes, once per block; a top-level define's in the top block only, as its
+        # values (and explanation) are the same in every loop element
+        block = 0 if top else self._block
+        if (block, nid) not in self._opened:
+            self._opened.add((block, nid))
+            wanted = self._wanted[block]
             for e in self._define_nodes[nid].values():
                 wanted[e.nid] = e
         for nodes in self._capturing:
@@ -542,7 +611,11 @@ class Planner:
             out.append(Atom(text, self.memo(e), polarity, shown, e, detail, self.val(e)))
         if isinstance(ref, DefineRef) and depth < 2:
             inner = self.checked.defines[ref.nid]
+            outer = self._block
+            if ref.nid not in self.compiler.loop_defines:  # its values: the top block's
+                self._block = 0
             self.atoms(inner.expr, polarity, out, probes, f"via {inner.name}: ", depth + 1)
+            self._block = outer
 
     # ------------------------------------------------------------------ scores
     def score(self, s: n.Score) -> ScorePlan:
@@ -690,12 +763,18 @@ class _Run:
         self.tracing = tracing
         self.recs: list[tuple[int, int, Recommendation]] = []
         self.requests: list[tuple[int, MissingData]] = []
-        self.undetermined: list[Undetermined] = []
+        # undetermined rules, one entry per rule (its loop elements summed up): the facts
+        # that would decide it, as a set, and its codes
+        self.undecided: dict[tuple[str, str], tuple[set[str], tuple[str, ...]]] = {}
+        # rules (and scores) that need facts not recorded, and their citations (``assume``)
+        self.needed: dict[tuple[str, str], tuple[set[str], tuple[n.Citation, ...]]] = {}
         self.scores: dict[str, ScoreResult] = {}
         self.conflicts: list[Conflict] = []
         self.outcomes: list[RuleOutcome] = []
         self.seq = 0
         self.snapshots: Iterator[dict[int, Any]] | None = None
+        self.summaries: dict[frozenset[str], tuple[str, ...]] = {}  # (``trace_facts``)
+        self.patterns: dict[str, str] = {}  # a fact -> its list elements summed up
 
     def take(self, key: int, index: int) -> dict[int, Any]:
         """The precomputed values of the block instance about to run, if in step."""
@@ -710,12 +789,14 @@ class _Run:
         return self.plan.cited[cs]
 
     def emit(self, action: n.Action, rule_id: str, span_loc: str, because: tuple[Because, ...],
-             order: int, cites: tuple[n.Citation, ...], against: tuple[n.Citation, ...]) -> None:
+             order: int, cites: tuple[n.Citation, ...], against: tuple[n.Citation, ...],
+             pending: tuple[str, ...] = ()) -> None:
         self.seq += 1
         rec = Recommendation(
             code=action.code, action=action.kind, strength=action.strength,
             urgency=action.urgency, text=action.text, rule=rule_id, location=span_loc,
-            citations=self.cites(cites), because=because, against=self.cites(against))
+            citations=self.cites(cites), because=because, against=self.cites(against),
+            pending=pending)
         self.recs.append((order, self.seq, rec))
         if against:
             self.conflicts.append(Conflict(
@@ -743,10 +824,8 @@ class _Run:
             items = lp.source(env)
             if isinstance(items, Unknown):
                 for rp in _all_rules(lp.block):
-                    self.undetermined.append(Undetermined(
-                        rule=rp.rule.rule_id, location=rp.rule.span.location(),
-                        facts=tuple(sorted(items.paths)),
-                        codes=tuple(a.code for a in rp.rule.actions)))
+                    self.undetermine(rp.rule.rule_id, rp.location, items.paths, rp.codes)
+                    self.assume(rp.rule.rule_id, rp.location, items.paths, rp.cites)
                 continue
             base = lp.path(env)
             for i, item in enumerate(items):
@@ -756,6 +835,54 @@ class _Run:
                 self.block(lp.block, child, (*binding, Because(expression=lp.loop.var,
                                                                value=path)),
                            "" if i == 0 and not suffix else f"{suffix}@{path}", i)
+
+    def trace_facts(self, paths: frozenset[str]) -> tuple[str, ...]:
+        """The facts a trace shows for one outcome: all of them when few; else with the
+        elements of each list summed up (`fractures[*].height_loss_pct`), so that a rule
+        of a loop that depends on every element does not list every element's facts for
+        each element (the trace would grow with the square of the list). Kept per set of
+        facts: the elements of a loop mostly share theirs."""
+        if len(paths) <= _TRACE_FACTS:
+            return tuple(sorted(paths))
+        shown = self.summaries.get(paths)
+        if shown is None:
+            patterns = self.patterns
+            for p in paths.difference(patterns):
+                patterns[p] = _ANY_INDEX.sub("[*]", p)
+            shown = self.summaries[paths] = tuple(sorted(set(map(patterns.__getitem__,
+                                                                 paths))))
+        return shown
+
+    def assume(self, rule: str, location: str, facts: frozenset[str],
+               cites: tuple[n.Citation, ...]) -> None:
+        """Note facts a rule needs that are not recorded: it is undetermined, or decided
+        (fired or not) only by reading their absence as "no". The engine asks for those
+        that no request of the guideline asks for (``finish``)."""
+        key = (rule, location)
+        entry = self.needed.get(key)
+        if entry is None:
+            self.needed[key] = (set(facts), cites)
+        else:
+            entry[0].update(facts)
+
+    def undetermine(self, rule: str, location: str, facts: frozenset[str],
+                    codes: tuple[str, ...]) -> None:
+        """Note an undetermined rule (or score). A rule in a loop is undetermined for some
+        elements: it gets one entry, with the facts of all of them, so that the result
+        grows with the record, not with the elements times the facts they share."""
+        key = (rule, location)
+        entry = self.undecided.get(key)
+        if entry is None:
+            self.undecided[key] = (set(facts), codes)
+        else:
+            entry[0].update(facts)
+            if codes != entry[1]:  # (a score's pending codes differ between elements)
+                self.undecided[key] = (entry[0], tuple(dict.fromkeys((*entry[1], *codes))))
+
+    def undetermined(self) -> tuple[Undetermined, ...]:
+        return tuple(Undetermined(rule=rule, location=location, facts=tuple(sorted(facts)),
+                                  codes=codes)
+                     for (rule, location), (facts, codes) in self.undecided.items())
 
     def score(self, sp: ScorePlan, env: Env, binding: tuple[Because, ...], suffix: str) -> None:
         out: ScoreOutcome = sp.thunk(env)
@@ -770,16 +897,16 @@ class _Run:
             self.emit(out.action, s.name, s.span.location(), because, sp.order, s.cites,
                       s.against)
         elif out.pending:
-            self.undetermined.append(Undetermined(
-                rule=s.name, location=s.span.location(), facts=tuple(sorted(out.facts)),
-                codes=tuple(dict.fromkeys(a.code for a in out.pending))))
+            self.undetermine(s.name, s.span.location(), out.facts,
+                             tuple(dict.fromkeys(a.code for a in out.pending)))
+            self.assume(s.name, s.span.location(), out.facts, s.cites)
         if self.tracing:
             status = "fire" if out.action else "unknown" if out.pending else "skip"
             self.outcomes.append(RuleOutcome(
                 rule=s.name, location=s.span.location(), status=status,
                 codes=tuple(a.code for a in (*(arm.action for arm in (*s.arms, *s.bands)
                                                if arm.action),)),
-                facts=tuple(sorted(out.facts)),
+                facts=self.trace_facts(out.facts),
                 atoms=tuple((b.expression, b.value, True) for b in because), binding=binding))
 
     def rule(self, rp: RulePlan, env: Env, binding: tuple[Because, ...],
@@ -789,6 +916,14 @@ class _Run:
         block's atoms (the last filled in as rules fire)."""
         value = rp.traced(env) if self.tracing and rp.traced is not None else rp.cond(env)
         rule = rp.rule
+        assumed: frozenset[str] = frozenset()  # facts the decision read as "no"
+        if rp.strict is not None and not isinstance(value, Unknown) and (
+                rp.checks is None or any(isinstance(c(env), Unknown) for c in rp.checks)):
+            strict = rp.strict(env)
+            if isinstance(strict, Unknown):
+                assumed = strict.paths
+                if value is not True:  # decided "no" only by reading absence as an answer
+                    self.assume(rule.rule_id, rp.location, assumed, rp.cites)
         atoms: tuple[tuple[str, Any, bool], ...] = ()
         if self.tracing:
             atoms = rp.pick(shown)
@@ -815,18 +950,19 @@ class _Run:
                         waiting=(), rule=rule.rule_id, location=rp.location,
                         citations=self.cites(action.cites))))
                 else:
+                    if assumed:
+                        self.assume(rule.rule_id, rp.location, assumed, rp.cites)
                     self.emit(action, rule.rule_id, rp.location, because, rp.order,
-                              action.cites, action.against)
+                              action.cites, action.against, tuple(sorted(assumed)))
         elif isinstance(value, Unknown):
-            self.undetermined.append(Undetermined(
-                rule=rule.rule_id, location=rp.location,
-                facts=tuple(sorted(value.paths)), codes=rp.codes))
+            self.undetermine(rule.rule_id, rp.location, value.paths, rp.codes)
+            self.assume(rule.rule_id, rp.location, value.paths, rp.cites)
         if self.tracing:
             status = "fire" if value is True else "unknown" if isinstance(value, Unknown) \
                 else "skip"
             self.outcomes.append(RuleOutcome(
                 rule=rule.rule_id, location=rp.location, status=status, codes=rp.codes,
-                facts=tuple(sorted(value.paths)) if isinstance(value, Unknown) else (),
+                facts=self.trace_facts(value.paths) if isinstance(value, Unknown) else (),
                 atoms=atoms, binding=binding, details=rp.pick(details),
                 reasons=tuple(rp.why(env))))
 
@@ -844,8 +980,10 @@ class _Run:
         for m in merged.values():
             facts = set(m.facts)
             waiting = tuple(dict.fromkeys(
-                u.rule for u in self.undetermined if facts & set(u.facts)))
+                rule for (rule, _), (facts_u, _) in self.undecided.items()
+                if not facts.isdisjoint(facts_u)))
             missing.append(attrs.evolve(m, waiting=waiting))
+        ask = self.ask(missing)
         fired = {r.code: r.rule for r in recs}
         fired.update({m.code: m.rule for m in missing})
         positive = {r.code: r.rule for r in recs if r.action in ("recommend", "consider")}
@@ -864,7 +1002,30 @@ class _Run:
                         kind="invariant", code=inv.codes[0],
                         detail=f"invariant broken: {inv.name} ({' and '.join(inv.codes)})",
                         rules=tuple(fired[c] for c in inv.codes)))
+        if ask is not None:
+            missing.append(ask)
         return tuple(recs), tuple(missing)
+
+    def ask(self, requested: list[MissingData]) -> MissingData | None:
+        """The engine's own request: the facts some rule or score needs (``assume``) that
+        no request of the guideline asks for, so that no decisive fact is left unasked."""
+        asked = {f for m in requested for f in m.facts}
+        facts: set[str] = set()
+        waiting: list[str] = []
+        cites: dict[str, Citation] = {}
+        for (rule, _), (needs, cs) in self.needed.items():
+            if needs <= asked:
+                continue
+            facts |= needs - asked
+            waiting.append(rule)
+            for c in cs:
+                cites.setdefault(c.key, self.plan.citations[c.key])
+        if not facts:
+            return None
+        return MissingData(
+            code=ASK_CODE, text=ASK_TEXT, facts=tuple(sorted(facts)),
+            waiting=tuple(dict.fromkeys(waiting)), rule="", location="",
+            citations=tuple(cites.values()))
 
 
 def _all_rules(block: BlockPlan) -> list[RulePlan]:
@@ -887,7 +1048,7 @@ def run(plan: Plan, checked: Checked, record: Any, *, as_of: datetime.date,
     return Result(
         guideline=guideline_info, patient=patient_id, as_of=as_of.isoformat(),
         recommendations=recs, missing=missing, scores=dict(sorted(state.scores.items())),
-        conflicts=tuple(state.conflicts), undetermined=tuple(state.undetermined),
+        conflicts=tuple(state.conflicts), undetermined=state.undetermined(),
         trace=Trace(tuple(state.outcomes)) if trace else None,
     )
 

@@ -67,13 +67,26 @@ class Recommendation:
     citations: tuple[Citation, ...]
     because: tuple[Because, ...]
     against: tuple[Citation, ...] = ()
+    #: facts not recorded that the rule fired without: it read their absence as an
+    #: answer (`known x` false), and with any of them recorded it might not fire
+    pending: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"code": self.code, "action": self.action, "strength": self.strength,
-                "urgency": self.urgency, "text": self.text, "rule": self.rule,
-                "location": self.location,
-                "citations": [c.to_json() for c in self.citations],
-                "because": [b.to_json() for b in self.because]}
+        out: dict[str, Any] = {
+            "code": self.code, "action": self.action, "strength": self.strength,
+            "urgency": self.urgency, "text": self.text, "rule": self.rule,
+            "location": self.location, "citations": [c.to_json() for c in self.citations],
+            "because": [b.to_json() for b in self.because]}
+        if self.pending:  # (only then: results without it are as before)
+            out["pending"] = list(self.pending)
+        return out
+
+
+#: the code of the engine's own request (``evaluate._Run.ask``): facts that rules need
+#: and that no request of the guideline asks for (docs/integrators/results.md)
+ASK_CODE = "record_missing_facts"
+ASK_TEXT = ("Record these facts: the rules listed as waiting cannot decide without them, "
+            "or decided only by taking a fact that is not recorded as absent.")
 
 
 @attrs.frozen(kw_only=True)
@@ -284,6 +297,9 @@ def render_text(result: Result) -> str:
             reasons = [f"{b.expression} = {_value_text(b.value)}" for b in r.because]
             if reasons:
                 out.append(f"      because: {'; '.join(reasons)}")
+            if r.pending:
+                out.append(f"      PENDING, assumes not recorded means no: "
+                           f"{', '.join(r.pending)} (record to confirm)")
         out.append("")
     if result.scores:
         out.append("SCORES")

@@ -14,10 +14,10 @@ import itertools
 import re
 import threading
 from collections.abc import Iterator
-from typing import cast
+from typing import Any, cast
 
 import attrs
-from lark import Lark
+from lark import Lark, Token
 from lark.exceptions import (
     LarkError,
     UnexpectedCharacters,
@@ -47,7 +47,9 @@ class Limits:
     max_rules: int = 20_000  #: rules, defines and scores in one guideline
     max_files: int = 200  #: files one guideline may import, transitively
     max_list_length: int = 1_000  #: items of any list in a patient record
-    max_steps: int = 1_000_000  #: evaluation budget: quantifier steps per evaluation
+    max_steps: int = 1_000_000  #: evaluation budget: units of work per evaluation
+    max_block_depth: int = 8  #: nesting of `for` blocks
+    max_nesting: int = 300  #: expression levels, counting the defines and scores it opens
 
 
 DEFAULT_LIMITS = Limits()
@@ -287,7 +289,8 @@ def parse(source: Source, limits: Limits = DEFAULT_LIMITS,
         try:
             file, built = build(tree, source.name, ids)
         except RecursionError:
-            return None, [dg.make("SR106", source.span(0, 1), limit=limits.max_depth)]
+            return None, [dg.make("SR106", _deepest(tree, source), limit=limits.max_depth,
+                                  hints=("split the expression into named `define`s",))]
         # where the non-node clauses start: only the printer needs it (costly)
         clauses = clause_spans(tree, source.name) if layout else ()
         # Free the parse tree (hundreds of thousands of objects) while the collector is
@@ -299,6 +302,23 @@ def parse(source: Source, limits: Limits = DEFAULT_LIMITS,
     elif comments:
         file = attrs.evolve(file, comments=comments)
     return file, built
+
+
+def _deepest(tree: Any, source: Source) -> Span:
+    """Where the parse tree is deepest (its deepest node's first token), found without
+    recursion: what a builder too deep to recurse reports."""
+    best, where = -1, None
+    stack: list[tuple[Any, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, Token):
+            continue
+        if depth > best and getattr(node, "first", None) is not None:
+            best, where = depth, node.first
+        stack.extend((c, depth + 1) for c in node.children)
+    if where is None or where.start_pos is None:
+        return source.span(0, 1)
+    return source.span(where.start_pos, where.end_pos or where.start_pos + 1)
 
 
 def collect_comments(source: Source) -> tuple[n.Comment, ...]:
