@@ -10,7 +10,7 @@ no paths: a rule fires only when its condition is exactly true.
 Example:
     >>> import datetime, spinerules
     >>> g = spinerules.load("vcf")
-    >>> "genant_grade_1" in g.codes({"fractures": [{"height_loss_pct": 22}]},
+    >>> "genant_grade_1" in g.codes({"fractures": [{"level": "L1", "height_loss_pct": 22}]},
     ...                             as_of=datetime.date(2026, 2, 18))
     True
 """

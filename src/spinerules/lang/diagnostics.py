@@ -48,10 +48,10 @@ CODES: dict[str, tuple[Severity, str, str]] = {
     "SR110": (E, "cannot read the file `{path}`", "{detail}"),
     "SR111": (E, "too many {what} ({count}; the limit is {limit})", "limit reached here"),
     "SR112": (E, "number `{text}` is too large", "not a finite number"),
-    "SR120": (E, "too many problems: {detail}", "stopped here"),
     "SR113": (E, "{what} nested too deeply (more than {limit} levels)", "too deep"),
     "SR114": (E, "expression nested too deeply through the defines and scores it uses "
                  "({depth} levels; the limit is {limit})", "the chain passes the limit here"),
+    "SR120": (E, "too many problems: {detail}", "stopped here"),
     # ---- SR2xx: names, imports, sources
     "SR201": (E, "unknown name `{name}`", "not defined"),
     "SR202": (E, "rule id `{name}` is used twice", "second use"),
