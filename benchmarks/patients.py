@@ -1,6 +1,6 @@
 """Deterministic synthetic patients for the evaluation benchmark (seeded ``random.Random``).
 
-Each patient is a JSON-like dict in the ``spine.Patient`` shape of DESIGN.md section 3.1.
+Each patient is a JSON-like dict in the ``spine.Patient`` shape of docs/integrators/records.md.
 Ranges are plausible for an osteoporotic-fracture clinic: mostly older adults, mostly
 low-energy compression fractures, one to three fractures, a minority with red flags. About
 10% of the facts are missing: each leaf is absent with probability ``MISSING`` and each

@@ -1,4 +1,4 @@
-"""The strict JSON loader for patient records (DESIGN.md section 3.1)."""
+"""The strict JSON loader for patient records (docs/integrators/records.md)."""
 
 from __future__ import annotations
 
