@@ -328,7 +328,7 @@ KEYWORDS = (
     "when", "unless", "recommend", "consider", "advise_against", "warn", "classify", "request",
     "strength", "urgency", "cite", "against", "in", "and", "or", "not", "unknown", "known",
     "any", "all", "count", "true", "false", "today", "else", "from", "component", "band",
-    "ask", "never", "given", "as_of", "expect", "no", "missing", "patient",
+    "ask", "never", "always", "given", "as_of", "expect", "no", "missing", "patient",
 )
 PUNCT = (":", ",", ".", "..", "(", ")", "[", "]", "->", "<", "<=", "==", "!=", ">=", ">",
          "+", "-", "*", "/", "%", "\n", "\n  ", "\n    ", " ")

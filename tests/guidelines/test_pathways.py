@@ -261,7 +261,7 @@ def test_tlics_each_part_unknown(name: str) -> None:
     assert (s.value, s.low, s.high) == (None, 3, 6)
     assert s.facts == ("fractures[0].morphology",)
     assert "a CT of the injured segment" in (s.note or "")
-    assert "whole_spine_ct" in morph.codes()
+    assert "ct_whole_spine" in morph.codes()
     assert not set(TLICS_BANDS) & morph.codes()
 
     neuro = evaluate(name, injury("burst", "indeterminate", None))
@@ -643,7 +643,7 @@ def test_high_energy_fracture_in_a_young_adult_gets_no_osteoporosis_pathway() ->
     assert not {"diagnose_osteoporosis_clinical", "dexa_scan",
                 "start_osteoporosis_pharmacotherapy", "calcium_vitamin_d", "fall_prevention",
                 "warn_osteoporosis_not_evaluated"} & r.codes()
-    assert {"tlics_surgeon_discretion", "spine_surgery_consultation", "whole_spine_ct"} \
+    assert {"tlics_surgeon_discretion", "spine_surgery_consultation", "ct_whole_spine"} \
         <= r.codes()
     # the osteoporotic conservative plan (calcitonin, bracing, osteoporosis exercise advice)
     # is not given for a high-energy injury: the trauma pathway decides (the acuity classes
@@ -662,7 +662,7 @@ def test_high_energy_fracture_gets_no_osteoporotic_plan(name: str) -> None:
     assert "conservative_management" not in r.codes()
     assert "calcitonin_first_4_weeks" not in r.codes()
     if name == "spine":
-        assert {"outpatient_follow_up", "whole_spine_ct", "tlics_nonoperative"} <= r.codes()
+        assert {"outpatient_follow_up", "ct_whole_spine", "tlics_nonoperative"} <= r.codes()
     fall = evaluate(name, patch(stable, fractures__0__mechanism="low_energy"))
     assert {"conservative_management", "calcitonin_first_4_weeks",
             "diagnose_osteoporosis_clinical"} <= fall.codes()

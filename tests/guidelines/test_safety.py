@@ -167,7 +167,7 @@ def test_traumatic_red_flag_after_high_energy_gets_the_trauma_plan() -> None:
     record = patch("trauma-high-energy-young-adult", neuro__deficit=True,
                    neuro__cord_or_conus_compression=True, neuro__tlics_status="cord_incomplete")
     r = evaluate("spine", record)
-    assert {"transfer_to_spine_center", "mri_without_contrast", "whole_spine_ct"} <= r.codes()
+    assert {"transfer_to_spine_center", "mri_without_contrast", "ct_whole_spine"} <= r.codes()
     assert "mri_with_contrast" not in r.codes()
 
 

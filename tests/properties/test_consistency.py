@@ -37,6 +37,16 @@ def test_planted_broken_invariant_is_found() -> None:
     assert failures[0].patient == {"age": 65, "flag": True}
 
 
+def test_planted_broken_always_invariant_is_found() -> None:
+    # the rule forgets a patient the invariant names: pain 7-8 with the flag set
+    g = load_text("rule a:\n  when patient.pain >= 9 and patient.flag\n  recommend x cite S\n"
+                  "invariant \"severe pain with the flag gets x\":\n"
+                  "  always x when patient.pain >= 7 and patient.flag\n")
+    failures = check_properties(g, examples=500, names=("invariants",))
+    assert [f.name for f in failures] == ["invariants"]
+    assert failures[0].patient == {"pain": 7.0, "flag": True}
+
+
 def test_uncited_recommendation_is_found() -> None:
     g = load_text("source U:\n  title \"No identifier\"\n"
                   "rule a:\n  when patient.flag\n  recommend x cite U\n")

@@ -280,6 +280,38 @@ def test_invariants_see_request_codes(make: Make) -> None:
     assert g.evaluate(Rec(pain=3.0, flag=True), as_of=AS_OF).conflicts == ()
 
 
+def test_always_invariant_needs_one_of_its_codes_when_its_condition_holds(make: Make) -> None:
+    g = make("rule a:\n  when patient.pain >= 7 and patient.flag\n  recommend plan cite S\n"
+             "rule ask:\n  when patient.pain >= 7 and unknown patient.flag\n"
+             "  request request_flag cite S\n"
+             "invariant \"severe pain gets a plan or a question\":\n"
+             "  always plan or request_flag when patient.pain >= 7\n")
+    assert g.evaluate(Rec(pain=8.0, flag=True), as_of=AS_OF).conflicts == ()  # plan
+    assert g.evaluate(Rec(pain=8.0), as_of=AS_OF).conflicts == ()  # the request counts
+    assert g.evaluate(Rec(pain=3.0), as_of=AS_OF).conflicts == ()  # condition false
+    assert g.evaluate(Rec(), as_of=AS_OF).conflicts == ()  # condition undecided: no guess
+    broken = g.evaluate(Rec(pain=8.0, flag=False), as_of=AS_OF).conflicts
+    assert [(c.kind, c.code, c.detail) for c in broken] == [(
+        "invariant", "plan",
+        "invariant broken: severe pain gets a plan or a question (none of plan, request_flag)")]
+
+
+def test_always_invariant_needs_a_condition_and_known_codes() -> None:
+    from spinerules.lang.parser import parse
+    from spinerules.lang.source import Source
+
+    _, problems = parse(Source("t.rules", "invariant \"x\":\n  always plan\n"))
+    assert [(p.code, p.span.line, p.hints) for p in problems] == [
+        ("SR103", 2, ("expected `or` or `when`",))]  # `always` needs its `when`
+    with pytest.raises(spinerules.GuidelineError) as err:
+        spinerules.loads("guideline t \"T\" record test.Rec\nsource S: title \"s\" url \"u\"\n"
+                         "rule a:\n  when patient.flag\n  recommend plan cite S\n"
+                         "invariant \"i\":\n  always plna when patient.flag\n",
+                         records={"test.Rec": Rec})
+    assert [d.code for d in err.value.diagnostics] == ["SR402"]
+    assert "did you mean `plan`" in str(err.value)
+
+
 def test_because_reaches_the_facts_under_a_define(make: Make) -> None:
     g = make("define hurt: patient.pain >= 7 and not patient.flag\n"
              + rule("hurt"))

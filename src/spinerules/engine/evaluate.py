@@ -995,6 +995,15 @@ class _Run:
                     rules=(positive[r.code], r.rule)))
         for ip in self.plan.invariants:
             inv = ip.invariant
+            if inv.mode == "always":
+                # `always a or b when c`: a condition that holds for certain and none of the
+                # codes recommended or requested breaks it; an undecided condition does not.
+                if ip.when is not None and not any(c in fired for c in inv.codes) \
+                        and ip.when(env) is True:
+                    self.conflicts.append(Conflict(
+                        kind="invariant", code=inv.codes[0],
+                        detail=f"invariant broken: {inv.name} (none of {', '.join(inv.codes)})"))
+                continue
             if all(code in fired for code in inv.codes):
                 applies = ip.when(env) if ip.when is not None else True
                 if applies is True:

@@ -331,6 +331,11 @@ class Builder:
         when = c[-1] if c and not isinstance(c[-1], Token) else None
         return n.Invariant(name=unquote(c[0]), codes=codes, when=when, **self._k(meta))
 
+    def invariant_always(self, meta: Any, c: list[Any]) -> n.Invariant:
+        codes = tuple(str(x) for x in c[1:] if isinstance(x, Token))
+        return n.Invariant(name=unquote(c[0]), codes=codes, when=c[-1], mode="always",
+                           **self._k(meta))
+
     def test(self, meta: Any, c: list[Any]) -> n.Test:
         fields: dict[str, Any] = {"expect": (), "expect_not": (), "expect_missing": (),
                                   "expect_scores": ()}
@@ -517,8 +522,9 @@ def clause_spans(tree: PTree, source_name: str) -> tuple[tuple[str, Span], ...]:
             continue
         if item.data in _CLAUSE_HOLDERS:
             visit(item)
-        elif item.data == "invariant":  # "invariant" STRING ":" "never" NAME ...
+        elif item.data in ("invariant", "invariant_always"):  # ... ":" "never"|"always" NAME
             codes = [c for c in item.children if isinstance(c, Token) and c.type == "NAME"]
             if codes:
-                out.append(("never", spans.tok_span(codes[0])))
+                key = "never" if item.data == "invariant" else "always"
+                out.append((key, spans.tok_span(codes[0])))
     return tuple(out)

@@ -8,7 +8,7 @@ re-parsed tree compares equal to the original whatever the offsets.
 from __future__ import annotations
 
 import datetime
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 import attrs
 
@@ -265,11 +265,14 @@ class For(Node):
 
 @attrs.frozen(kw_only=True)
 class Invariant(Node):
-    """``invariant "name": never a and b [when cond]``."""
+    """``invariant "name": never a and b [when cond]`` (``mode="never"``: the codes never fire
+    together) or ``invariant "name": always a or b when cond`` (``mode="always"``: whenever the
+    condition holds, at least one of the codes fires)."""
 
     name: str
     codes: tuple[str, ...]
     when: Expr | None = None
+    mode: Literal["never", "always"] = "never"
 
 
 @attrs.frozen(kw_only=True)

@@ -595,8 +595,11 @@ class _Printer:
         if not v.codes:
             raise PrintError(f"invariant {quote(v.name)} names no code")
         self.emit(col, f"invariant {quote(v.name)}:", self.at(v))
-        never = "never " + " and ".join(v.codes)
-        anchors = self.clause("never", v)
+        if v.mode == "always" and v.when is None:
+            raise PrintError(f"invariant {quote(v.name)}: `always` needs a `when` condition")
+        joiner = " and " if v.mode == "never" else " or "
+        never = f"{v.mode} " + joiner.join(v.codes)
+        anchors = self.clause(v.mode, v)
         if v.when is None:
             self.emit(col + 2, never, anchors)
             return
