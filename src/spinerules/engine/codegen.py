@@ -28,8 +28,21 @@ import attrs
 
 from spinerules.checker import typesys as ts
 from spinerules.checker.check import Checked, DefineRef, EnumRef, FieldRef, ScoreRef, VarRef
-from spinerules.engine.compile import BudgetExceededError, EvaluationError, shift_date
-from spinerules.engine.values import COMPARE, FLIP, Unknown, between_in, decide_between
+from spinerules.engine.compile import (
+    BudgetExceededError,
+    Compiler,
+    EvaluationError,
+    shift_date,
+)
+from spinerules.engine.values import (
+    COMPARE,
+    FLIP,
+    UNDECIDED,
+    SumBands,
+    Unknown,
+    between_in,
+    decide_between,
+)
 from spinerules.lang import nodes as n
 from spinerules.lang.units import UNITS
 
@@ -84,20 +97,14 @@ def _div(a: float, b: float, node: n.Node) -> float:
     return a / b
 
 
-def _sum_score(options: list[tuple[float, ...]], bands: list[Callable[[float], bool]],
-               codes: list[str | None]) -> tuple[Any, str | None, tuple[float, float] | None]:
-    """Possible totals of a sum score -> (value or _U, the decided band's code, the range
-    of the totals when undetermined)."""
-    totals = {0.0}
-    for opts in options:
-        totals = {t + o for t in totals for o in opts}
-    hits = set()
-    for t in totals:
-        hit = next((i for i, band in enumerate(bands) if band(t)), None)
-        hits.add(codes[hit] if hit is not None else None)
-    value: Any = next(iter(totals)) if len(totals) == 1 else _U
-    rng = (min(totals), max(totals)) if value is _U else None
-    return value, (hits.pop() if len(hits) == 1 else None), rng
+def _sum_score(sums: SumBands, points: list[float | None]
+               ) -> tuple[Any, str | None, tuple[float, float] | None]:
+    """A sum score from its components' possible points -> (value or _U, the decided
+    band's code, the range of the totals when undetermined); see ``values.SumBands``."""
+    value, low, high, code, _ = sums.decide(points)
+    if value is None:
+        return _U, (None if code is UNDECIDED else code), (low, high)
+    return value, code, None
 
 
 def _bcmp(a: Any, ar: tuple[float, float] | None, b: Any, br: tuple[float, float] | None,
@@ -551,33 +558,26 @@ class Generator:
             yield ast.If(test=_is(_name(x), U), body=[ast.Assign(targets=[_store(out)],
                                                                   value=U)], orelse=chain)
             return
-        options: list[ast.expr] = []
+        options: list[ast.expr] = []  # per component: its points, None when unknown
         for comp in s.components:
             t = self.type_of(comp.source)
             x = self.fresh()
-            everything = ast.Tuple(elts=[ast.Constant(a.points) for a in comp.arms],
-                                   ctx=ast.Load())
-            pick: ast.expr = ast.Tuple(elts=[ast.Constant(0.0)], ctx=ast.Load())
+            pick: ast.expr = ast.Constant(0.0)
             for arm in reversed(comp.arms):
                 pick = _ifexp(self.matcher(arm.pattern, t, _name(x)),
-                              ast.Tuple(elts=[ast.Constant(arm.points)], ctx=ast.Load()), pick)
-            options.append(_ifexp(_is(_walrus(x, self.expr(comp.source)), U), everything, pick))
-        bands: list[ast.expr] = []
-        codes: list[ast.expr] = []
-        for b in s.bands:
-            arg = self.fresh()
-            bands.append(ast.Lambda(args=ast.arguments(
-                posonlyargs=[], args=[ast.arg(arg=arg)], kwonlyargs=[], kw_defaults=[],
-                defaults=[]), body=self.matcher(b.pattern, ts.NUMBER, _name(arg))))
-            codes.append(ast.Constant(b.action.code if b.action else None))
+                              ast.Constant(arm.points), pick)
+            options.append(_ifexp(_is(_walrus(x, self.expr(comp.source)), U),
+                                  ast.Constant(None), pick))
+        matcher = Compiler(self.checked).matcher
+        sums = SumBands([tuple(a.points for a in comp.arms) for comp in s.components],
+                        [matcher(b.pattern, ts.NUMBER) for b in s.bands],
+                        [b.action.code if b.action else None for b in s.bands])
         band_code = self.fresh()
         yield ast.Assign(
             targets=[ast.Tuple(elts=[_store(out), _store(band_code), _store(rng)],
                                ctx=ast.Store())],
             value=ast.Call(func=_name("_sum_score"), args=[
-                ast.List(elts=options, ctx=ast.Load()),
-                ast.List(elts=bands, ctx=ast.Load()),
-                ast.List(elts=codes, ctx=ast.Load())], keywords=[]))
+                self.const(sums), ast.List(elts=options, ctx=ast.Load())], keywords=[]))
         yield ast.If(test=ast.Compare(left=_name(band_code), ops=[ast.IsNot()],
                                       comparators=[ast.Constant(None)]),
                      body=[ast.Expr(ast.Call(func=ast.Attribute(

@@ -45,7 +45,7 @@ from spinerules.engine.result import (
     Undetermined,
 )
 from spinerules.engine.trace import Because, RuleOutcome, Trace
-from spinerules.engine.values import COMPARE, Bounded, Unknown, k_not
+from spinerules.engine.values import UNDECIDED, Bounded, SumBands, Unknown, k_not
 from spinerules.lang import nodes as n
 from spinerules.lang.units import DISPLAY, format_quantity
 
@@ -622,20 +622,7 @@ class Planner:
         compile_ = self.compiler.compile
 
         def matcher(arm: n.Arm, input_t: ts.Type) -> Callable[[Any], bool]:
-            p = arm.pattern
-            values = [compile_(v)(None) for v in p.values]  # type: ignore[arg-type]
-            key = self.compiler.ordered_key(input_t) or (lambda x: x)
-            if p.kind == "else":
-                return lambda x: True
-            if p.kind == "eq":
-                return lambda x: bool(x == values[0])
-            if p.kind == "set":
-                return lambda x: x in values
-            if p.kind == "range":
-                lo, hi = key(values[0]), key(values[1])
-                return lambda x: bool(lo <= key(x) <= hi)
-            op, bound = COMPARE[p.op or "=="], key(values[0])
-            return lambda x: bool(op(key(x), bound))
+            return self.compiler.matcher(arm.pattern, input_t)
 
         def type_of(e: n.Expr) -> ts.Type:
             return self.checked.types.get(e.nid, ts.ERROR)
@@ -668,43 +655,41 @@ class Planner:
                 ct = type_of(c.source)
                 comps.append((c, compile_(c.source), [(matcher(a, ct), a) for a in c.arms],
                               display(ct)))
-            bands = [(matcher(b, ts.NUMBER), b) for b in s.bands]
+            band_actions = [b.action for b in s.bands]
+            # keyed by band (an action is its band's own), None for a band without one
+            sums = SumBands([tuple(a.points for _, a in carms) for _, _, carms, _ in comps],
+                            [matcher(b, ts.NUMBER) for b in s.bands],
+                            [i if a is not None else None for i, a in enumerate(band_actions)])
             text = ", ".join(self.text(c.source) for c in s.components)
 
             def compute(env: Env) -> ScoreOutcome:
-                totals = {0.0}
+                points: list[float | None] = []  # None: unknown
                 facts: set[str] = set()
                 asks: list[str] = []
                 shown: list[str] = []
                 for comp, src, carms, show in comps:
                     v = src(env)
                     if isinstance(v, Unknown):
-                        options = {a.points for _, a in carms}
+                        points.append(None)
                         facts |= v.paths
                         if comp.ask:
                             asks.append(comp.ask)
                         shown.append(f"{comp.name} unknown")
                     else:
                         hit = next((a.points for m, a in carms if m(v)), None)
-                        options = {hit} if hit is not None else {0.0}
+                        points.append(hit if hit is not None else 0.0)
                         shown.append(f"{comp.name} {show(v)}")
-                    totals = {t + o for t in totals for o in options}
-                low, high = min(totals), max(totals)
-                band_actions = []
-                for t in sorted(totals):
-                    hit_band = next((b for m, b in bands if m(t)), None)
-                    band_actions.append(hit_band.action if hit_band else None)
-                decided_band = band_actions[0] if len(set(map(id, band_actions))) == 1 else None
-                pending = tuple(a for a in band_actions if a is not None)
-                value = low if low == high else None
+                value, low, high, key, keys = sums.decide(points)
+                decided = band_actions[key] if key is not UNDECIDED and key is not None \
+                    else None
+                pending = () if key is not UNDECIDED else tuple(band_actions[k] for k in keys)
                 note = None
                 if value is None:
                     note = "undetermined"
                     if asks:
                         note += "; " + " and ".join(asks) + " would decide it"
-                return ScoreOutcome(value, low, high, frozenset(facts), decided_band,
-                                    () if decided_band else pending, text, "; ".join(shown),
-                                    note)
+                return ScoreOutcome(value, low, high, frozenset(facts), decided, pending, text,
+                                    "; ".join(shown), note)
 
         def thunk(env: Env) -> ScoreOutcome:
             cache = env.cache if local else env.root.cache
