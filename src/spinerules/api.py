@@ -91,13 +91,18 @@ class Guideline:
     def record_type(self) -> type:
         return self.checked.record
 
-    @property
-    def sha256(self) -> str:
-        """One hash over every file the guideline is made of (names and contents)."""
+    _sha256: str = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
         h = hashlib.sha256()
         for name, digest in sorted(self.checked.program.sha256.items()):
             h.update(f"{name}\0{digest}\n".encode())
-        return h.hexdigest()
+        object.__setattr__(self, "_sha256", h.hexdigest())
+
+    @property
+    def sha256(self) -> str:
+        """One hash over every file the guideline is made of (names and contents)."""
+        return self._sha256
 
     def info(self) -> dict[str, Any]:
         """The ``guideline`` block of a result."""

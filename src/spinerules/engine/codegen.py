@@ -135,6 +135,27 @@ def _shift(day: datetime.date, sign: int, days: float, node: n.Node) -> datetime
     return shift_date(day, sign * days, node)
 
 
+def _located(tree: ast.Module) -> ast.Module:
+    """``tree`` with every node at line 1, column 0, as ``ast.fix_missing_locations`` would
+    place nodes built without a position (in a fraction of its time: a guideline's
+    functions have tens of thousands of nodes)."""
+    stack: list[Any] = [tree]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    node_type = ast.AST
+    while stack:
+        x = pop()
+        if x._attributes:
+            x.lineno = x.end_lineno = 1
+            x.col_offset = x.end_col_offset = 0
+        for f in x._fields:
+            v = getattr(x, f, None)
+            if type(v) is list:
+                extend([i for i in v if isinstance(i, node_type)])
+            elif isinstance(v, node_type):
+                push(v)
+    return tree
+
+
 def _name(id_: str) -> ast.Name:
     return ast.Name(id=id_, ctx=ast.Load())
 
@@ -599,7 +620,7 @@ class Generator:
             returns=None)
         if sys.version_info >= (3, 12):  # pragma: no cover - depends on the interpreter
             fn.type_params = []
-        return ast.fix_missing_locations(ast.Module(body=[fn], type_ignores=[]))
+        return _located(ast.Module(body=[fn], type_ignores=[]))
 
 
 class ValuesGenerator(Generator):
@@ -635,6 +656,75 @@ class ValuesGenerator(Generator):
         yield from ()  # rules' conditions are the evaluator's
 
 
+class DecisionsGenerator(Generator):
+    """Builds a function deciding every rule of a guideline, for ``evaluate`` (trace off).
+
+    It walks the guideline as the evaluator does (each block, then each iteration of each
+    of its loops, in order) and returns, per block instance, ``(block, iteration, decided)``
+    where ``decided`` lists ``(slot, value, shown)`` for the rules of the block whose
+    condition is not false (true, or ``_U``), and for those in ``always`` (rules whose
+    decision may rest on reading an unrecorded fact as "no"); ``slot`` is the rule's
+    position in ``slots`` (rule node id -> position in its block), ``shown`` the values of
+    its ``atoms`` (the nodes its `because` shows) when it fired, else None. A rule left out
+    is false: the evaluator has nothing to do for it.
+    """
+
+    FUNCTION, SETUP, RESULT = "_decide", "codes = set()\n_steps = [0]\n_out = []", "_out"
+
+    def __init__(self, checked: Checked, slots: dict[int, int], always: frozenset[int],
+                 atoms: dict[int, list[n.Expr]]) -> None:
+        super().__init__(checked)
+        self.slots = slots
+        self.always = always
+        self.atoms = atoms  # rule node id -> the nodes its `because` shows
+        self.current: list[str] = []  # the local holding each open block instance's list
+
+    def block(self, block_items: Iterable[n.Item], block: int = 0,
+              index: ast.expr | None = None) -> Iterator[ast.stmt]:
+        self.current.append(self.fresh("_b"))
+        yield from super().block(block_items, block, index)
+        self.current.pop()
+
+    def defined(self, block: int, index: ast.expr) -> Iterator[ast.stmt]:
+        name = self.current[-1]
+        yield ast.Assign(targets=[_store(name)], value=ast.List(elts=[], ctx=ast.Load()))
+        yield ast.Expr(ast.Call(func=ast.Attribute(value=_name("_out"), attr="append",
+                                                   ctx=ast.Load()),
+                                args=[ast.Tuple(elts=[ast.Constant(block), index, _name(name)],
+                                                ctx=ast.Load())], keywords=[]))
+
+    def rule(self, r: n.Rule) -> Iterator[ast.stmt]:
+        parts = [self.expr(r.when)] if r.when is not None else []
+        for u in r.unless:
+            t = self.fresh()
+            parts.append(_ifexp(_is(_walrus(t, self.expr(u)), U), U,
+                                ast.UnaryOp(op=ast.Not(), operand=_name(t))))
+        value: ast.expr = TRUE if not parts else parts[0] if len(parts) == 1 \
+            else self.boolop("and", parts)
+        v = self.fresh()
+
+        def add(shown: ast.expr) -> ast.stmt:
+            return ast.Expr(ast.Call(
+                func=ast.Attribute(value=_name(self.current[-1]), attr="append",
+                                   ctx=ast.Load()),
+                args=[ast.Tuple(elts=[ast.Constant(self.slots[r.nid]), _name(v), shown],
+                                ctx=ast.Load())], keywords=[]))
+        yield ast.Assign(targets=[_store(v)], value=value)
+        if r.nid in self.always:
+            yield add(ast.Constant(None))
+            return
+        # a rule that fires: the values of its atoms too (its `because`)
+        shown = ast.Tuple(elts=[self.expr(a) for a in self.atoms.get(r.nid, [])],
+                          ctx=ast.Load())
+        yield ast.If(test=_is(_name(v), TRUE), body=[add(shown)], orelse=[
+            ast.If(test=ast.Compare(left=_name(v), ops=[ast.IsNot()], comparators=[FALSE]),
+                   body=[add(ast.Constant(None))], orelse=[])])
+
+
+Decided = list[tuple[int, int, list[tuple[int, Any, tuple[Any, ...] | None]]]]
+DecisionsFn = Callable[[Any, datetime.date, int], Decided]
+
+
 #: the key of a ``ValuesFn`` snapshot's (block, iteration) stamp; node ids are positive
 MARK = -1
 
@@ -668,6 +758,13 @@ def generate(checked: Checked) -> FastFn:
 def generate_values(checked: Checked, wanted: dict[int, list[n.Expr]]) -> ValuesFn:
     """Compile the function that computes a trace's values (see ``ValuesGenerator``)."""
     fn: ValuesFn = _compile(ValuesGenerator(checked, wanted), "_values")
+    return fn
+
+
+def generate_decisions(checked: Checked, slots: dict[int, int], always: frozenset[int],
+                       atoms: dict[int, list[n.Expr]]) -> DecisionsFn:
+    """Compile the function that decides every rule (see ``DecisionsGenerator``)."""
+    fn: DecisionsFn = _compile(DecisionsGenerator(checked, slots, always, atoms), "_decide")
     return fn
 
 
