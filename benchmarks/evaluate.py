@@ -35,9 +35,26 @@ from common import REPO, Table, best_of, per_record
 
 AS_OF = datetime.date(2026, 2, 18)
 TARGET_TRACE_MS = 1.0
+#: issue #18's targets (``run._targets`` shows each as met or not)
+TARGET_EVAL_DICT_X_HAND = 10.0  # evaluate(dict), trace off, against hand-written Python
+TARGET_CODES_DICT_X_HAND = 3.0
+TARGET_CODES_RECORD_X_HAND = 2.0
+TARGET_CODES_RECORD_X_ZEN_BEST = 3.0  # codes(record) at least this many times faster
+TARGET_SPINE_PER_RULE_X_VCF = 2.0
 
-FULL = {"n": 100_000, "slow": 2_000, "slowest": 500, "trace_check": 10_000}
-QUICK = {"n": 300, "slow": 40, "slowest": 10, "trace_check": 300}
+#: the spinerules rows of the peer table
+CODES_RECORD = "spinerules codes(record)"
+CODES_DICT = "spinerules codes(dict)"
+EVAL_RECORD = "spinerules evaluate(record), trace off"
+EVAL_DICT = "spinerules evaluate(dict), trace off"
+TRACED = "spinerules evaluate(record), trace on"
+HAND = "hand-written Python"
+SPINERULES_ROWS = (CODES_RECORD, CODES_DICT, EVAL_RECORD, EVAL_DICT, TRACED, HAND)
+
+FULL = {"n": 100_000, "slow": 2_000, "slowest": 500, "trace_check": 10_000,
+        "guideline_codes": 20_000, "guideline_eval": 4_000, "guideline_traced": 1_000}
+QUICK = {"n": 300, "slow": 40, "slowest": 10, "trace_check": 300,
+         "guideline_codes": 200, "guideline_eval": 100, "guideline_traced": 30}
 # peers measured on a subset: (name -> key of the subset size above)
 SUBSET = {"rule-engine": "slow", "cel-python (CompiledRunner)": "slow", "cel-python": "slowest"}
 
@@ -101,15 +118,14 @@ def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, An
     # ---------------------------------------------------------------- 1. check
     t0 = time.perf_counter()
     reference = [full(r) for r in records]
-    checked: dict[str, int] = {"spinerules evaluate (trace off)": n}
-    for name, fn in (("spinerules codes (fast path)", fast),
-                     ("hand-written Python", ruleset.hand_written)):
-        checked[name] = _check(name, fn, records, reference, raw)
+    checked: dict[str, int] = {EVAL_RECORD: n}
+    for name, fn, inputs in ((CODES_RECORD, fast, records), (CODES_DICT, fast, raw),
+                             (EVAL_DICT, full, raw), (HAND, ruleset.hand_written, records)):
+        checked[name] = _check(name, fn, inputs, reference, raw)
     # the traced evaluation is slow: checked here on a subset, then on every patient from
     # the outputs of its timed pass (a difference aborts the run either way)
     m = size["trace_check"]
-    checked["spinerules evaluate (trace on)"] = _check(
-        "spinerules evaluate (trace on)", traced, records[:m], reference, raw)
+    checked[TRACED] = _check(TRACED, traced, records[:m], reference, raw)
     engines = pe.all_peers()
     peer_inputs: dict[str, list[Any]] = {}
     for peer in engines:
@@ -134,10 +150,12 @@ def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, An
         log(f"  {name}: {sec * 1e6:,.1f} us/record ({len(inputs):,} records, "
             f"best of {passes})")
 
-    timed("spinerules codes (fast path)", fast, records)
-    timed("spinerules evaluate (trace off)", full, records)
-    timed("spinerules evaluate (trace on)", traced, records)
-    timed("hand-written Python", ruleset.hand_written, records)
+    timed(CODES_RECORD, fast, records)
+    timed(CODES_DICT, fast, raw)
+    timed(EVAL_RECORD, full, records)
+    timed(EVAL_DICT, full, raw)
+    timed(TRACED, traced, records)
+    timed(HAND, ruleset.hand_written, records)
     for peer in engines:
         if peer.name in peer_inputs and peer.run is not None:
             timed(peer.name, peer.run, peer_inputs[peer.name], peer.note)
@@ -150,6 +168,9 @@ def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, An
                            "rules": len(p.rules), "chars": p.source_size()} for p in engines},
         "spinerules_chars": len(ruleset.SPINERULES_TEXT),
         "vcf": founding_trace(quick),
+        "guidelines": bundled_rows(size, raw, records, log),
+        "examples": spine_examples(quick),
+        "load": load_and_first_call(),
     }
 
 
@@ -208,10 +229,120 @@ def founding_trace(quick: bool) -> dict[str, Any]:
     }
 
 
+def _rule_count(g: Any) -> int:
+    """Rules and scores of a guideline (what a per-rule cost divides by)."""
+    import spinerules.lang.nodes as n
+
+    count = 0
+    items = list(g.checked.program.items())
+    while items:
+        item = items.pop()
+        if isinstance(item, n.For):
+            items.extend(item.items)
+        elif isinstance(item, n.Rule | n.Score):
+            count += 1
+    return count
+
+
+def bundled_rows(size: dict[str, int], raw: list[dict[str, Any]], records: list[Any],
+                 log: Callable[[str], None]) -> dict[str, Any]:
+    """The four calls on the bundled vcf and spine guidelines, per generated patient."""
+    import spinerules
+
+    out: dict[str, Any] = {}
+    for name in ("vcf", "spine"):
+        try:
+            g = spinerules.load(name)
+        except Exception as exc:  # a broken guideline is reported, not fatal
+            out[name] = {"skipped": f"{type(exc).__name__}: {exc}"[:200]}
+            continue
+        nc, ne, nt = size["guideline_codes"], size["guideline_eval"], size["guideline_traced"]
+        # checked against each other first: the fast path, trace off and traced, from
+        # records and from dicts, give the same codes
+        reference = [g.evaluate(r, as_of=AS_OF).codes() for r in records[:nc]]
+
+        def codes(x: Any, g: Any = g) -> frozenset[str]:
+            return g.codes(x, as_of=AS_OF)
+
+        def full(x: Any, g: Any = g) -> set[str]:
+            return g.evaluate(x, as_of=AS_OF).codes()
+
+        def traced(x: Any, g: Any = g) -> set[str]:
+            return g.evaluate(x, as_of=AS_OF, trace=True).codes()
+
+        calls = (("codes(record)", codes, records[:nc]), ("codes(dict)", codes, raw[:nc]),
+                 ("evaluate(dict), trace off", full, raw[:ne]),
+                 ("evaluate(record), trace on", traced, records[:nt]))
+        for label, fn, inputs in calls:
+            _check(f"{name} {label}", fn, inputs, reference, raw)
+        rows = {}
+        for label, fn, inputs in calls:
+            sec, passes, outputs = per_record(fn, inputs)
+            _recheck(f"{name} {label}", outputs, reference, raw)
+            rows[label] = {"us": sec * 1e6, "records": len(inputs), "passes": passes}
+            log(f"  {name} {label}: {sec * 1e6:,.1f} us/patient")
+        out[name] = {"rules": _rule_count(g), "rows": rows, "version": g.version}
+    return out
+
+
+def spine_examples(quick: bool) -> dict[str, Any]:
+    """A traced evaluation of every example patient with the bundled spine guideline."""
+    import spinerules
+    from spinerules.records import load_record_json
+
+    folder = REPO / "examples" / "patients"
+    try:
+        g = spinerules.load("spine")
+    except Exception as exc:
+        return {"skipped": f"{type(exc).__name__}: {exc}"[:200]}
+    calls = 10 if quick else 100
+    times: dict[str, float] = {}
+    for path in sorted(folder.glob("*.json")):
+        record = load_record_json(g.record_type, path.read_text(encoding="utf-8"))
+        g.evaluate(record, as_of=AS_OF, trace=True)
+
+        def batch(record: Any = record) -> None:
+            for _ in range(calls):
+                g.evaluate(record, as_of=AS_OF, trace=True)
+        times[path.name] = best_of(batch, 3) / calls * 1e3
+    return {"ms": times, "calls": calls}
+
+
+def load_and_first_call() -> dict[str, Any]:
+    """Loading vcf and spine (parse, check, plan and generated code), then the first and
+    a later traced and untraced evaluation of the founding case."""
+    import spinerules
+    from spinerules.records import load_record_json
+
+    text = (REPO / "examples" / "patients" / "founding-case.json").read_text(encoding="utf-8")
+    out: dict[str, Any] = {}
+    for name in ("vcf", "spine"):
+        best = float("inf")
+        g: Any = None
+        for _ in range(3):
+            t0 = time.perf_counter()
+            g = spinerules.load(name)
+            best = min(best, time.perf_counter() - t0)
+        record = load_record_json(g.record_type, text)
+        row = {"load_ms": best * 1e3}
+        for label, trace in (("first_ms", False), ("first_traced_ms", True)):
+            t0 = time.perf_counter()
+            g.evaluate(record, as_of=AS_OF, trace=trace)
+            row[label] = (time.perf_counter() - t0) * 1e3
+        t0 = time.perf_counter()
+        g.codes(record, as_of=AS_OF)
+        row["first_codes_ms"] = (time.perf_counter() - t0) * 1e3
+        row["later_ms"] = best_of(lambda g=g, r=record: g.evaluate(r, as_of=AS_OF), 5) * 1e3
+        row["later_traced_ms"] = best_of(
+            lambda g=g, r=record: g.evaluate(r, as_of=AS_OF, trace=True), 5) * 1e3
+        out[name] = row
+    return out
+
+
 def tables(res: dict[str, Any]) -> list[Table]:
     t = res["timings"]
-    fast = t["spinerules codes (fast path)"]["us"]
-    hand = t["hand-written Python"]["us"]
+    fast = t[CODES_RECORD]["us"]
+    hand = t[HAND]["us"]
     rows = []
     for name, v in sorted(t.items(), key=lambda kv: kv[1]["us"]):
         subset = "" if v["records"] == res["n"] else " (subset)"
@@ -272,7 +403,63 @@ def tables(res: dict[str, Any]) -> list[Table]:
                    "also generates the code behind the trace's values. "
                    f"The trace has {v['trace_lines']} outcome lines; "
                    f"codes: {', '.join(v['codes'])}."])
-    return [t1, t2]
+    tables_out = [t1, t2]
+    gl = res.get("guidelines", {})
+    rows3 = []
+    for name, v in gl.items():
+        if "skipped" in v:
+            rows3.append([name, "skipped", v["skipped"], "", ""])
+            continue
+        for label, r in v["rows"].items():
+            rows3.append([f"{name} {v['version']}", label, f"{r['us']:,.1f}",
+                          f"{r['us'] * 1e3 / v['rules']:,.0f}", f"{r['records']:,}"])
+    if rows3:
+        per_rule = ""
+        if all("rows" in gl.get(k, {}) for k in ("vcf", "spine")):
+            ratio = spine_per_rule_ratio(res)
+            per_rule = (f" Per rule, spine's `codes(record)` costs {ratio:.2f}x vcf's "
+                        f"(target <= {TARGET_SPINE_PER_RULE_X_VCF:g}x).")
+        counts = ", ".join(f"{k}: {v['rules']} rules and scores"
+                           for k, v in gl.items() if "rules" in v)
+        notes = [f"The generated patients of the table above ({counts}); every call was "
+                 "first checked to give the same codes as `evaluate(record)` on every "
+                 "patient it is timed on." + per_rule]
+        tables_out.append(Table(title="Bundled guidelines, per generated patient",
+                                headers=["guideline", "call", "us/patient", "ns per rule",
+                                         "patients"], rows=rows3, notes=notes))
+    ex = res.get("examples", {})
+    if ex.get("ms"):
+        worst = max(ex["ms"].items(), key=lambda kv: kv[1])
+        rows4 = [[k, f"{v:.3f}"] for k, v in sorted(ex["ms"].items(), key=lambda kv: -kv[1])]
+        tables_out.append(Table(
+            title="Bundled spine guideline, every example patient, full trace",
+            headers=["patient", "ms"], rows=rows4,
+            notes=[f"Mean of {ex['calls']} calls, best of 3; as_of {AS_OF}. Slowest: "
+                   f"{worst[0]} ({worst[1]:.3f} ms; target < {TARGET_TRACE_MS:g} ms)."]))
+    ld = res.get("load", {})
+    if ld:
+        rows5 = [[name, f"{v['load_ms']:.1f}", f"{v['first_ms']:.3f}", f"{v['later_ms']:.3f}",
+                  f"{v['first_traced_ms']:.3f}", f"{v['later_traced_ms']:.3f}",
+                  f"{v['first_codes_ms']:.3f}"] for name, v in ld.items()]
+        tables_out.append(Table(
+            title="Loading a bundled guideline, then its first calls (founding case)",
+            headers=["guideline", "load ms", "first evaluate ms", "later ms",
+                     "first traced ms", "later ms", "first codes ms"], rows=rows5,
+            notes=["`spinerules.load` (parse, check, plan, and the generated code of the "
+                   "fast path, the decisions of `evaluate` and the trace's values), best "
+                   "of 3; then one call of each kind on the loaded guideline (the first "
+                   "in the process for that guideline), and the best of 5 later calls."]))
+    return tables_out
+
+
+def spine_per_rule_ratio(res: dict[str, Any]) -> float:
+    """spine's codes(record) per rule over vcf's."""
+    gl = res["guidelines"]
+
+    def per(name: str) -> float:
+        us: float = gl[name]["rows"]["codes(record)"]["us"]
+        return us / gl[name]["rules"]
+    return per("spine") / per("vcf")
 
 
 if __name__ == "__main__":

@@ -364,6 +364,32 @@ def zen_expression_peer() -> Peer:
     return peer
 
 
+def zen_one_expression_peer() -> Peer:
+    """ZEN at its best: every rule in one compiled expression (an array of booleans, one
+    per rule), evaluated once per record."""
+    peer = Peer("zen-engine (one expression)", "zen-engine", _version("zen-engine"))
+    try:
+        import zen
+    except ImportError as exc:
+        peer.problem = f"not installed ({exc})"
+        return peer
+    peer.rules = _render(ZenRenderer())
+    expression = zen.compile_expression("[" + ", ".join(t for _, t in peer.rules) + "]")
+    codes_of = [codes for codes, _ in peer.rules]
+
+    def run(data: Any) -> set[str]:
+        out: set[str] = set()
+        for codes, fired in zip(codes_of, expression.evaluate(data), strict=True):
+            if fired is True:
+                out.update(codes)
+        return out
+
+    peer.convert, peer.run = (lambda p: p), run
+    peer.note = ("every rule in one compiled expression, an array with one boolean per rule "
+                 "(`zen.compile_expression`), evaluated once per record")
+    return peer
+
+
 def zen_decision_peer() -> Peer:
     peer = Peer("zen-engine (decision)", "zen-engine", _version("zen-engine"))
     try:
@@ -428,7 +454,8 @@ def json_logic_peer() -> Peer:
 
 def all_peers() -> list[Peer]:
     return [rule_engine_peer(), cel_peer(), cel_peer(compiled_runner=True),
-            zen_expression_peer(), zen_decision_peer(), json_logic_peer()]
+            zen_expression_peer(), zen_one_expression_peer(), zen_decision_peer(),
+            json_logic_peer()]
 
 
 def dump() -> str:

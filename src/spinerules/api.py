@@ -91,13 +91,18 @@ class Guideline:
     def record_type(self) -> type:
         return self.checked.record
 
-    @property
-    def sha256(self) -> str:
-        """One hash over every file the guideline is made of (names and contents)."""
+    _sha256: str = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
         h = hashlib.sha256()
         for name, digest in sorted(self.checked.program.sha256.items()):
             h.update(f"{name}\0{digest}\n".encode())
-        return h.hexdigest()
+        object.__setattr__(self, "_sha256", h.hexdigest())
+
+    @property
+    def sha256(self) -> str:
+        """One hash over every file the guideline is made of (names and contents)."""
+        return self._sha256
 
     def info(self) -> dict[str, Any]:
         """The ``guideline`` block of a result."""
@@ -119,6 +124,17 @@ class Guideline:
         record_name = self.header.record or "spine.Patient"
         return (_rebuild, (program.entry, program.root, tuple(sources), self.limits,
                            record_name, self.record_type, self.sha256))
+
+    def warm(self) -> None:
+        """Generate the code behind ``codes``, ``evaluate`` and traces now rather than on
+        first use (``load`` and ``loads`` do it): a service's first request then costs what
+        every other does. A guideline too deep for CPython's compiler keeps its closures."""
+        with gc_paused():
+            self.fast.generate()
+            if self.plan.decisions is not None:
+                self.plan.decisions.warm()
+            if self.plan.values is not None:
+                self.plan.values.warm()
 
     def tests(self) -> list[n.Test]:
         """The ``test`` blocks of every file."""
@@ -430,7 +446,7 @@ def _check_arguments(function: str, path: object, root: object, records: object,
 
 
 def _build(checked: Checked, problems: list[dg.Diagnostic], limits: Limits) -> Guideline:
-    """Plan (closures, for results and traces); the fast path is generated on first use."""
+    """Plan (closures, for results and traces) and generate its code (``Guideline.warm``)."""
     try:
         with gc_paused():
             plan = Planner(checked).plan()
@@ -441,16 +457,15 @@ def _build(checked: Checked, problems: list[dg.Diagnostic], limits: Limits) -> G
             "SR114", span, depth="too many", limit=limits.max_nesting,
             hints=("lower `Limits.max_nesting`, or load the guideline from a shallower "
                    "call stack",))], checked.program.texts) from None
-    return Guideline(checked=checked, plan=plan, fast=_FastPath(checked, plan),
-                     limits=limits, warnings=tuple(d for d in problems if not d.is_error))
+    g = Guideline(checked=checked, plan=plan, fast=_FastPath(checked, plan),
+                  limits=limits, warnings=tuple(d for d in problems if not d.is_error))
+    g.warm()
+    return g
 
 
 class _FastPath:
-    """``Guideline.codes``' function, generated on first use.
-
-    Code generation is the costly part of loading a large guideline (seconds for thousands
-    of rules: CPython compiles one big function) and only the fast path needs it, so it
-    waits until ``codes()`` is first called; one lock makes that happen once. A guideline
+    """``Guideline.codes``' function, generated when the guideline loads
+    (``Guideline.warm``), or on first use; one lock makes that happen once. A guideline
     whose generated code nests deeper than CPython's compiler allows (a condition with
     thousands of operators) keeps the closures of its plan, which give the same codes.
     """

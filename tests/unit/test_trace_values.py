@@ -119,8 +119,12 @@ def test_a_guideline_whose_values_cannot_be_generated_still_traces(make: Make) -
     def too_deep(*args: Any) -> Any:
         raise RecursionError
     with pytest.MonkeyPatch.context() as mp:
+        # (the guideline generated its values when it loaded: as if it had not)
+        assert g.plan.values is not None
+        mp.setattr(g.plan.values, "_fn", None)
         mp.setattr(ev, "generate_values", too_deep)
         result = same_either_way(g, Rec(flag=True))
+        assert g.plan.values._fn is None and g.plan.values._failed
     assert result.codes() == {"c"}
 
 

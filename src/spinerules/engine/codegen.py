@@ -28,8 +28,21 @@ import attrs
 
 from spinerules.checker import typesys as ts
 from spinerules.checker.check import Checked, DefineRef, EnumRef, FieldRef, ScoreRef, VarRef
-from spinerules.engine.compile import BudgetExceededError, EvaluationError, shift_date
-from spinerules.engine.values import COMPARE, FLIP, Unknown, between_in, decide_between
+from spinerules.engine.compile import (
+    BudgetExceededError,
+    Compiler,
+    EvaluationError,
+    shift_date,
+)
+from spinerules.engine.values import (
+    COMPARE,
+    FLIP,
+    UNDECIDED,
+    SumBands,
+    Unknown,
+    between_in,
+    decide_between,
+)
 from spinerules.lang import nodes as n
 from spinerules.lang.units import UNITS
 
@@ -84,20 +97,14 @@ def _div(a: float, b: float, node: n.Node) -> float:
     return a / b
 
 
-def _sum_score(options: list[tuple[float, ...]], bands: list[Callable[[float], bool]],
-               codes: list[str | None]) -> tuple[Any, str | None, tuple[float, float] | None]:
-    """Possible totals of a sum score -> (value or _U, the decided band's code, the range
-    of the totals when undetermined)."""
-    totals = {0.0}
-    for opts in options:
-        totals = {t + o for t in totals for o in opts}
-    hits = set()
-    for t in totals:
-        hit = next((i for i, band in enumerate(bands) if band(t)), None)
-        hits.add(codes[hit] if hit is not None else None)
-    value: Any = next(iter(totals)) if len(totals) == 1 else _U
-    rng = (min(totals), max(totals)) if value is _U else None
-    return value, (hits.pop() if len(hits) == 1 else None), rng
+def _sum_score(sums: SumBands, points: list[float | None]
+               ) -> tuple[Any, str | None, tuple[float, float] | None]:
+    """A sum score from its components' possible points -> (value or _U, the decided
+    band's code, the range of the totals when undetermined); see ``values.SumBands``."""
+    value, low, high, code, _ = sums.decide(points)
+    if value is None:
+        return _U, (None if code is UNDECIDED else code), (low, high)
+    return value, code, None
 
 
 def _bcmp(a: Any, ar: tuple[float, float] | None, b: Any, br: tuple[float, float] | None,
@@ -126,6 +133,27 @@ def _bin(v: Any, vr: tuple[float, float] | None, lo: Any, hi: Any) -> Any:
 
 def _shift(day: datetime.date, sign: int, days: float, node: n.Node) -> datetime.date:
     return shift_date(day, sign * days, node)
+
+
+def _located(tree: ast.Module) -> ast.Module:
+    """``tree`` with every node at line 1, column 0, as ``ast.fix_missing_locations`` would
+    place nodes built without a position (in a fraction of its time: a guideline's
+    functions have tens of thousands of nodes)."""
+    stack: list[Any] = [tree]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    node_type = ast.AST
+    while stack:
+        x = pop()
+        if x._attributes:
+            x.lineno = x.end_lineno = 1
+            x.col_offset = x.end_col_offset = 0
+        for f in x._fields:
+            v = getattr(x, f, None)
+            if type(v) is list:
+                extend([i for i in v if isinstance(i, node_type)])
+            elif isinstance(v, node_type):
+                push(v)
+    return tree
 
 
 def _name(id_: str) -> ast.Name:
@@ -551,33 +579,26 @@ class Generator:
             yield ast.If(test=_is(_name(x), U), body=[ast.Assign(targets=[_store(out)],
                                                                   value=U)], orelse=chain)
             return
-        options: list[ast.expr] = []
+        options: list[ast.expr] = []  # per component: its points, None when unknown
         for comp in s.components:
             t = self.type_of(comp.source)
             x = self.fresh()
-            everything = ast.Tuple(elts=[ast.Constant(a.points) for a in comp.arms],
-                                   ctx=ast.Load())
-            pick: ast.expr = ast.Tuple(elts=[ast.Constant(0.0)], ctx=ast.Load())
+            pick: ast.expr = ast.Constant(0.0)
             for arm in reversed(comp.arms):
                 pick = _ifexp(self.matcher(arm.pattern, t, _name(x)),
-                              ast.Tuple(elts=[ast.Constant(arm.points)], ctx=ast.Load()), pick)
-            options.append(_ifexp(_is(_walrus(x, self.expr(comp.source)), U), everything, pick))
-        bands: list[ast.expr] = []
-        codes: list[ast.expr] = []
-        for b in s.bands:
-            arg = self.fresh()
-            bands.append(ast.Lambda(args=ast.arguments(
-                posonlyargs=[], args=[ast.arg(arg=arg)], kwonlyargs=[], kw_defaults=[],
-                defaults=[]), body=self.matcher(b.pattern, ts.NUMBER, _name(arg))))
-            codes.append(ast.Constant(b.action.code if b.action else None))
+                              ast.Constant(arm.points), pick)
+            options.append(_ifexp(_is(_walrus(x, self.expr(comp.source)), U),
+                                  ast.Constant(None), pick))
+        matcher = Compiler(self.checked).matcher
+        sums = SumBands([tuple(a.points for a in comp.arms) for comp in s.components],
+                        [matcher(b.pattern, ts.NUMBER) for b in s.bands],
+                        [b.action.code if b.action else None for b in s.bands])
         band_code = self.fresh()
         yield ast.Assign(
             targets=[ast.Tuple(elts=[_store(out), _store(band_code), _store(rng)],
                                ctx=ast.Store())],
             value=ast.Call(func=_name("_sum_score"), args=[
-                ast.List(elts=options, ctx=ast.Load()),
-                ast.List(elts=bands, ctx=ast.Load()),
-                ast.List(elts=codes, ctx=ast.Load())], keywords=[]))
+                self.const(sums), ast.List(elts=options, ctx=ast.Load())], keywords=[]))
         yield ast.If(test=ast.Compare(left=_name(band_code), ops=[ast.IsNot()],
                                       comparators=[ast.Constant(None)]),
                      body=[ast.Expr(ast.Call(func=ast.Attribute(
@@ -599,7 +620,7 @@ class Generator:
             returns=None)
         if sys.version_info >= (3, 12):  # pragma: no cover - depends on the interpreter
             fn.type_params = []
-        return ast.fix_missing_locations(ast.Module(body=[fn], type_ignores=[]))
+        return _located(ast.Module(body=[fn], type_ignores=[]))
 
 
 class ValuesGenerator(Generator):
@@ -635,6 +656,75 @@ class ValuesGenerator(Generator):
         yield from ()  # rules' conditions are the evaluator's
 
 
+class DecisionsGenerator(Generator):
+    """Builds a function deciding every rule of a guideline, for ``evaluate`` (trace off).
+
+    It walks the guideline as the evaluator does (each block, then each iteration of each
+    of its loops, in order) and returns, per block instance, ``(block, iteration, decided)``
+    where ``decided`` lists ``(slot, value, shown)`` for the rules of the block whose
+    condition is not false (true, or ``_U``), and for those in ``always`` (rules whose
+    decision may rest on reading an unrecorded fact as "no"); ``slot`` is the rule's
+    position in ``slots`` (rule node id -> position in its block), ``shown`` the values of
+    its ``atoms`` (the nodes its `because` shows) when it fired, else None. A rule left out
+    is false: the evaluator has nothing to do for it.
+    """
+
+    FUNCTION, SETUP, RESULT = "_decide", "codes = set()\n_steps = [0]\n_out = []", "_out"
+
+    def __init__(self, checked: Checked, slots: dict[int, int], always: frozenset[int],
+                 atoms: dict[int, list[n.Expr]]) -> None:
+        super().__init__(checked)
+        self.slots = slots
+        self.always = always
+        self.atoms = atoms  # rule node id -> the nodes its `because` shows
+        self.current: list[str] = []  # the local holding each open block instance's list
+
+    def block(self, block_items: Iterable[n.Item], block: int = 0,
+              index: ast.expr | None = None) -> Iterator[ast.stmt]:
+        self.current.append(self.fresh("_b"))
+        yield from super().block(block_items, block, index)
+        self.current.pop()
+
+    def defined(self, block: int, index: ast.expr) -> Iterator[ast.stmt]:
+        name = self.current[-1]
+        yield ast.Assign(targets=[_store(name)], value=ast.List(elts=[], ctx=ast.Load()))
+        yield ast.Expr(ast.Call(func=ast.Attribute(value=_name("_out"), attr="append",
+                                                   ctx=ast.Load()),
+                                args=[ast.Tuple(elts=[ast.Constant(block), index, _name(name)],
+                                                ctx=ast.Load())], keywords=[]))
+
+    def rule(self, r: n.Rule) -> Iterator[ast.stmt]:
+        parts = [self.expr(r.when)] if r.when is not None else []
+        for u in r.unless:
+            t = self.fresh()
+            parts.append(_ifexp(_is(_walrus(t, self.expr(u)), U), U,
+                                ast.UnaryOp(op=ast.Not(), operand=_name(t))))
+        value: ast.expr = TRUE if not parts else parts[0] if len(parts) == 1 \
+            else self.boolop("and", parts)
+        v = self.fresh()
+
+        def add(shown: ast.expr) -> ast.stmt:
+            return ast.Expr(ast.Call(
+                func=ast.Attribute(value=_name(self.current[-1]), attr="append",
+                                   ctx=ast.Load()),
+                args=[ast.Tuple(elts=[ast.Constant(self.slots[r.nid]), _name(v), shown],
+                                ctx=ast.Load())], keywords=[]))
+        yield ast.Assign(targets=[_store(v)], value=value)
+        if r.nid in self.always:
+            yield add(ast.Constant(None))
+            return
+        # a rule that fires: the values of its atoms too (its `because`)
+        shown = ast.Tuple(elts=[self.expr(a) for a in self.atoms.get(r.nid, [])],
+                          ctx=ast.Load())
+        yield ast.If(test=_is(_name(v), TRUE), body=[add(shown)], orelse=[
+            ast.If(test=ast.Compare(left=_name(v), ops=[ast.IsNot()], comparators=[FALSE]),
+                   body=[add(ast.Constant(None))], orelse=[])])
+
+
+Decided = list[tuple[int, int, list[tuple[int, Any, tuple[Any, ...] | None]]]]
+DecisionsFn = Callable[[Any, datetime.date, int], Decided]
+
+
 #: the key of a ``ValuesFn`` snapshot's (block, iteration) stamp; node ids are positive
 MARK = -1
 
@@ -668,6 +758,13 @@ def generate(checked: Checked) -> FastFn:
 def generate_values(checked: Checked, wanted: dict[int, list[n.Expr]]) -> ValuesFn:
     """Compile the function that computes a trace's values (see ``ValuesGenerator``)."""
     fn: ValuesFn = _compile(ValuesGenerator(checked, wanted), "_values")
+    return fn
+
+
+def generate_decisions(checked: Checked, slots: dict[int, int], always: frozenset[int],
+                       atoms: dict[int, list[n.Expr]]) -> DecisionsFn:
+    """Compile the function that decides every rule (see ``DecisionsGenerator``)."""
+    fn: DecisionsFn = _compile(DecisionsGenerator(checked, slots, always, atoms), "_decide")
     return fn
 
 

@@ -339,6 +339,23 @@ class Compiler:
             return index.__getitem__
         return None
 
+    def matcher(self, p: n.Pattern, input_t: ts.Type) -> Callable[[Any], bool]:
+        """The test of a score arm's or band's pattern (its values are constants)."""
+        values = [self.compile(v)(None) for v in p.values]  # type: ignore[arg-type]
+        key = self.ordered_key(input_t) or _same
+        if p.kind == "else":
+            return _anything
+        if p.kind == "eq":
+            first = values[0]
+            return lambda x: bool(x == first)
+        if p.kind == "set":
+            return lambda x: x in values
+        if p.kind == "range":
+            lo, hi = key(values[0]), key(values[1])
+            return lambda x: bool(lo <= key(x) <= hi)
+        op, bound = COMPARE[p.op or "=="], key(values[0])
+        return lambda x: bool(op(key(x), bound))
+
     def compare(self, e: n.Compare) -> Thunk:
         left, right = self.compile(e.left), self.compile(e.right)
         op = COMPARE[e.op]
@@ -443,6 +460,14 @@ class Compiler:
                 return merge(results)
             return float(sum(1 for r in results if r is True))
         return run
+
+
+def _same(x: Any) -> Any:
+    return x
+
+
+def _anything(x: Any) -> bool:
+    return True
 
 
 def _static_path(e: n.Expr) -> Callable[[Env], str]:

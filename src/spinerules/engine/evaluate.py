@@ -19,7 +19,15 @@ import attrs
 
 from spinerules.checker import typesys as ts
 from spinerules.checker.check import Checked, DefineRef, child_nodes
-from spinerules.engine.codegen import _U, MARK, ValuesFn, generate_values
+from spinerules.engine.codegen import (
+    _U,
+    MARK,
+    Decided,
+    DecisionsFn,
+    ValuesFn,
+    generate_decisions,
+    generate_values,
+)
 from spinerules.engine.compile import (
     NO_VALUES,
     BudgetExceededError,
@@ -45,7 +53,7 @@ from spinerules.engine.result import (
     Undetermined,
 )
 from spinerules.engine.trace import Because, RuleOutcome, Trace
-from spinerules.engine.values import COMPARE, Bounded, Unknown, k_not
+from spinerules.engine.values import UNDECIDED, Bounded, SumBands, Unknown, k_not
 from spinerules.lang import nodes as n
 from spinerules.lang.units import DISPLAY, format_quantity
 
@@ -56,6 +64,8 @@ _INDENT = tuple("  " * d for d in range(_DEEPEST + 1))
 #: a trace outcome lists at most this many facts one by one (``_Run.trace_facts``)
 _TRACE_FACTS = 24
 _ANY_INDEX = re.compile(r"\[\d+\]")
+#: ``Because`` lines kept per atom (one per value shown: few for most atoms)
+_KEEP_BECAUSE = 64
 _NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 
 
@@ -74,6 +84,22 @@ class Atom:
     node: n.Expr
     detail: Callable[[Env], str] | None = None  # "x is 6 weeks, needs >= 12 weeks"
     traced: Thunk | None = None  # its value in a trace (``Planner.val``)
+    #: its ``Because`` lines by value shown (immutable: results share them)
+    _becauses: dict[tuple[type, Any], Because] = attrs.field(factory=dict, eq=False,
+                                                             repr=False)
+
+    def because(self, value: Any) -> Because:
+        """The ``because`` line of this atom with the value ``value``."""
+        shown = self.show(value)
+        key = (type(shown), shown)
+        try:
+            return self._becauses[key]
+        except KeyError:
+            pass
+        if len(self._becauses) >= _KEEP_BECAUSE:
+            self._becauses.clear()
+        line = self._becauses[key] = Because(expression=self.text, value=shown)
+        return line
 
 
 @attrs.frozen
@@ -163,7 +189,8 @@ class TraceValues:
     knows unknown only as one marker, without the facts behind it, which is all a trace
     shows of it; the conditions, which name those facts, still run as closures.
 
-    The function is generated on the first traced evaluation. If it cannot be generated
+    The function is generated when the guideline loads (``warm``), or on the first traced
+    evaluation. If it cannot be generated
     (a guideline nested too deeply for CPython's compiler) or an evaluation stops in it
     (an evaluation error, the step budget), that evaluation takes every value from the
     closures instead, which then report the same error as before.
@@ -175,6 +202,15 @@ class TraceValues:
         self._fn: ValuesFn | None = None
         self._failed = False
         self._lock = threading.Lock()
+
+    def warm(self) -> None:
+        """Generate the function now (once; threads wait for the first)."""
+        with self._lock:
+            if self._fn is None and not self._failed:
+                try:
+                    self._fn = generate_values(self._checked, self.wanted)
+                except (RecursionError, SyntaxError):  # too deep for CPython
+                    self._failed = True
 
     def __call__(self, record: Any, as_of: datetime.date, budget: int
                  ) -> Iterator[dict[int, Any]] | None:
@@ -197,14 +233,70 @@ class TraceValues:
             return None
 
 
+class Decisions:
+    """Every rule decided by generated code, for ``evaluate`` with the trace off
+    (``codegen.DecisionsGenerator``).
+
+    The closures decide a rule with the facts behind an unknown, which a result needs
+    for an undetermined rule only; generated code decides every rule in a fraction of
+    their time. ``run`` takes from it, per block instance, the rules that are not false
+    (and those whose decision may rest on reading an unrecorded fact as "no"), and asks
+    the closures only about those: the facts of an undetermined one, the reasons of one
+    that fired. A false rule adds nothing to a result.
+
+    The function is generated when the guideline loads (``warm``) or on first use. If it
+    cannot be generated (a guideline nested too deeply for CPython's compiler) or an
+    evaluation stops in it (an evaluation error, the step budget: generated code computes
+    every define, the closures only those a decision needs), that evaluation runs on the
+    closures alone, which then report the same error as before.
+    """
+
+    def __init__(self, checked: Checked, slots: dict[int, int], always: frozenset[int],
+                 atoms: dict[int, list[n.Expr]]) -> None:
+        self._checked = checked
+        self._slots = slots
+        self._always = always
+        self._atoms = atoms
+        self._fn: DecisionsFn | None = None
+        self._failed = False
+        self._lock = threading.Lock()
+
+    def warm(self) -> None:
+        """Generate the function now (once; threads wait for the first)."""
+        with self._lock:
+            if self._fn is None and not self._failed:
+                try:
+                    self._fn = generate_decisions(self._checked, self._slots, self._always,
+                                                  self._atoms)
+                except (RecursionError, SyntaxError):  # too deep for CPython
+                    self._failed = True
+
+    def __call__(self, record: Any, as_of: datetime.date, budget: int) -> Decided | None:
+        fn = self._fn
+        if fn is None:
+            if self._failed:
+                return None
+            self.warm()
+            fn = self._fn
+            if fn is None:
+                return None
+        try:
+            return fn(record, as_of, budget)
+        except (EvaluationError, BudgetExceededError, RecursionError):
+            return None
+
+
 @attrs.frozen
 class Plan:
     block: BlockPlan
     invariants: tuple[InvariantPlan, ...]
     citations: dict[str, Citation]
     cited: dict[tuple[n.Citation, ...], tuple[Citation, ...]]  # a cite list, resolved once
+    #: the same by the identity of the cite list (a node's own tuple, kept by ``cited``)
+    cited_by_id: dict[int, tuple[Citation, ...]] = attrs.field(factory=dict)
     values: TraceValues | None = None
     work: Work | None = None  #: the budget's count (``compile.Work``)
+    decisions: Decisions | None = None  #: the rules decided by generated code (trace off)
 
 
 def display(t: ts.Type) -> Callable[[Any], Any]:
@@ -358,9 +450,23 @@ class Planner:
             resolve(node.cites)
             resolve(node.against)
         wanted = {k: list(v.values()) for k, v in self._wanted.items()}
+        slots: dict[int, int] = {}
+        always: set[int] = set()
+        atoms: dict[int, list[n.Expr]] = {}
+        blocks = [block]
+        while blocks:
+            b = blocks.pop()
+            for i, rp in enumerate(b.rules):
+                slots[rp.rule.nid] = i
+                atoms[rp.rule.nid] = [a.node for a in rp.atoms]
+                if rp.strict is not None:
+                    always.add(rp.rule.nid)
+            blocks.extend(lp.block for lp in b.loops)
         return Plan(block=block, invariants=invariants, citations=self.citations, cited=cited,
+                    cited_by_id={id(cs): resolved for cs, resolved in cited.items()},
                     values=TraceValues(self.checked, wanted),
-                    work=Work(self.checked, self.compiler))
+                    work=Work(self.checked, self.compiler),
+                    decisions=Decisions(self.checked, slots, frozenset(always), atoms))
 
     def _mark_loop_defines(self, items: list[n.Item], top: bool) -> None:
         for item in items:
@@ -622,20 +728,7 @@ class Planner:
         compile_ = self.compiler.compile
 
         def matcher(arm: n.Arm, input_t: ts.Type) -> Callable[[Any], bool]:
-            p = arm.pattern
-            values = [compile_(v)(None) for v in p.values]  # type: ignore[arg-type]
-            key = self.compiler.ordered_key(input_t) or (lambda x: x)
-            if p.kind == "else":
-                return lambda x: True
-            if p.kind == "eq":
-                return lambda x: bool(x == values[0])
-            if p.kind == "set":
-                return lambda x: x in values
-            if p.kind == "range":
-                lo, hi = key(values[0]), key(values[1])
-                return lambda x: bool(lo <= key(x) <= hi)
-            op, bound = COMPARE[p.op or "=="], key(values[0])
-            return lambda x: bool(op(key(x), bound))
+            return self.compiler.matcher(arm.pattern, input_t)
 
         def type_of(e: n.Expr) -> ts.Type:
             return self.checked.types.get(e.nid, ts.ERROR)
@@ -668,43 +761,41 @@ class Planner:
                 ct = type_of(c.source)
                 comps.append((c, compile_(c.source), [(matcher(a, ct), a) for a in c.arms],
                               display(ct)))
-            bands = [(matcher(b, ts.NUMBER), b) for b in s.bands]
+            band_actions = [b.action for b in s.bands]
+            # keyed by band (an action is its band's own), None for a band without one
+            sums = SumBands([tuple(a.points for _, a in carms) for _, _, carms, _ in comps],
+                            [matcher(b, ts.NUMBER) for b in s.bands],
+                            [i if a is not None else None for i, a in enumerate(band_actions)])
             text = ", ".join(self.text(c.source) for c in s.components)
 
             def compute(env: Env) -> ScoreOutcome:
-                totals = {0.0}
+                points: list[float | None] = []  # None: unknown
                 facts: set[str] = set()
                 asks: list[str] = []
                 shown: list[str] = []
                 for comp, src, carms, show in comps:
                     v = src(env)
                     if isinstance(v, Unknown):
-                        options = {a.points for _, a in carms}
+                        points.append(None)
                         facts |= v.paths
                         if comp.ask:
                             asks.append(comp.ask)
                         shown.append(f"{comp.name} unknown")
                     else:
                         hit = next((a.points for m, a in carms if m(v)), None)
-                        options = {hit} if hit is not None else {0.0}
+                        points.append(hit if hit is not None else 0.0)
                         shown.append(f"{comp.name} {show(v)}")
-                    totals = {t + o for t in totals for o in options}
-                low, high = min(totals), max(totals)
-                band_actions = []
-                for t in sorted(totals):
-                    hit_band = next((b for m, b in bands if m(t)), None)
-                    band_actions.append(hit_band.action if hit_band else None)
-                decided_band = band_actions[0] if len(set(map(id, band_actions))) == 1 else None
-                pending = tuple(a for a in band_actions if a is not None)
-                value = low if low == high else None
+                value, low, high, key, keys = sums.decide(points)
+                decided = band_actions[key] if key is not UNDECIDED and key is not None \
+                    else None
+                pending = () if key is not UNDECIDED else tuple(band_actions[k] for k in keys)
                 note = None
                 if value is None:
                     note = "undetermined"
                     if asks:
                         note += "; " + " and ".join(asks) + " would decide it"
-                return ScoreOutcome(value, low, high, frozenset(facts), decided_band,
-                                    () if decided_band else pending, text, "; ".join(shown),
-                                    note)
+                return ScoreOutcome(value, low, high, frozenset(facts), decided, pending, text,
+                                    "; ".join(shown), note)
 
         def thunk(env: Env) -> ScoreOutcome:
             cache = env.cache if local else env.root.cache
@@ -773,6 +864,8 @@ class _Run:
         self.outcomes: list[RuleOutcome] = []
         self.seq = 0
         self.snapshots: Iterator[dict[int, Any]] | None = None
+        self.decided: Iterator[tuple[int, int, list[tuple[int, Any, tuple[Any, ...] | None]]]] \
+            | None = None
         self.summaries: dict[frozenset[str], tuple[str, ...]] = {}  # (``trace_facts``)
         self.patterns: dict[str, str] = {}  # a fact -> its list elements summed up
 
@@ -786,7 +879,10 @@ class _Run:
         return NO_VALUES
 
     def cites(self, cs: tuple[n.Citation, ...]) -> tuple[Citation, ...]:
-        return self.plan.cited[cs]
+        try:
+            return self.plan.cited_by_id[id(cs)]
+        except KeyError:  # (an equal list held by another node)
+            return self.plan.cited[cs]
 
     def emit(self, action: n.Action, rule_id: str, span_loc: str, because: tuple[Because, ...],
              order: int, cites: tuple[n.Citation, ...], against: tuple[n.Citation, ...],
@@ -835,6 +931,60 @@ class _Run:
                 self.block(lp.block, child, (*binding, Because(expression=lp.loop.var,
                                                                value=path)),
                            "" if i == 0 and not suffix else f"{suffix}@{path}", i)
+
+    def decided_block(self, block: BlockPlan, env: Env, binding: tuple[Because, ...],
+                      suffix: str, index: int = 0) -> None:
+        """``block`` with the trace off, its rules decided by generated code
+        (``Decisions``): only the rules that are not false run here."""
+        for sp in block.scores:
+            self.score(sp, env, binding, suffix)
+        assert self.decided is not None
+        snap = next(self.decided, None)
+        if snap is None or snap[0] != block.key or snap[1] != index:
+            raise _OutOfStep  # (never expected: ``run`` then takes the closures' way)
+        rules = block.rules
+        for slot, value, shown in snap[2]:
+            if shown is None:
+                self.rule(rules[slot], env, binding, _NONE, _NONE, _NONE, value)
+            else:
+                self.fired(rules[slot], env, binding, shown)
+        for lp in block.loops:
+            items = lp.source(env)
+            if isinstance(items, Unknown):
+                for rp in _all_rules(lp.block):
+                    self.undetermine(rp.rule.rule_id, rp.location, items.paths, rp.codes)
+                    self.assume(rp.rule.rule_id, rp.location, items.paths, rp.cites)
+                continue
+            base = lp.path(env)
+            for i, item in enumerate(items):
+                env.step()
+                path = f"{base}[{i}]"
+                child = env.child(lp.loop.var, item, path)
+                self.decided_block(lp.block, child, (*binding, Because(expression=lp.loop.var,
+                                                                       value=path)),
+                                   "" if i == 0 and not suffix else f"{suffix}@{path}", i)
+
+    def fired(self, rp: RulePlan, env: Env, binding: tuple[Because, ...],
+              shown: tuple[Any, ...]) -> None:
+        """A rule that fired, decided by generated code with the values of its atoms
+        (``shown``), its decision not resting on any unrecorded fact (``rule``, trace off,
+        for a true condition without the strict reading)."""
+        because = (*binding, *[a.because(v) for a, v in zip(rp.atoms, shown, strict=True)])
+        rule = rp.rule
+        for action in rule.actions:
+            if action.kind == "request":
+                facts: set[str] = set()
+                for probe in rp.probes:
+                    pv = probe(env)
+                    if isinstance(pv, Unknown):
+                        facts |= pv.paths
+                self.requests.append((rp.order, MissingData(
+                    code=action.code, text=action.text, facts=tuple(sorted(facts)),
+                    waiting=(), rule=rule.rule_id, location=rp.location,
+                    citations=self.cites(action.cites))))
+            else:
+                self.emit(action, rule.rule_id, rp.location, because, rp.order, action.cites,
+                          action.against)
 
     def trace_facts(self, paths: frozenset[str]) -> tuple[str, ...]:
         """The facts a trace shows for one outcome: all of them when few; else with the
@@ -911,10 +1061,16 @@ class _Run:
 
     def rule(self, rp: RulePlan, env: Env, binding: tuple[Because, ...],
              shown: list[tuple[str, Any, bool]], details: list[str],
-             becauses: list[Because | None]) -> None:
+             becauses: list[Because | None], decided: Any = None) -> None:
         """Run one rule; when tracing, ``shown``, ``details`` and ``becauses`` are its
-        block's atoms (the last filled in as rules fire)."""
-        value = rp.traced(env) if self.tracing and rp.traced is not None else rp.cond(env)
+        block's atoms (the last filled in as rules fire). ``decided``: its condition's
+        value from generated code (``Decisions``), unknown there without its facts."""
+        if decided is True or decided is False:
+            value = decided
+        elif self.tracing and rp.traced is not None:
+            value = rp.traced(env)
+        else:  # (an unknown's facts are the closures')
+            value = rp.cond(env)
         rule = rp.rule
         assumed: frozenset[str] = frozenset()  # facts the decision read as "no"
         if rp.strict is not None and not isinstance(value, Unknown) and (
@@ -1037,6 +1193,14 @@ class _Run:
             citations=tuple(cites.values()))
 
 
+class _OutOfStep(Exception):
+    """Generated decisions out of step with the plan's walk (never expected)."""
+
+
+#: ``_Run.rule``'s trace tables when there is no trace (never read)
+_NONE: list[Any] = []
+
+
 def _all_rules(block: BlockPlan) -> list[RulePlan]:
     out = list(block.rules)
     for lp in block.loops:
@@ -1048,11 +1212,22 @@ def run(plan: Plan, checked: Checked, record: Any, *, as_of: datetime.date,
         guideline_info: dict[str, Any], patient_id: str | None, trace: bool,
         budget: int) -> Result:
     """Evaluate a plan against one record."""
+    decided = plan.decisions(record, as_of, budget) \
+        if not trace and plan.decisions is not None else None
     env = Env(record, as_of, budget)
     state = _Run(plan, checked, trace)
-    if trace and plan.values is not None:
-        state.snapshots = plan.values(record, as_of, budget)
-    state.block(plan.block, env, (), "")
+    if decided is not None:
+        state.decided = iter(decided)
+        try:
+            state.decided_block(plan.block, env, (), "")
+        except _OutOfStep:  # (never expected) the closures decide every rule instead
+            env = Env(record, as_of, budget)
+            state = _Run(plan, checked, trace)
+            decided = None
+    if decided is None:
+        if trace and plan.values is not None:
+            state.snapshots = plan.values(record, as_of, budget)
+        state.block(plan.block, env, (), "")
     recs, missing = state.finish(env)
     return Result(
         guideline=guideline_info, patient=patient_id, as_of=as_of.isoformat(),

@@ -18,9 +18,12 @@ of the offending value:
     spinerules.records.RecordError: age: expected a whole number from 0 to 120, got 130
     sex: expected one of "female", "male", got "f" (did you mean "female"?)
 
-The machinery is a :class:`cattrs.Converter` with detailed validation and
-``forbid_extra_keys``; every field gets a strict structure hook built from its annotation and
-metadata, and the resulting exception groups are flattened into :class:`RecordProblem` items.
+A valid record is read by a loader generated per record class from its attrs fields
+(:func:`_make_fast_loader`): one pass, checking and converting each value. Anything it does
+not accept goes to the machinery that names the problems: a :class:`cattrs.Converter` with
+detailed validation and ``forbid_extra_keys``; every field gets a strict structure hook
+built from its annotation and metadata, and the resulting exception groups are flattened
+into :class:`RecordProblem` items. Both accept exactly the same records.
 
 Hostile input is bounded: a list longer than ``max_list_length`` items (default 1,000, the
 default of :attr:`spinerules.Limits.max_list_length`) is refused at its own path without
@@ -158,6 +161,13 @@ def load_record(
             ROOT, f"expected a JSON object (the {noun} record), got {_describe(data)}"
         )
         raise RecordError([problem], source=source)
+    fast = _fast_loader(cls)
+    if fast is not None:
+        try:
+            built: T = fast(data, max_list_length)
+            return built
+        except Exception:  # something is wrong: the converter below finds and names it
+            pass
     token = _LIST_LIMIT.set(max_list_length)
     try:
         result: T = _CONVERTER.structure(data, cls)
@@ -544,6 +554,157 @@ def _record_hook_factory(cls: type[Any]) -> _Hook:
         return result
 
     return record_hook
+
+
+# --- the generated loaders ---------------------------------------------------------------
+
+
+class _Refused(Exception):
+    """A generated loader met something it does not accept (the converter names it)."""
+
+
+def _refuse(*_args: Any) -> Any:
+    raise _Refused
+
+
+_LOADERS: dict[type[Any], Callable[[Any, int], Any] | None] = {}
+
+
+def _fast_loader(cls: type[Any]) -> Callable[[Any, int], Any] | None:
+    """The generated loader of one attrs record class (see :func:`_make_fast_loader`);
+    None for a class it cannot be made for (the converter alone loads those)."""
+    try:
+        return _LOADERS[cls]
+    except KeyError:
+        pass
+    try:
+        loader = _make_fast_loader(cls)
+    except (TypeError, ValueError, NameError):  # an unusual class: the converter's alone
+        loader = None
+    _LOADERS[cls] = loader
+    return loader
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _make_fast_loader(cls: type[Any]) -> Callable[[Any, int], Any] | None:
+    """A loader for JSON-shaped data of a valid record: one straight-line function per
+    record class, generated from its attrs fields (names, annotations, ``min``/``max``
+    metadata, defaults), that checks and converts every value in one pass and builds the
+    instance, or raises at the first thing it does not accept.
+
+    It accepts exactly what the converter accepts, and builds the same instance (the same
+    tests, in the same terms: ``bool`` is ``True``/``False``, an ``int`` is an ``int`` in
+    range, a ``float`` field takes a finite ``int`` or ``float`` in range, a string is
+    printable text, a date is ``YYYY-MM-DD``, an enumeration is one of its values,
+    objects have only the class's keys and none twice, lists are JSON arrays within the
+    list limit); anything else, it refuses, and :func:`load_record` hands the data to the
+    converter, whose detailed validation lists every problem with its path. A valid record
+    (the usual case) is so read once, without the converter's exception bookkeeping.
+    Only the class's own field names (Python identifiers) go into the text; keys, types,
+    bounds and defaults are names bound in the function's namespace.
+    """
+    hints = typing.get_type_hints(cls)
+    ns: dict[str, Any] = {"cls": cls, "dict": dict, "type": type, "list": list,
+                          "tuple": tuple, "float": float, "getattr": getattr,
+                          "isinstance": isinstance, "len": len, "refuse": _refuse,
+                          "printable": _printable, "inf": math.inf, "DATE": _DATE.fullmatch,
+                          "fromiso": datetime.date.fromisoformat,
+                          "loader_of": _fast_loader}
+    fields = attrs.fields(cls)
+    ns["KEYS"] = frozenset(f.name for f in fields)
+    lines = ["def load(d, limit):",
+             "    if type(d) is not dict:",
+             "        if not isinstance(d, dict) or getattr(d, 'duplicate_keys', ()):",
+             "            refuse()",
+             "    if not d.keys() <= KEYS:",
+             "        refuse()",
+             "    get = d.get"]
+    args = []
+    for i, f in enumerate(fields):
+        name = f.alias if getattr(f, "alias", None) else f.name
+        if not (f.name.isidentifier() and name.isidentifier()) or keyword.iskeyword(name) \
+                or not f.init:
+            return None
+        tp, optional = _optional_inner(hints[f.name])
+        ns[f"K{i}"] = f.name
+        default = f.default
+        test = ["        " + line for line in _fast_value(tp, f.metadata, i, ns)]
+        if default is None and optional:  # the usual fact: missing or null is unknown
+            lines += [f"    v = get(K{i})", "    if v is not None:", *test]
+        else:
+            if default is attrs.NOTHING:  # required: missing, it is refused
+                missing = "refuse()"
+            elif isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+                if default.takes_self:
+                    return None
+                ns[f"F{i}"] = default.factory
+                missing = f"F{i}()"
+            else:
+                ns[f"D{i}"] = default
+                missing = f"D{i}"
+            lines += [f"    v = get(K{i}, refuse)",
+                      f"    if v is refuse: v = {missing}",
+                      "    elif v is None: " + ("pass" if optional else "refuse()"),
+                      "    else:", *test]
+        lines.append(f"    a{i} = v")
+        args.append(f"{name}=a{i}")
+    lines.append(f"    return cls({', '.join(args)})")
+    code = compile("\n".join(lines), f"<record loader of {cls.__qualname__}>", "exec")
+    exec(code, ns)  # text made of the class's own field names (see above)
+    load: Callable[[Any, int], Any] = ns["load"]
+    return load
+
+
+def _fast_value(tp: Any, metadata: Mapping[str, Any], i: int, ns: dict[str, Any]) -> list[str]:
+    """Lines that check (and convert) ``v``, a value of type ``tp``, or refuse it."""
+    origin = typing.get_origin(tp)
+    low, high = metadata.get("min"), metadata.get("max")
+    ns[f"L{i}"] = -math.inf if low is None else low
+    ns[f"H{i}"] = math.inf if high is None else high
+    bounds = f" and L{i} <= v <= H{i}" if low is not None or high is not None else ""
+    if tp is bool:
+        return ["if v is not True and v is not False: refuse()"]
+    if tp is int:
+        return [f"if type(v) is not int or not (L{i} <= v <= H{i}): refuse()"]
+    if tp is float:
+        return ["t = type(v)",
+                f"if t is float and -inf < v < inf{bounds}: pass",
+                f"elif t is int{bounds}: v = float(v)",
+                "else: refuse()"]
+    if tp is str:
+        return ["if type(v) is not str or not (v.isascii() or printable(v) is v): refuse()"]
+    if tp is datetime.date:
+        return ["if type(v) is not str or DATE(v) is None: refuse()",
+                "v = fromiso(v)"]
+    if isinstance(tp, type) and issubclass(tp, enum.Enum) and all(
+            type(m.value) is str for m in tp):
+        ns[f"E{i}"] = {m.value: m for m in tp}.get
+        return ["if type(v) is not str: refuse()",
+                f"v = E{i}(v)",
+                "if v is None: refuse()"]
+    if isinstance(tp, type) and attrs.has(tp):
+        ns[f"R{i}"] = tp
+        return [f"v = (loader_of(R{i}) or refuse)(v, limit)"]
+    if origin in (tuple, list):
+        args = typing.get_args(tp)
+        if len(args) < 1 or (origin is tuple and not (len(args) == 2 and args[1] is Ellipsis)):
+            raise TypeError(f"unsupported list type {tp!r}")
+        element, none_ok = _optional_inner(args[0])
+        make = "tuple" if origin is tuple else "list"
+        head = ["if type(v) is not list or len(v) > limit: refuse()"]
+        if isinstance(element, type) and attrs.has(element) and not none_ok:
+            ns[f"R{i}"] = element
+            return [*head, f"load_item = loader_of(R{i}) or refuse",
+                    f"v = {make}([load_item(x, limit) for x in v])"]
+        ns[f"X{i}"] = _strict_hook(element, {})
+        if none_ok:
+            return [*head, f"v = {make}([None if x is None else X{i}(x, None) for x in v])"]
+        return [*head, f"v = {make}([X{i}(x, None) for x in v])"]
+    # anything else (Literal strings, unusual enumerations): the converter's own hook
+    ns[f"X{i}"] = _strict_hook(tp, metadata)
+    return [f"v = X{i}(v, None)"]
 
 
 # --- from exception groups to problems ---------------------------------------------------
