@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import enum
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -105,6 +106,10 @@ class Extraction:
         lines = []
         for path, provs in self.provenance.items():
             value = _lookup(rec, path)
+            if isinstance(value, dict):
+                value = "a vertebral fracture"
+            elif isinstance(value, list):
+                value = f"{len(value)} fracture(s)"
             lines.append(f"patient.{path} = {_show(value)} ({', '.join(map(str, provs))})")
         lines.extend(f"conflict: patient.{c}" for c in self.conflicts)
         if self.unmapped:
@@ -256,6 +261,7 @@ class _Extractor:
         # fact path -> source index -> candidates; fracture facts keyed by (index, path)
         self.cands: dict[tuple[int, str], dict[int, list[_Cand]]] = {}
         self.fractures: list[tuple[str, str, dict[str, Any]]] = []  # (path, ref, resource)
+        self.fracture_provs: list[Provenance] = []
         self.fracture_refs: dict[str, int] = {}
         self.by_obs: dict[str, list[tuple[int, Source, Fact]]] = {}
         self.by_condition: list[tuple[int, Source, Fact]] = []
@@ -368,11 +374,11 @@ class _Extractor:
             if rtype == "Condition":
                 self.read_condition(k, path, res)
             elif rtype == "Observation":
-                self.read_observation(path, res)
+                self.read_observation(k, path, res)
             elif rtype in ("MedicationStatement", "MedicationRequest"):
-                self.read_medication(path, res)
+                self.read_medication(k, path, res)
             else:
-                self.read_report(path, res)
+                self.read_report(k, path, res)
         if self.problems:
             raise FhirError(self.problems)
         return self.finish(values)
@@ -489,6 +495,8 @@ class _Extractor:
         index = len(self.fractures)
         ref = self.ref_of(k)
         self.fractures.append((path, ref, res))
+        j0, c0 = hits[0]
+        self.fracture_provs.append(Provenance(ref, f"code.coding[{j0}]", str(c0.get("code"))))
         self.fracture_refs[ref] = index
         _p, _r, full_url = self.resources[k]
         if full_url:
@@ -587,8 +595,8 @@ class _Extractor:
             self.unmapped.append(f"{ref}: " + ", ".join(
                 f"{_short(s)} {c}" + (f" ({d})" if d else "") for _p, s, c, d in codings))
 
-    def read_medication(self, path: str, res: dict[str, Any]) -> None:
-        ref = f"{res['resourceType']}/{res.get('id', path)}"
+    def read_medication(self, k: int, path: str, res: dict[str, Any]) -> None:
+        ref = self.ref_of(k)
         concept = res.get("medicationCodeableConcept")
         cpath = f"{path}.medicationCodeableConcept"
         if concept is None and isinstance(res.get("medicationReference"), dict):
@@ -617,8 +625,8 @@ class _Extractor:
             self.unmapped.append(f"{ref}: " + ", ".join(
                 f"{_short(s)} {c}" + (f" ({d})" if d else "") for _p, s, c, d in codings))
 
-    def read_report(self, path: str, res: dict[str, Any]) -> None:
-        ref = f"DiagnosticReport/{res.get('id', path)}"
+    def read_report(self, k: int, path: str, res: dict[str, Any]) -> None:
+        ref = self.ref_of(k)
         codings = self.codings(res.get("code"), f"{path}.code", what="a DiagnosticReport")
         hit = False
         for cpath, system, code, _d in codings:
@@ -632,8 +640,8 @@ class _Extractor:
             self.unmapped.append(f"{ref}: " + ", ".join(
                 f"{_short(s)} {c}" + (f" ({d})" if d else "") for _p, s, c, d in codings))
 
-    def read_observation(self, path: str, res: dict[str, Any]) -> None:
-        ref = f"Observation/{res.get('id', path)}"
+    def read_observation(self, k: int, path: str, res: dict[str, Any]) -> None:
+        ref = self.ref_of(k)
         status = res.get("status")
         if status not in _OBS_OK:
             self.unmapped.append(f"{ref}: status {status!r} (ignored)")
@@ -642,6 +650,16 @@ class _Extractor:
         hit = False
         date = _date(res)
         for cpath, system, code, _d in codings:
+            if system == self.m.project_system and code == "fractures":
+                hit = True
+                v = res.get("valueInteger")
+                if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                    self.error(f"{path}.valueInteger", "fractures (the number of vertebral "
+                               "fractures) expects a valueInteger >= 0")
+                    continue
+                self.fracture_count.append(_Cand(v, Provenance(ref, "valueInteger", code),
+                                                 date, ""))
+                continue
             if system == self.m.project_system:
                 fact = self.project_facts.get(code)
                 if fact is None:
@@ -655,7 +673,7 @@ class _Extractor:
                 if not s.value_set.matches(system, code):
                     continue
                 hit = True
-                value, element = self.obs_value(s, path, res)
+                value, element = self.obs_value(s, path, ref, res)
                 if value is not None and element is not None:
                     self.add(fact, i, value, Provenance(ref, element, code), date, group=code)
         if not hit and codings:
@@ -664,8 +682,7 @@ class _Extractor:
 
     def quantity(self, path: str, res: dict[str, Any], target: str,
                  ) -> tuple[float | None, str | None]:
-        if "valueInteger" in res and target in ("1",) or (
-                "valueInteger" in res and target.startswith("{")):
+        if "valueInteger" in res and (target == "1" or target.startswith("{")):
             v = res["valueInteger"]
             if isinstance(v, int) and not isinstance(v, bool):
                 return float(v), "valueInteger"
@@ -693,7 +710,8 @@ class _Extractor:
             self.error(f"{path}.valueQuantity", f"{exc} (expected {target})")
             return None, None
 
-    def obs_value(self, s: Source, path: str, res: dict[str, Any]) -> tuple[Any, str | None]:
+    def obs_value(self, s: Source, path: str, ref: str,
+                  res: dict[str, Any]) -> tuple[Any, str | None]:
         spec = s.value
         if "interpretation" in spec:
             for j, concept in enumerate(res.get("interpretation") or []):
@@ -709,7 +727,7 @@ class _Extractor:
                 high = (rr[0].get("high") or {}).get("value")
                 if isinstance(high, int | float) and isinstance(q.get("value"), int | float):
                     return q["value"] > high, "valueQuantity, referenceRange[0].high"
-            self.unmapped.append(f"Observation/{res.get('id', path)}: no interpretation and "
+            self.unmapped.append(f"{ref}: no interpretation and "
                                  "no reference range: cannot say whether it is raised")
             return None, None
         if "quantity" in spec:
@@ -844,10 +862,22 @@ class _Extractor:
         conflicts: list[Conflict] = []
         if self.fractures:
             data["fractures"] = [{} for _ in self.fractures]
-            for n, (_path, ref, _res) in enumerate(self.fractures):
-                provenance[f"fractures[{n}]"] = (Provenance(ref, "code"),)
+            for n, prov in enumerate(self.fracture_provs):
+                provenance[f"fractures[{n}]"] = (prov,)
+        counts = {c.value for c in self.fracture_count}
+        if counts and (len(counts) > 1 or counts != {len(self.fractures)}):
+            found = tuple((len(self.fractures), p) for p in self.fracture_provs)
+            conflicts.append(Conflict("fractures", tuple(
+                (c.value, c.prov) for c in self.fracture_count) + found[:1]))
+            data.pop("fractures", None)
+            self.fractures = []
+        elif counts and not self.fractures:
+            data["fractures"] = []
+            provenance["fractures"] = tuple(c.prov for c in self.fracture_count)
         for (fracture, fpath), by_source in self.cands.items():
             fact = self.m.facts[fpath]
+            if fracture >= 0 and "fractures" not in data:
+                continue
             if fracture >= 0:
                 rpath = fpath.replace("fractures[]", f"fractures[{fracture}]")
                 target = data["fractures"][fracture]
@@ -863,7 +893,7 @@ class _Extractor:
             target[parts[-1]] = _jsonable(value)
             provenance[rpath] = provs
         try:
-            record = load_record(self.m.record_class, data)
+            record: Any = load_record(self.m.record_class, data)
         except RecordError as exc:
             problems = []
             for p in exc.problems:
@@ -875,15 +905,20 @@ class _Extractor:
         unmapped = list(self.unmapped)
         unmapped.extend(f"{t}: {n} resource(s), no fact of the record comes from this type"
                         for t, n in sorted(self.other_types.items()))
-        order = {f: n for n, f in enumerate(self.m.facts)}
+        order = {f: float(n) for n, f in enumerate(self.m.facts)}
+        order["fractures[]"] = order["fractures[].level"] - 0.5
         provenance = dict(sorted(provenance.items(), key=lambda kv: (
-            order.get(_pattern(kv[0]), -1), kv[0])))
+            _fracture_no(kv[0]), order.get(_pattern(kv[0]), -1), kv[0])))
         return Extraction(record, provenance, tuple(conflicts), tuple(unmapped), self.as_of)
 
 
 def _pattern(path: str) -> str:
-    import re
     return re.sub(r"\[\d+\]", "[]", path)
+
+
+def _fracture_no(path: str) -> int:
+    m = re.match(r"fractures\[(\d+)\]", path)
+    return int(m.group(1)) if m else -1
 
 
 def _short(system: str) -> str:

@@ -390,6 +390,7 @@ def _build(data: Mapping[str, Any], r: _Reader) -> Mapping_ | None:
         else:
             facts[fpath] = Fact(fpath, (Source("project", where="(project code)"),), "agree",
                                 tp, md)
+    facts = {p: facts[p] for p in leaves}  # the record's own order
     if r.problems:
         return None
     return Mapping_(r.file, record, cls, project, level_system, record_id_system, systems,
