@@ -54,6 +54,7 @@ class Provenance:
     resource: str
     element: str
     code: str | None = None
+    at: str | None = attrs.field(default=None, eq=False)  # the JSON path, for messages
 
     def __str__(self) -> str:
         return f"{self.resource}: {self.code}" if self.code else f"{self.resource}.{self.element}"
@@ -286,6 +287,9 @@ class _Extractor:
 
     def add(self, fact: Fact, source_index: int, value: Any, prov: Provenance, date: str,
             group: str = "", fracture: int = -1) -> None:
+        if prov.at is None:
+            prov = attrs.evolve(prov, at=f"{self.path_of.get(prov.resource, '$')}."
+                                f"{prov.element.split(',')[0]}")
         key = (fracture, fact.path)
         self.cands.setdefault(key, {}).setdefault(source_index, []).append(
             _Cand(value, prov, date, group))
@@ -347,6 +351,7 @@ class _Extractor:
                 refs.setdefault(tail, k)
         self.refs = refs
         self.resources = resources
+        self.path_of = {self.ref_of(k): p for k, (p, _r, _u) in enumerate(resources)}
         patients = [k for k, (_p, r, _u) in enumerate(resources) if r["resourceType"] == "Patient"]
         if len(patients) > 1:
             first = resources[patients[0]][0]
@@ -359,8 +364,11 @@ class _Extractor:
         if self.patient is not None:
             self.read_patient(*resources[self.patient][:2])
         # fractures first, so that findings can name them in Observation.focus
+        about = {k: self.about_patient(path, res)
+                 for k, (path, res, _u) in enumerate(resources)
+                 if res["resourceType"] in _CLINICAL_TYPES}
         for k, (path, res, _u) in enumerate(resources):
-            if res["resourceType"] == "Condition" and self.about_patient(path, res):
+            if res["resourceType"] == "Condition" and about[k]:
                 self.read_fracture(k, path, res)
         for k, (path, res, _u) in enumerate(resources):
             rtype = res["resourceType"]
@@ -369,7 +377,7 @@ class _Extractor:
             if rtype not in _CLINICAL_TYPES:
                 self.other_types[rtype] += 1
                 continue
-            if not self.about_patient(path, res):
+            if not about[k]:
                 continue
             if rtype == "Condition":
                 self.read_condition(k, path, res)
@@ -898,9 +906,8 @@ class _Extractor:
             problems = []
             for p in exc.problems:
                 provs = provenance.get(p.path, ())
-                where = "; ".join(str(x) for x in provs) or "extracted record"
-                problems.append(FhirProblem(p.path, f"{p.message} (from {where})",
-                                            file=self.file))
+                at = provs[0].at if provs and provs[0].at else "$"
+                problems.append(FhirProblem(at, f"{p.path}: {p.message}", file=self.file))
             raise FhirError(problems) from None
         unmapped = list(self.unmapped)
         unmapped.extend(f"{t}: {n} resource(s), no fact of the record comes from this type"
