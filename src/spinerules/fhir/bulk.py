@@ -30,7 +30,9 @@ __all__ = ["BulkReport", "BulkResult", "read_bulk"]
 
 _READ_TYPES = frozenset({"Patient", "Condition", "Observation", "MedicationStatement",
                          "MedicationRequest", "DiagnosticReport", "Medication"})
-_TYPE_RE = re.compile(rb'"resourceType"\s*:\s*"([A-Za-z]+)"')
+# the type, when it is the line's first key (as $export writes it): lines of types that no
+# fact comes from are counted without being parsed
+_TYPE_RE = re.compile(rb'^\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]+)"')
 
 
 @attrs.define
@@ -111,7 +113,7 @@ def read_bulk(folder: str | Path, *, as_of: datetime.date, mapping: Mapping_ | N
                 rep.lines += 1
                 if progress is not None:
                     progress("index", 1)
-                m_type = _TYPE_RE.search(raw)
+                m_type = _TYPE_RE.match(raw)
                 if m_type is not None and m_type.group(1).decode() not in _READ_TYPES:
                     rep.resources += 1
                     rep.not_read[m_type.group(1).decode()] += 1

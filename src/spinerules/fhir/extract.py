@@ -288,8 +288,9 @@ class _Extractor:
     def add(self, fact: Fact, source_index: int, value: Any, prov: Provenance, date: str,
             group: str = "", fracture: int = -1) -> None:
         if prov.at is None:
-            prov = attrs.evolve(prov, at=f"{self.path_of.get(prov.resource, '$')}."
-                                f"{prov.element.split(',')[0]}")
+            prov = Provenance(prov.resource, prov.element, prov.code,
+                              f"{self.path_of.get(prov.resource, '$')}."
+                              f"{prov.element.split(',')[0]}")
         key = (fracture, fact.path)
         self.cands.setdefault(key, {}).setdefault(source_index, []).append(
             _Cand(value, prov, date, group))

@@ -31,6 +31,7 @@ __all__ = [
     "ValueSet",
     "bundled_mapping",
     "check_codes",
+    "codes_table",
     "leaf_facts",
     "load_mapping",
 ]
@@ -514,3 +515,65 @@ def bundled_mapping(record: str = "spine.Patient") -> Mapping_:
             raise KeyError(f"no bundled FHIR mapping for {record!r}")
         _CACHE[record] = load_mapping(path)
     return _CACHE[record]
+
+
+def codes_table(m: Mapping_) -> str:
+    """The mapping's facts and codes as a Markdown table (kept in docs by a test)."""
+    short = {uri: name for name, uri in m.systems.items()}
+    rows = ["| fact | resource | codes | rule |", "|---|---|---|---|"]
+    for fact in m.facts.values():
+        for s in fact.sources:
+            if s.kind == "project":
+                continue
+            if s.kind == "patient":
+                resource, codes = f"Patient.{s.element}", "—"
+            elif s.kind == "fracture":
+                resource = {"bodySite": "Condition.bodySite", "onset": "Condition.onset[x]",
+                            "levels_from_code": "Condition.code"}[str(s.element)]
+                codes = f"`{m.level_system}`" if s.element == "bodySite" else "—"
+                if s.element == "levels_from_code":
+                    levels = m.lists["fractures"].levels_from_code
+                    codes = ", ".join(f"{c} {lv}" for c, lv in levels.items())
+            else:
+                assert s.value_set is not None
+                resource = {"condition": "Condition", "observation": "Observation",
+                            "medication": "MedicationStatement/Request",
+                            "report": "DiagnosticReport"}[s.kind]
+                codes = _codes(s.value_set, short)
+            rule = _rule(fact, s)
+            rows.append(f"| `{fact.path}` | {resource} | {codes} | {rule} |")
+    frac = m.lists.get("fractures")
+    if frac is not None:
+        codes = _codes(frac.value_set, short)
+        rows.insert(2, f"| `fractures[]` | Condition (one fracture each, in Bundle order) | "
+                    f"{codes} | active, not refuted |")
+    return "\n".join(rows) + "\n"
+
+
+def _codes(vs: ValueSet, short: Mapping[str, str]) -> str:
+    by: dict[str, list[str]] = {}
+    for system, code in vs.codes:
+        by.setdefault(short.get(system, system), []).append(code)
+    return "; ".join(f"{name}: {', '.join(codes)}" for name, codes in by.items())
+
+
+def _rule(fact: Fact, s: Source) -> str:
+    parts = []
+    if s.kind == "condition":
+        parts.append("any clinical status" if s.clinical_status == "any" else "active")
+        parts.append("refuted: false" if s.refuted_means_false else "true only")
+    elif s.kind in ("medication", "report"):
+        parts.append("active" if s.kind == "medication" else "final")
+        parts.append("true only")
+    elif s.kind == "observation":
+        v = s.value
+        if "at_least" in v:
+            parts.append(f">= {v['at_least']} {v['quantity']}")
+        elif "quantity" in v:
+            parts.append(f"in {v['quantity']}")
+        elif "interpretation" in v:
+            parts.append("interpretation H/HH (else above referenceRange.high)")
+        parts.append("latest")
+    if fact.combine != "agree":
+        parts.append(f"combine: {fact.combine}")
+    return ", ".join(parts) or "—"
