@@ -16,7 +16,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -47,14 +47,12 @@ _CLINICAL_TYPES = ("Condition", "Observation", "MedicationStatement", "Medicatio
                    "DiagnosticReport")
 
 
-@attrs.frozen
-class Provenance:
+class Provenance(NamedTuple):
     """Where a fact came from: a resource (``Condition/abc``), its element, the code read."""
 
     resource: str
     element: str
     code: str | None = None
-    at: str | None = attrs.field(default=None, eq=False)  # the JSON path, for messages
 
     def __str__(self) -> str:
         return f"{self.resource}: {self.code}" if self.code else f"{self.resource}.{self.element}"
@@ -212,8 +210,7 @@ def _kind(value: Any) -> str:
         type(value), "a number")
 
 
-@attrs.define
-class _Cand:
+class _Cand(NamedTuple):
     value: Any
     prov: Provenance
     date: str
@@ -264,33 +261,15 @@ class _Extractor:
         self.fractures: list[tuple[str, str, dict[str, Any]]] = []  # (path, ref, resource)
         self.fracture_provs: list[Provenance] = []
         self.fracture_refs: dict[str, int] = {}
-        self.by_obs: dict[str, list[tuple[int, Source, Fact]]] = {}
-        self.by_condition: list[tuple[int, Source, Fact]] = []
-        self.by_med: list[tuple[int, Source, Fact]] = []
-        self.by_report: list[tuple[int, Source, Fact]] = []
         self.project_facts = {f.project_code: f for f in m.facts.values()}
+        self.known = m.known_systems
         self.fracture_count: list[_Cand] = []
-        for fact in m.facts.values():
-            for i, s in enumerate(fact.sources):
-                entry = (i, s, fact)
-                if s.kind == "condition":
-                    self.by_condition.append(entry)
-                elif s.kind == "observation":
-                    self.by_obs.setdefault("*", []).append(entry)
-                elif s.kind == "medication":
-                    self.by_med.append(entry)
-                elif s.kind == "report":
-                    self.by_report.append(entry)
 
     def error(self, path: str, message: str) -> None:
         self.problems.append(FhirProblem(path, message, file=self.file))
 
     def add(self, fact: Fact, source_index: int, value: Any, prov: Provenance, date: str,
             group: str = "", fracture: int = -1) -> None:
-        if prov.at is None:
-            prov = Provenance(prov.resource, prov.element, prov.code,
-                              f"{self.path_of.get(prov.resource, '$')}."
-                              f"{prov.element.split(',')[0]}")
         key = (fracture, fact.path)
         self.cands.setdefault(key, {}).setdefault(source_index, []).append(
             _Cand(value, prov, date, group))
@@ -298,9 +277,9 @@ class _Extractor:
     # -- codings --
 
     def codings(self, concept: Any, path: str, *, what: str,
-                required: bool = True) -> list[tuple[str, str, str, str | None]]:
-        """(element path, system, code, display) of a CodeableConcept, checked."""
-        if not isinstance(concept, dict):
+                required: bool = True) -> list[tuple[int, str, str, str | None]]:
+        """(coding index, system, code, display) of a CodeableConcept at ``path``, checked."""
+        if concept.__class__ is not dict:
             if required:
                 self.error(path, f"{what} has no code")
             return []
@@ -314,45 +293,54 @@ class _Extractor:
                 else:
                     self.error(path, f"{what} has no coding")
             return []
-        if not isinstance(codings, list):
+        if codings.__class__ is not list:
             self.error(f"{path}.coding", "expected a list of codings")
             return []
         out = []
-        known = self.m.known_systems
+        known = self.known
         for j, c in enumerate(codings):
-            cpath = f"{path}.coding[{j}]"
-            if not isinstance(c, dict):
-                self.error(cpath, "expected a coding (an object)")
+            if c.__class__ is not dict:
+                self.error(f"{path}.coding[{j}]", "expected a coding (an object)")
                 continue
-            system, code = c.get("system"), c.get("code")
-            if not isinstance(system, str):
-                self.error(cpath, "a coding without a system")
-                continue
-            if not isinstance(code, str):
-                self.error(cpath, "a coding without a code")
-                continue
-            if system not in known:
-                self.error(f"{cpath}.system", f"unknown code system {system!r}")
+            system = c.get("system")
+            code = c.get("code")
+            if system.__class__ is not str or code.__class__ is not str or system not in known:
+                self.bad_coding(system, code, f"{path}.coding[{j}]")
                 continue
             display = c.get("display")
-            out.append((cpath, system, code, display if isinstance(display, str) else None))
+            out.append((j, system, code, display if display.__class__ is str else None))
         return out
+
+    def bad_coding(self, system: Any, code: Any, cpath: str) -> None:
+        if not isinstance(system, str):
+            self.error(cpath, "a coding without a system")
+        elif not isinstance(code, str):
+            self.error(cpath, "a coding without a code")
+        else:
+            self.error(f"{cpath}.system", f"unknown code system {system!r}")
 
     # -- resources --
 
     def run(self, resources: Sequence[tuple[str, dict[str, Any], str | None]]) -> Extraction:
         refs: dict[str, int] = {}
-        for k, (_path, res, full_url) in enumerate(resources):
+        ref_list: list[str] = []
+        for k, (path, res, full_url) in enumerate(resources):
             rid = res.get("id")
             if isinstance(rid, str):
-                refs[f"{res['resourceType']}/{rid}"] = k
+                ref = f"{res['resourceType']}/{rid}"
+                refs[ref] = k
+            else:
+                ref = full_url or path
+            ref_list.append(ref)
             if full_url:
                 refs[full_url] = k
-                tail = "/".join(full_url.rstrip("/").split("/")[-2:])
-                refs.setdefault(tail, k)
+                if not full_url.startswith("urn:"):  # a server URL: Type/id is its tail
+                    tail = "/".join(full_url.rstrip("/").split("/")[-2:])
+                    refs.setdefault(tail, k)
         self.refs = refs
         self.resources = resources
-        self.path_of = {self.ref_of(k): p for k, (p, _r, _u) in enumerate(resources)}
+        self.ref_list = ref_list
+        self.path_of = {self.ref_list[k]: p for k, (p, _r, _u) in enumerate(resources)}
         patients = [k for k, (_p, r, _u) in enumerate(resources) if r["resourceType"] == "Patient"]
         if len(patients) > 1:
             first = resources[patients[0]][0]
@@ -393,11 +381,7 @@ class _Extractor:
         return self.finish(values)
 
     def ref_of(self, k: int) -> str:
-        path, res, full_url = self.resources[k]
-        rid = res.get("id")
-        if isinstance(rid, str):
-            return f"{res['resourceType']}/{rid}"
-        return full_url or path
+        return self.ref_list[k]
 
     def about_patient(self, path: str, res: dict[str, Any]) -> bool:
         subject = res.get("subject") or res.get("patient")
@@ -488,11 +472,6 @@ class _Extractor:
         spec = self.m.lists.get("fractures")
         if spec is None:
             return
-        clinical, verification = self.statuses(res)
-        if verification in ("refuted", "entered-in-error"):
-            return
-        if clinical is not None and clinical not in _ACTIVE:
-            return
         concept = res.get("code")
         codings = concept.get("coding") if isinstance(concept, dict) else None
         if not isinstance(codings, list):
@@ -500,6 +479,11 @@ class _Extractor:
         hits = [(j, c) for j, c in enumerate(codings) if isinstance(c, dict)
                 and spec.value_set.matches(c.get("system"), c.get("code"))]
         if not hits:
+            return
+        clinical, verification = self.statuses(res)
+        if verification in ("refuted", "entered-in-error"):
+            return
+        if clinical is not None and clinical not in _ACTIVE:
             return
         index = len(self.fractures)
         ref = self.ref_of(k)
@@ -530,17 +514,17 @@ class _Extractor:
                 elif s.element == "bodySite":
                     sites = res.get("bodySite") or []
                     for b, site in enumerate(sites if isinstance(sites, list) else []):
-                        for cpath, system, code, _d in self.codings(
+                        for j, system, code, _d in self.codings(
                                 site, f"{path}.bodySite[{b}]", what="a bodySite",
                                 required=False):
                             if system != self.m.level_system:
                                 continue
+                            element = f"bodySite[{b}].coding[{j}]"
                             if code not in {lv.value for lv in fact.type}:
-                                self.error(cpath, f"unknown spine level {code!r}")
+                                self.error(f"{path}.{element}", f"unknown spine level {code!r}")
                                 continue
-                            self.add(fact, i, code, Provenance(
-                                ref, cpath.removeprefix(path + "."), code), date,
-                                fracture=index)
+                            self.add(fact, i, code, Provenance(ref, element, code), date,
+                                     fracture=index)
                 elif s.element == "onset":
                     self.onset(fact, i, index, path, ref, res)
 
@@ -577,18 +561,18 @@ class _Extractor:
         codings = self.codings(res.get("code"), f"{path}.code", what="a Condition")
         if not codings:
             return
-        clinical, verification = self.statuses(res)
-        if verification == "entered-in-error":
-            self.unmapped.append(f"{ref}: entered in error (ignored)")
-            return
-        refuted = verification == "refuted"
-        date = _date(res)
         hit = ref in self.fracture_refs
-        for cpath, system, code, _d in codings:
-            for i, s, fact in self.by_condition:
-                assert s.value_set is not None
-                if not s.value_set.matches(system, code):
-                    continue
+        sources = [(j, code, found) for j, system, code, _d in codings
+                   if (found := self.m.sources_for("condition", system, code))]
+        if sources:
+            clinical, verification = self.statuses(res)
+            if verification == "entered-in-error":
+                self.unmapped.append(f"{ref}: entered in error (ignored)")
+                return
+            refuted = verification == "refuted"
+            date = _date(res)
+        for j, code, found in sources:
+            for i, s, fact in found:
                 hit = True
                 if refuted:
                     if s.refuted_means_false:
@@ -598,16 +582,14 @@ class _Extractor:
                 if s.clinical_status == "active" and clinical is not None and \
                         clinical not in _ACTIVE:
                     continue
-                self.add(fact, i, True, Provenance(ref, cpath.removeprefix(path + "."), code),
-                         date)
+                self.add(fact, i, True, Provenance(ref, f"code.coding[{j}]", code), date)
         if not hit:
-            self.unmapped.append(f"{ref}: " + ", ".join(
-                f"{_short(s)} {c}" + (f" ({d})" if d else "") for _p, s, c, d in codings))
+            self.unmapped.append(_unmapped(ref, codings))
 
     def read_medication(self, k: int, path: str, res: dict[str, Any]) -> None:
         ref = self.ref_of(k)
         concept = res.get("medicationCodeableConcept")
-        cpath = f"{path}.medicationCodeableConcept"
+        cpath, base = f"{path}.medicationCodeableConcept", "medicationCodeableConcept"
         if concept is None and isinstance(res.get("medicationReference"), dict):
             target = self.refs.get(str(res["medicationReference"].get("reference")))
             if target is None:
@@ -616,38 +598,33 @@ class _Extractor:
                 return
             mpath, med, _u = self.resources[target]
             concept, cpath = med.get("code"), f"{mpath}.code"
+            base = f"medicationReference({self.ref_of(target)}).code"
         codings = self.codings(concept, cpath, what=f"a {res['resourceType']}")
         status = res.get("status")
         hit = False
-        for epath, system, code, _d in codings:
-            for i, s, fact in self.by_med:
-                assert s.value_set is not None
-                if not s.value_set.matches(system, code):
-                    continue
+        for j, system, code, _d in codings:
+            for i, _s, fact in self.m.sources_for("medication", system, code):
                 hit = True
                 if status in _MED_ACTIVE[res["resourceType"]]:
-                    self.add(fact, i, True, Provenance(ref, epath.removeprefix(path + "."),
-                                                       code), _date(res))
+                    self.add(fact, i, True, Provenance(ref, f"{base}.coding[{j}]", code),
+                             _date(res))
                 else:
                     self.unmapped.append(f"{ref}: {code} with status {status!r} (not read)")
         if not hit and codings:
-            self.unmapped.append(f"{ref}: " + ", ".join(
-                f"{_short(s)} {c}" + (f" ({d})" if d else "") for _p, s, c, d in codings))
+            self.unmapped.append(_unmapped(ref, codings))
 
     def read_report(self, k: int, path: str, res: dict[str, Any]) -> None:
         ref = self.ref_of(k)
         codings = self.codings(res.get("code"), f"{path}.code", what="a DiagnosticReport")
         hit = False
-        for cpath, system, code, _d in codings:
-            for i, s, fact in self.by_report:
-                assert s.value_set is not None
-                if s.value_set.matches(system, code) and res.get("status") in _REPORT_OK:
+        for j, system, code, _d in codings:
+            for i, _s, fact in self.m.sources_for("report", system, code):
+                if res.get("status") in _REPORT_OK:
                     hit = True
-                    self.add(fact, i, True, Provenance(ref, cpath.removeprefix(path + "."),
-                                                       code), _date(res))
+                    self.add(fact, i, True, Provenance(ref, f"code.coding[{j}]", code),
+                             _date(res))
         if not hit and codings:
-            self.unmapped.append(f"{ref}: " + ", ".join(
-                f"{_short(s)} {c}" + (f" ({d})" if d else "") for _p, s, c, d in codings))
+            self.unmapped.append(_unmapped(ref, codings))
 
     def read_observation(self, k: int, path: str, res: dict[str, Any]) -> None:
         ref = self.ref_of(k)
@@ -658,7 +635,7 @@ class _Extractor:
         codings = self.codings(res.get("code"), f"{path}.code", what="an Observation")
         hit = False
         date = _date(res)
-        for cpath, system, code, _d in codings:
+        for j, system, code, _d in codings:
             if system == self.m.project_system and code == "fractures":
                 hit = True
                 v = res.get("valueInteger")
@@ -672,22 +649,18 @@ class _Extractor:
             if system == self.m.project_system:
                 fact = self.project_facts.get(code)
                 if fact is None:
-                    self.error(f"{cpath}.code", f"unknown project code {code!r}")
+                    self.error(f"{path}.code.coding[{j}].code", f"unknown project code {code!r}")
                     continue
                 hit = True
                 self.read_project(fact, path, ref, res, date)
                 continue
-            for i, s, fact in self.by_obs.get("*", ()):
-                assert s.value_set is not None
-                if not s.value_set.matches(system, code):
-                    continue
+            for i, s, fact in self.m.sources_for("observation", system, code):
                 hit = True
                 value, element = self.obs_value(s, path, ref, res)
                 if value is not None and element is not None:
                     self.add(fact, i, value, Provenance(ref, element, code), date, group=code)
         if not hit and codings:
-            self.unmapped.append(f"{ref}: " + ", ".join(
-                f"{_short(s)} {c}" + (f" ({d})" if d else "") for _p, s, c, d in codings))
+            self.unmapped.append(_unmapped(ref, codings))
 
     def quantity(self, path: str, res: dict[str, Any], target: str,
                  ) -> tuple[float | None, str | None]:
@@ -907,7 +880,8 @@ class _Extractor:
             problems = []
             for p in exc.problems:
                 provs = provenance.get(p.path, ())
-                at = provs[0].at if provs and provs[0].at else "$"
+                at = f"{self.path_of.get(provs[0].resource, '$')}." \
+                    f"{provs[0].element.split(',')[0]}" if provs else "$"
                 problems.append(FhirProblem(at, f"{p.path}: {p.message}", file=self.file))
             raise FhirError(problems) from None
         unmapped = list(self.unmapped)
@@ -929,10 +903,16 @@ def _fracture_no(path: str) -> int:
     return int(m.group(1)) if m else -1
 
 
-def _short(system: str) -> str:
-    return {ICD10CM: "ICD-10-CM", "http://snomed.info/sct": "SNOMED CT",
-            "http://loinc.org": "LOINC",
-            "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm"}.get(system, system)
+def _unmapped(ref: str, codings: list[tuple[int, str, str, str | None]]) -> str:
+    if len(codings) == 1:
+        _j, s, c, d = codings[0]
+        return f"{ref}: {_SHORT.get(s, s)} {c} ({d})" if d else f"{ref}: {_SHORT.get(s, s)} {c}"
+    return f"{ref}: " + ", ".join(f"{_SHORT.get(s, s)} {c}" + (f" ({d})" if d else "")
+                                  for _j, s, c, d in codings)
+
+
+_SHORT = {ICD10CM: "ICD-10-CM", "http://snomed.info/sct": "SNOMED CT",
+          "http://loinc.org": "LOINC", "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm"}
 
 
 def extract_resources(resources: Iterable[tuple[str, dict[str, Any], str | None]], *,

@@ -72,8 +72,10 @@ class ValueSet:
     codes: tuple[tuple[str, str], ...]
     _exact: frozenset[tuple[str, str]] = attrs.field(init=False, eq=False, repr=False)
     _prefixes: tuple[str, ...] = attrs.field(init=False, eq=False, repr=False)
+    _memo: dict[tuple[str, str], bool] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_memo", {})
         object.__setattr__(self, "_exact", frozenset(
             (s, c) for s, c in self.codes if s != ICD10CM))
         object.__setattr__(self, "_prefixes", tuple(
@@ -82,6 +84,15 @@ class ValueSet:
     def matches(self, system: str | None, code: str | None) -> bool:
         if system is None or code is None:
             return False
+        key = (system, code)
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = self._matches(system, code)
+            if len(self._memo) < 100_000:
+                self._memo[key] = hit
+        return hit
+
+    def _matches(self, system: str, code: str) -> bool:
         if system == ICD10CM:
             key = _icd_key(code)
             return any(key.startswith(p) for p in self._prefixes)
@@ -148,6 +159,21 @@ class Mapping_:
     lists: Mapping[str, ListSpec]
     facts: Mapping[str, Fact]
     lines: Mapping[str, int] = attrs.field(eq=False, repr=False, factory=dict)
+    _memo: dict[tuple[str, str, str], tuple[tuple[int, Source, Fact], ...]] = attrs.field(
+        init=False, eq=False, repr=False, factory=dict)
+
+    def sources_for(self, kind: str, system: str, code: str,
+                    ) -> tuple[tuple[int, Source, Fact], ...]:
+        """(source index, source, fact) of every ``kind`` source whose value set has the code."""
+        key = (kind, system, code)
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = tuple((i, s, f) for f in self.facts.values() for i, s in enumerate(f.sources)
+                        if s.kind == kind and s.value_set is not None
+                        and s.value_set.matches(system, code))
+            if len(self._memo) < 100_000:
+                self._memo[key] = hit
+        return hit
 
     @property
     def known_systems(self) -> frozenset[str]:
