@@ -64,8 +64,8 @@ def _line(text: str, needle: str) -> int:
 @pytest.mark.parametrize(("old", "new", "path", "fragment"), [
     ("  cancer:\n    icd10cm:", "  cancer:\n    icd11:", "value_sets.cancer.icd11",
      "unknown code system 'icd11'"),
-    ("loinc: [8310-5]", "loinc: [8310_5]", "value_sets.body_temperature.loinc[0]",
-     "malformed loinc code '8310_5'"),
+    ("loinc: [8310-5]", "loinc: [8310-X]", "value_sets.body_temperature.loinc[0]",
+     "malformed loinc code '8310-X'"),
     ("icd10cm: [G83.4]", "icd10cm: [G834X]", "value_sets.cauda_equina.icd10cm[0]",
      "malformed icd10cm code 'G834X'"),
     ("sct: [\"42942008\"]", "sct: [42942008]", "value_sets.vertebral_fracture.sct[0]",
