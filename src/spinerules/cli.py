@@ -46,10 +46,6 @@ def _load(guideline: str) -> Guideline:
         _fail(str(exc), EXIT_GUIDELINE)
 
 
-def _read_patient(g: Guideline, patient: str) -> Any:
-    return _read_input(g, patient, None)[0]
-
-
 def _read_input(g: Guideline, patient: str, as_of: datetime.date | None,
                 validate: bool = False) -> tuple[Any, Extraction | None]:
     """The record, and its provenance when PATIENT is a FHIR Bundle."""
@@ -89,7 +85,7 @@ def _fhir_bundle(data: bytes, name: str) -> Any:
         parsed = parse_json(data, file=name)
     except FhirError:
         return None  # not JSON: the record loader says where
-    if isinstance(parsed, dict) and parsed.get("resourceType") == "Bundle":
+    if isinstance(parsed, dict) and "resourceType" in parsed:  # FHIR (a record never has it)
         return parsed
     return None
 
@@ -182,8 +178,9 @@ def render_markdown(result: Result) -> str:
 def explain_cmd(guideline: str, patient: str, code: str, as_of: str | None) -> None:
     """Why (or why not) GUIDELINE gives CODE for PATIENT."""
     g = _load(guideline)
-    record = _read_patient(g, patient)
-    result = _evaluate(g, record, _as_of(as_of), True)
+    day = _as_of(as_of)
+    record = _read_input(g, patient, day)[0]  # a FHIR Bundle is read at the same date
+    result = _evaluate(g, record, day, True)
     click.echo(result.explain(code))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,16 @@ def test_fhir_check_a_bad_mapping(tmp_path: Path) -> None:
     result = run("fhir", "check", str(bad))
     assert result.exit_code == 1
     assert "m.yaml:2: facts.nonsense" in result.output
+
+
+def test_missing_extra_gives_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "simple_icd_10_cm", None)  # as if not installed
+    result = run("fhir", "check")
+    assert result.exit_code == 2
+    assert "pip install 'spinerules[fhir]'" in result.output
+    monkeypatch.setitem(sys.modules, "fhir.resources.R4B", None)
+    result = run("fhir", "extract", str(FIXTURE), "--validate")
+    assert result.exit_code == 2
+    assert "--validate needs the fhir extra" in result.output
+    # extraction itself needs neither
+    assert run("fhir", "extract", str(FIXTURE), "--as-of", "2026-02-18").exit_code == 0
