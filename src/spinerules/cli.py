@@ -19,6 +19,7 @@ import click
 
 from spinerules.api import EvaluationFailedError, Guideline, analyse, load
 from spinerules.engine.result import Result, render_text
+from spinerules.fhir.commands import MAX_BYTES as FHIR_MAX_BYTES
 from spinerules.fhir.commands import fhir_group, problems_text, read_bundle
 from spinerules.fhir.errors import FhirError
 from spinerules.fhir.extract import Extraction, parse_json
@@ -61,6 +62,9 @@ def _read_input(g: Guideline, patient: str, as_of: datetime.date | None,
             with open(patient, "rb") as fh:
                 data = fh.read(limit + 1)
                 size = os.fstat(fh.fileno()).st_size
+                if len(data) > limit and b'"resourceType"' in data[:4096]:
+                    limit = FHIR_MAX_BYTES  # a FHIR Bundle: a patient's history is larger
+                    data += fh.read(limit + 1 - len(data))
         except OSError as exc:
             _fail(f"error[SR501]: cannot read the patient record `{patient}`: {exc}", EXIT_RECORD)
         name = patient
@@ -73,7 +77,8 @@ def _read_input(g: Guideline, patient: str, as_of: datetime.date | None,
             bundle = _fhir_bundle(data, name)
             if bundle is not None:
                 return _extract(g, bundle, as_of, name, validate)
-        return load_record_json(g.record_type, data, source=name, max_bytes=limit), None
+        return load_record_json(g.record_type, data, source=name,
+                                max_bytes=DEFAULT_MAX_BYTES), None
     except RecordError as exc:
         lines = [f"error[SR501]: the patient record {name} is invalid"]
         lines += [f"  {p.path}: {p.message}" for p in exc.problems]

@@ -161,7 +161,14 @@ def _one(who: str, where: list[tuple[int, int, int]], files: list[Path], handles
     for fi, offset, lineno in where:
         fh = handles[fi]
         fh.seek(offset)
-        resource = json.loads(fh.readline())
+        try:
+            resource = json.loads(fh.readline())
+        except ValueError:  # the file changed between the two passes
+            problem = FhirProblem("$", "the line changed while it was being read",
+                                  file=files[fi].name, line=lineno)
+            rep.problems.append(problem)
+            rep.skipped["a file changed while it was being read"] += 1
+            return BulkResult(who, None, (problem,))
         key = f"@{len(resources)}"
         located[key] = (files[fi].name, lineno)
         resources.append((key, resource, None))

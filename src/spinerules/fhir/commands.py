@@ -125,8 +125,11 @@ def bulk_cmd(folder: str, as_of: str | None, mapping_path: str | None, out: str 
     if not Path(folder).exists():
         _fail(f"error: no such folder or file `{folder}`", EXIT_USAGE)
     report = BulkReport()
+    try:
+        sink = open(out, "w", encoding="utf-8") if out else sys.stdout  # noqa: SIM115
+    except OSError as exc:
+        _fail(f"error: cannot write `{out}`: {exc.strerror or exc}", EXIT_USAGE)
     update, stop = tty_progress()
-    sink = open(out, "w", encoding="utf-8") if out else sys.stdout  # noqa: SIM115
     try:
         for result in read_bulk(folder, as_of=_as_of(as_of), mapping=m, report=report,
                                 progress=update):

@@ -349,7 +349,6 @@ class _Extractor:
                            "a Bundle must hold one patient's data")
             raise FhirError(self.problems)
         self.patient = patients[0] if patients else None
-        values: dict[str, Any] = {}
         if self.patient is not None:
             self.read_patient(*resources[self.patient][:2])
         # fractures first, so that findings can name them in Observation.focus
@@ -378,7 +377,7 @@ class _Extractor:
                 self.read_report(k, path, res)
         if self.problems:
             raise FhirError(self.problems)
-        return self.finish(values)
+        return self.finish()
 
     def ref_of(self, k: int) -> str:
         return self.ref_list[k]
@@ -771,8 +770,6 @@ class _Extractor:
                        f"{fact.project_code} expects {element}, got {got}")
             return
         fracture = -1
-        if fact.path == "fractures":
-            return
         if fact.in_fracture:
             fracture = self.focus(path, res)
             if fracture < 0:
@@ -838,7 +835,7 @@ class _Extractor:
             return None
         return picked[0][0], tuple(p for _v, ps in picked for p in ps)
 
-    def finish(self, values: dict[str, Any]) -> Extraction:
+    def finish(self) -> Extraction:
         data: dict[str, Any] = {}
         provenance: dict[str, tuple[Provenance, ...]] = {}
         conflicts: list[Conflict] = []

@@ -11,7 +11,6 @@ facts are all unknown (``Neuro()``) reads back as unknown (``None``), which mean
 from __future__ import annotations
 
 import datetime
-import enum
 import uuid
 from typing import Any
 
@@ -216,7 +215,3 @@ def _birth_date(as_of: datetime.date, age: int) -> datetime.date:
         return as_of.replace(year=as_of.year - age)
     except ValueError:  # 29 February
         return as_of.replace(year=as_of.year - age, day=28)
-
-
-def _value(value: Any) -> Any:
-    return value.value if isinstance(value, enum.Enum) else value
