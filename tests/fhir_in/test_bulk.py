@@ -132,3 +132,21 @@ def test_bulk_command_writes_ndjson_and_counts(tmp_path: Path) -> None:
     assert "Condition.ndjson:" in result.output and "not valid JSON" in result.output
     assert "patients: 2 read, 2 extracted, 0 skipped" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_broken_line_of_a_known_patient_skips_that_patient(tmp_path: Path) -> None:
+    recs = records()
+    resources = [r for n, rec in enumerate(recs) for r in as_bulk_resources(rec, n)]
+    by_type = write_export(tmp_path, resources)
+    obs = by_type["Observation"]
+    k = next(i for i, line in enumerate(obs) if '"Patient/p2"' in line)
+    obs[k] = obs[k][:-1]  # the last brace lost: the patient is still named in the line
+    (tmp_path / "Observation.ndjson").write_text("\n".join(obs) + "\n", encoding="utf-8")
+    report = BulkReport()
+    results = {r.patient: r for r in read_bulk(tmp_path, as_of=AS_OF, report=report)}
+    assert results["Patient/p2"].extraction is None
+    [problem] = results["Patient/p2"].problems
+    assert (problem.file, problem.line, problem.path) == ("Observation.ndjson", k + 1, "$")
+    assert problem.message.startswith("not valid JSON")
+    assert report.extracted == 3
+    assert report.skipped == {"a broken line of the patient's data": 1}

@@ -33,6 +33,8 @@ _READ_TYPES = frozenset({"Patient", "Condition", "Observation", "MedicationState
 # the type, when it is the line's first key (as $export writes it): lines of types that no
 # fact comes from are counted without being parsed
 _TYPE_RE = re.compile(rb'^\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]+)"')
+# the patient of a line of a read type, found without parsing it in the first pass
+_SUBJECT_RE = re.compile(rb'"(?:subject|patient)"\s*:\s*\{\s*"reference"\s*:\s*"([^"\\]+)"')
 
 
 @attrs.define
@@ -118,6 +120,18 @@ def read_bulk(folder: str | Path, *, as_of: datetime.date, mapping: Mapping_ | N
                     rep.resources += 1
                     rep.not_read[m_type.group(1).decode()] += 1
                     continue
+                m_ref = _SUBJECT_RE.search(raw) if m_type is not None and \
+                    m_type.group(1) != b"Patient" else None
+                if m_ref is not None:  # parsed (and its JSON checked) when its patient is read
+                    rep.resources += 1
+                    text = m_ref.group(1).decode("utf-8", "replace")
+                    tail = "/".join(text.rstrip("/").split("/")[-2:])
+                    who = tail if tail.startswith("Patient/") else text
+                    if who not in index:
+                        index[who] = []
+                        order.append(who)
+                    index[who].append((fi, start, lineno))
+                    continue
                 try:
                     resource = json.loads(raw)
                 except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -163,11 +177,18 @@ def _one(who: str, where: list[tuple[int, int, int]], files: list[Path], handles
         fh.seek(offset)
         try:
             resource = json.loads(fh.readline())
-        except ValueError:  # the file changed between the two passes
-            problem = FhirProblem("$", "the line changed while it was being read",
+        except ValueError as exc:  # broken: a patient is not read from part of its data
+            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            problem = FhirProblem("$", f"not valid JSON: {msg}", file=files[fi].name,
+                                  line=lineno)
+            rep.problems.append(problem)
+            rep.skipped["a broken line of the patient's data"] += 1
+            return BulkResult(who, None, (problem,))
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            problem = FhirProblem("$", "a line without a resource (no resourceType)",
                                   file=files[fi].name, line=lineno)
             rep.problems.append(problem)
-            rep.skipped["a file changed while it was being read"] += 1
+            rep.skipped["a broken line of the patient's data"] += 1
             return BulkResult(who, None, (problem,))
         key = f"@{len(resources)}"
         located[key] = (files[fi].name, lineno)
