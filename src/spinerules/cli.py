@@ -162,12 +162,30 @@ def eval_cmd(guideline: str, patient: str, as_of: str | None, fmt: str, trace: b
             click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
     elif fmt == "markdown":
         click.echo(render_markdown(result))
+        if extraction is not None:
+            click.echo(f"## From FHIR\n\n```text\n{extraction.render()}\n```")
     else:
-        click.echo(render_text(result), nl=False)
+        text = render_text(result)
+        click.echo(text if extraction is None else _sourced(text, extraction), nl=False)
         if extraction is not None:
             click.echo("\nFROM FHIR\n" + extraction.render())
         if trace and result.trace is not None:
-            click.echo("\nTRACE\n" + result.trace.render())
+            shown = result.trace.render()
+            click.echo("\nTRACE\n" + (shown if extraction is None
+                                        else _sourced(shown, extraction)))
+
+
+def _sourced(text: str, extraction: Extraction) -> str:
+    """``patient.history.cancer = yes`` in reasons and traces, followed by its FHIR sources."""
+    import re
+
+    for path, provs in extraction.provenance.items():
+        if "[" in path:
+            continue  # facts of list items appear under loop variables, not by path
+        where = ", ".join(map(str, provs)).replace("\\", "\\\\")
+        text = re.sub(rf"(patient\.{re.escape(path)} = [^;\n]*?)(?=;|\n|$)",
+                      rf"\1 ({where})", text)
+    return text
 
 
 def render_markdown(result: Result) -> str:

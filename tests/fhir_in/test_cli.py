@@ -30,6 +30,9 @@ def test_eval_takes_a_bundle_and_shows_provenance() -> None:
     assert "FROM FHIR" in result.output
     assert "patient.history.cancer = yes (Condition/breast-cancer-history: Z85.3)" in \
         result.output
+    # the reasons name the source of each fact too
+    assert "via malignancy_suspected: patient.history.cancer = yes " \
+        "(Condition/breast-cancer-history: Z85.3)" in result.output.split("FROM FHIR")[0]
 
 
 def test_eval_json_carries_provenance_and_meets_the_schema() -> None:
