@@ -271,8 +271,14 @@ class _Extractor:
     def add(self, fact: Fact, source_index: int, value: Any, prov: Provenance, date: str,
             group: str = "", fracture: int = -1) -> None:
         key = (fracture, fact.path)
-        self.cands.setdefault(key, {}).setdefault(source_index, []).append(
-            _Cand(value, prov, date, group))
+        by_source = self.cands.get(key)
+        if by_source is None:
+            by_source = self.cands[key] = {}
+        cands = by_source.get(source_index)
+        if cands is None:
+            by_source[source_index] = [_Cand(value, prov, date, group)]
+        else:
+            cands.append(_Cand(value, prov, date, group))
 
     # -- codings --
 
@@ -663,6 +669,12 @@ class _Extractor:
 
     def quantity(self, path: str, res: dict[str, Any], target: str,
                  ) -> tuple[float | None, str | None]:
+        q = res.get("valueQuantity")
+        if q.__class__ is dict:  # the common case: a number in the unit wanted, UCUM-coded
+            v = q.get("value")
+            if (v.__class__ is float or v.__class__ is int) and q.get("code") == target \
+                    and q.get("system") == UCUM_SYSTEM:
+                return float(v), "valueQuantity"
         if "valueInteger" in res and (target == "1" or target.startswith("{")):
             v = res["valueInteger"]
             if isinstance(v, int) and not isinstance(v, bool):
