@@ -37,7 +37,12 @@ def test_facts_with_a_standard_code_use_it_first() -> None:
         "neuro.cauda_equina_signs", "neuro.cord_or_conus_compression", "symptoms.fever",
         "symptoms.pain_score", "labs.inflammatory_markers_elevated", "history.cancer",
         "history.immunosuppressed", "analgesia.on_opioids", "bone_health.on_treatment",
-        "bone_health.dexa_done", "bone_health.t_score"}
+        "bone_health.dexa_done", "bone_health.t_score",
+        # added with the record's #11/#19 fields: eGFR (LOINC), long-term glucocorticoids
+        # (ATC H02AB, RxNorm), ankylosing spondylitis and DISH (ICD-10-CM M45, M48.1), a dens
+        # fracture (S12.11, S12.12), the Glasgow coma score total (LOINC 9269-2)
+        "labs.egfr", "history.long_term_glucocorticoids", "history.ankylosing_disorder",
+        "fractures[].odontoid", "cspine.gcs"}
     used = {s.value_set.name for f in m.facts.values() for s in f.sources if s.value_set}
     used |= {spec.value_set.name for spec in m.lists.values()}
     assert used == set(m.value_sets), "a value set that no fact uses"

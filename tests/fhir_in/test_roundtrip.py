@@ -19,9 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from spinerules import load
 from spinerules.fhir.extract import extract_bundle
 from spinerules.fhir.generate import to_bundle
-from spinerules.lang.resources import bundled_names
-from spinerules.records.loader import load_record_json
+from spinerules.lang.resources import bundled_names, guidelines_dir
+from spinerules.records.loader import RecordError, load_record, load_record_json
 from spinerules.records.spine import Fracture, Neuro, Patient
+from spinerules.testing.runner import collect
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples" / "patients").glob("*.json"))
@@ -90,3 +91,29 @@ def test_example_patients_give_the_same_codes_from_json_and_from_a_bundle(name: 
         from_bundle = roundtrip(record)
         assert guideline.codes(from_bundle, as_of=AS_OF) == guideline.codes(record, as_of=AS_OF), \
             path.name
+
+
+@pytest.mark.parametrize("name", GUIDELINES)
+def test_every_case_patient_gives_the_same_result_from_json_and_from_a_bundle(
+        name: str) -> None:
+    """Every patient of the guideline's own cases (YAML case files and `test` blocks, found
+    in its folder, not listed here), at the case's date: the same codes and the same
+    requests for data from its JSON record and from its Bundle."""
+    guideline = load(name)
+    seen = 0
+    for case, _g in collect([str(guidelines_dir() / name)]):
+        if case.patient is None or case.error or case.want_error:
+            continue  # a case about a broken record or file: there is no record to write
+        try:
+            record = load_record(Patient, case.patient)
+        except RecordError:
+            continue
+        bundle = json.loads(json.dumps(to_bundle(record, as_of=case.as_of)))
+        extraction = extract_bundle(bundle, as_of=case.as_of)
+        assert extraction.conflicts == (), case.origin
+        want = guideline.evaluate(record, as_of=case.as_of)
+        got = guideline.evaluate(extraction.record, as_of=case.as_of)
+        assert (got.codes(), got.missing_codes()) == (want.codes(), want.missing_codes()), \
+            case.origin
+        seen += 1
+    assert seen >= 5, f"{name}: only {seen} case patients found"

@@ -532,6 +532,13 @@ class _Extractor:
                                      fracture=index)
                 elif s.element == "onset":
                     self.onset(fact, i, index, path, ref, res)
+                elif s.element == "code" and s.value_set is not None:
+                    vs = s.value_set
+                    for j, c in enumerate(codings):
+                        if isinstance(c, dict) and vs.matches(c.get("system"), c.get("code")):
+                            self.add(fact, i, True,
+                                     Provenance(ref, f"code.coding[{j}]", str(c["code"])),
+                                     date, fracture=index)
 
     def onset(self, fact: Fact, i: int, index: int, path: str, ref: str,
               res: dict[str, Any]) -> None:
@@ -587,7 +594,8 @@ class _Extractor:
                 if s.clinical_status == "active" and clinical is not None and \
                         clinical not in _ACTIVE:
                     continue
-                self.add(fact, i, True, Provenance(ref, f"code.coding[{j}]", code), date)
+                self.add(fact, i, True if s.gives is None else s.gives,
+                         Provenance(ref, f"code.coding[{j}]", code), date)
         if not hit:
             self.unmapped.append(_unmapped(ref, codings))
 
@@ -608,15 +616,47 @@ class _Extractor:
         status = res.get("status")
         hit = False
         for j, system, code, _d in codings:
-            for i, _s, fact in self.m.sources_for("medication", system, code):
+            for i, s, fact in self.m.sources_for("medication", system, code):
                 hit = True
-                if status in _MED_ACTIVE[res["resourceType"]]:
-                    self.add(fact, i, True, Provenance(ref, f"{base}.coding[{j}]", code),
-                             _date(res))
-                else:
+                if status not in _MED_ACTIVE[res["resourceType"]]:
                     self.unmapped.append(f"{ref}: {code} with status {status!r} (not read)")
+                    continue
+                prov = Provenance(ref, f"{base}.coding[{j}]", code)
+                if s.at_least_days is not None:
+                    started = self.med_start(res, path, ref)
+                    if started is None:
+                        continue
+                    element, when = started
+                    days = (self.as_of - when.date()).days
+                    if days < s.at_least_days:
+                        self.unmapped.append(f"{ref}: {code} started {days} day(s) before "
+                                             f"{self.as_of}, less than {s.at_least_days} "
+                                             f"(not read for {fact.path})")
+                        continue
+                    prov = Provenance(ref, f"{base}.coding[{j}], {element}", code)
+                self.add(fact, i, True, prov, _date(res))
         if not hit and codings:
             self.unmapped.append(_unmapped(ref, codings))
+
+    def med_start(self, res: dict[str, Any], path: str, ref: str,
+                  ) -> tuple[str, datetime.datetime] | None:
+        """When a medication began: MedicationStatement.effectivePeriod.start, or the date a
+        MedicationRequest was written (authoredOn); None (and noted) when neither is given."""
+        if res["resourceType"] == "MedicationStatement":
+            period = res.get("effectivePeriod")
+            element = "effectivePeriod.start"
+            text = period.get("start") if isinstance(period, dict) else None
+        else:
+            element, text = "authoredOn", res.get("authoredOn")
+        if not isinstance(text, str):
+            self.unmapped.append(f"{ref}: no {element}: how long it has been taken is unknown "
+                                 "(not read)")
+            return None
+        when = _parse_datetime(text)
+        if when is None:
+            self.error(f"{path}.{element}", f"not a FHIR dateTime: {text!r}")
+            return None
+        return element, when
 
     def read_report(self, k: int, path: str, res: dict[str, Any]) -> None:
         ref = self.ref_of(k)
@@ -737,6 +777,15 @@ class _Extractor:
                 return None, None
             return v, "valueBoolean"
         v = res.get("valueInteger")
+        if "valueInteger" not in res and isinstance(res.get("valueQuantity"), dict):
+            number, element = self.quantity(path, res, "1")  # a score: {score}, 1 or no unit
+            if number is None:
+                return None, None
+            if not number.is_integer():
+                self.error(f"{path}.valueQuantity.value", f"expected a whole number, got "
+                           f"{number:g}")
+                return None, None
+            return int(number), element
         if not isinstance(v, int) or isinstance(v, bool):
             self.error(path, "expected valueInteger")
             return None, None

@@ -113,6 +113,11 @@ class _Writer:
         if c is None:
             return False
         if s.kind == "condition":
+            if s.gives is not None:
+                if value != s.gives:
+                    return False
+                self.condition(c)
+                return True
             if value is True:
                 self.condition(c)
                 return True
@@ -123,8 +128,13 @@ class _Writer:
         if s.kind == "medication":
             if value is not True:
                 return False
-            self.add({"resourceType": "MedicationStatement", "status": "active",
-                      "medicationCodeableConcept": {"coding": [_coding(c)]}})
+            statement: dict[str, Any] = {
+                "resourceType": "MedicationStatement", "status": "active",
+                "medicationCodeableConcept": {"coding": [_coding(c)]}}
+            if s.at_least_days is not None:  # taken since long enough before as_of
+                start = self.as_of - datetime.timedelta(days=s.at_least_days + 30)
+                statement["effectivePeriod"] = {"start": start.isoformat()}
+            self.add(statement)
             return True
         if s.kind == "report":
             if value is not True:

@@ -8,6 +8,7 @@ class); :func:`check_codes` also checks every ICD-10-CM code against ``simple-ic
 
 from __future__ import annotations
 
+import enum
 import re
 import typing
 from collections.abc import Iterator, Mapping
@@ -38,16 +39,21 @@ __all__ = [
 
 BUNDLED = {"spine.Patient": Path(__file__).with_name("spine.yaml")}
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+ATC = "http://www.whocc.no/atc"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+#: Hierarchical code systems: a code there stands for itself and every code below it.
+HIERARCHICAL = frozenset({ICD10CM, ATC})
 
 _CODE_SHAPES = {
     "http://hl7.org/fhir/sid/icd-10-cm": re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$"),
     "http://snomed.info/sct": re.compile(r"^[1-9][0-9]{5,17}$"),
     "http://loinc.org": re.compile(r"^[0-9]{1,7}-[0-9]$"),
     "http://www.whocc.no/atc": re.compile(r"^[A-Z]([0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?)?$"),
+    RXNORM: re.compile(r"^[1-9][0-9]{0,8}$"),
 }
 _SOURCE_KINDS = ("patient", "condition", "observation", "medication", "report", "fracture")
 _PATIENT_ELEMENTS = ("identifier", "birthDate", "gender")
-_FRACTURE_ELEMENTS = ("bodySite", "levels_from_code", "onset")
+_FRACTURE_ELEMENTS = ("bodySite", "levels_from_code", "onset", "code")
 _COMBINE = ("agree", "any", "min")
 
 
@@ -66,20 +72,21 @@ class Coding:
 
 @attrs.frozen
 class ValueSet:
-    """Codes by system; ICD-10-CM codes match their descendants (prefix), others exactly."""
+    """Codes by system; ICD-10-CM and ATC codes match their descendants (prefix), others
+    exactly."""
 
     name: str
     codes: tuple[tuple[str, str], ...]
     _exact: frozenset[tuple[str, str]] = attrs.field(init=False, eq=False, repr=False)
-    _prefixes: tuple[str, ...] = attrs.field(init=False, eq=False, repr=False)
+    _prefixes: tuple[tuple[str, str], ...] = attrs.field(init=False, eq=False, repr=False)
     _memo: dict[tuple[str, str], bool] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "_memo", {})
         object.__setattr__(self, "_exact", frozenset(
-            (s, c) for s, c in self.codes if s != ICD10CM))
+            (s, c) for s, c in self.codes if s not in HIERARCHICAL))
         object.__setattr__(self, "_prefixes", tuple(
-            _icd_key(c) for s, c in self.codes if s == ICD10CM))
+            (s, _icd_key(c)) for s, c in self.codes if s in HIERARCHICAL))
 
     def matches(self, system: str | None, code: str | None) -> bool:
         if system is None or code is None:
@@ -93,9 +100,9 @@ class ValueSet:
         return hit
 
     def _matches(self, system: str, code: str) -> bool:
-        if system == ICD10CM:
+        if system in HIERARCHICAL:
             key = _icd_key(code)
-            return any(key.startswith(p) for p in self._prefixes)
+            return any(s == system and key.startswith(p) for s, p in self._prefixes)
         return (system, code) in self._exact
 
 
@@ -112,6 +119,8 @@ class Source:
     emit: Mapping[str, Any] | None = None
     emit_coding: Coding | None = None
     where: str = ""
+    gives: str | None = None  # a condition source of an enum fact: the value it supplies
+    at_least_days: int | None = None  # a medication source: taken for at least this long
 
 
 @attrs.frozen
@@ -405,7 +414,8 @@ def _build(data: Mapping[str, Any], r: _Reader) -> Mapping_ | None:
             r.error(path, "expected a list of sources")
             continue
         sources = [s for i, raw in enumerate(raw_sources)
-                   if (s := _source(raw, f"{path}[{i}]", fpath, value_sets, lists, coding, r))]
+                   if (s := _source(raw, f"{path}[{i}]", fpath, value_sets, lists, coding, r,
+                                    leaves[fpath][0]))]
         tp, md = leaves[fpath]
         facts[fpath] = Fact(fpath, tuple(sources), combine, tp, md)
     # every other fact: the project Observation only
@@ -431,7 +441,8 @@ def _level_enum(cls: type) -> Any:
 
 
 def _source(raw: Any, path: str, fpath: str, value_sets: Mapping[str, ValueSet],
-            lists: Mapping[str, ListSpec], coding: Any, r: _Reader) -> Source | None:
+            lists: Mapping[str, ListSpec], coding: Any, r: _Reader,
+            tp: Any = bool) -> Source | None:
     if not isinstance(raw, dict):
         r.error(path, "expected a source (a mapping)")
         return None
@@ -440,7 +451,8 @@ def _source(raw: Any, path: str, fpath: str, value_sets: Mapping[str, ValueSet],
         r.error(path, f"expected exactly one of {', '.join(_SOURCE_KINDS)}")
         return None
     kind = kinds[0]
-    allowed = {kind, "value", "clinical_status", "refuted", "emit"}
+    allowed = {kind, "value", "clinical_status", "refuted", "emit", "gives", "at_least_days",
+               "in"}
     for key in raw:
         if key not in allowed:
             r.error(f"{path}.{key}", f"unknown key {key!r}")
@@ -456,6 +468,19 @@ def _source(raw: Any, path: str, fpath: str, value_sets: Mapping[str, ValueSet],
         if raw["fracture"] not in _FRACTURE_ELEMENTS:
             r.error(f"{path}.fracture", f"expected one of {', '.join(_FRACTURE_ELEMENTS)}")
             return None
+        if raw["fracture"] == "code":  # true when the fracture's own code is in a value set
+            in_vs = value_sets.get(str(raw.get("in")))
+            if in_vs is None:
+                r.error(f"{path}.in", f"expected the value set the fracture's code is in, "
+                        f"got {raw.get('in')!r}")
+                return None
+            if tp is not bool:
+                r.error(f"{path}.fracture", "a fracture code source supplies only a "
+                        "yes/no fact")
+                return None
+            return Source("fracture", value_set=in_vs, element="code", where=path)
+        if "in" in raw:
+            r.error(f"{path}.in", "only `fracture: code` takes a value set in `in`")
         return Source("fracture", element=raw["fracture"], where=path)
     vs = value_sets.get(str(raw[kind]))
     if vs is None:
@@ -488,10 +513,34 @@ def _source(raw: Any, path: str, fpath: str, value_sets: Mapping[str, ValueSet],
             r.error(f"{path}.value", "unknown value kind")
     elif "value" in raw:
         r.error(f"{path}.value", f"a {kind} source has no value")
+    if "in" in raw:
+        r.error(f"{path}.in", "only `fracture: code` takes a value set in `in`")
+    gives = raw.get("gives")
+    if gives is not None:
+        choices = [e.value for e in tp] if isinstance(tp, type) and \
+            issubclass(tp, enum.Enum) else None
+        if kind != "condition" or choices is None:
+            r.error(f"{path}.gives", "`gives` names the value a condition supplies to a fact "
+                    "with named values")
+        elif gives not in choices:
+            r.error(f"{path}.gives", f"expected one of {', '.join(map(str, choices))}, "
+                    f"got {gives!r}")
+        elif refuted is False:
+            r.error(f"{path}.refuted", "a condition that gives a named value cannot read "
+                    "refuted as false")
+    elif kind == "condition" and tp is not bool:
+        r.error(f"{path}", "a condition source of a fact with named values needs `gives`")
+    days = raw.get("at_least_days")
+    if days is not None and (kind != "medication" or not isinstance(days, int)
+                             or isinstance(days, bool) or days < 1):
+        r.error(f"{path}.at_least_days", "a whole number of days >= 1, on a medication "
+                "source")
+        days = None
     return Source(kind, value_set=vs, value=value, clinical_status=status,
                   refuted_means_false=refuted is False,
                   emit=emit_spec if isinstance(emit_spec, dict) else None,
-                  emit_coding=emit_coding, where=path)
+                  emit_coding=emit_coding, where=path,
+                  gives=str(gives) if gives is not None else None, at_least_days=days)
 
 
 def check_codes(m: Mapping_) -> list[FhirProblem]:
@@ -555,8 +604,11 @@ def codes_table(m: Mapping_) -> str:
                 resource, codes = f"Patient.{s.element}", "—"
             elif s.kind == "fracture":
                 resource = {"bodySite": "Condition.bodySite", "onset": "Condition.onset[x]",
-                            "levels_from_code": "Condition.code"}[str(s.element)]
+                            "levels_from_code": "Condition.code",
+                            "code": "the fracture's Condition.code"}[str(s.element)]
                 codes = f"`{m.level_system}`" if s.element == "bodySite" else "—"
+                if s.element == "code" and s.value_set is not None:
+                    codes = _codes(s.value_set, short)
                 if s.element == "levels_from_code":
                     levels = m.lists["fractures"].levels_from_code
                     codes = ", ".join(f"{c} {lv}" for c, lv in levels.items())
@@ -587,9 +639,16 @@ def _rule(fact: Fact, s: Source) -> str:
     parts = []
     if s.kind == "condition":
         parts.append("any clinical status" if s.clinical_status == "any" else "active")
-        parts.append("refuted: false" if s.refuted_means_false else "true only")
+        if s.gives is not None:
+            parts.append(f"gives `{s.gives}`")
+        else:
+            parts.append("refuted: false" if s.refuted_means_false else "true only")
     elif s.kind in ("medication", "report"):
         parts.append("active" if s.kind == "medication" else "final")
+        if s.at_least_days is not None:
+            parts.append(f"started at least {s.at_least_days} days before as_of")
+        parts.append("true only")
+    elif s.kind == "fracture" and s.element == "code":
         parts.append("true only")
     elif s.kind == "observation":
         v = s.value

@@ -25,6 +25,7 @@ UNITS: dict[str, tuple[str, float, float]] = {
     "mg/L": ("mass concentration", 1.0, 0.0),
     "mg/dL": ("mass concentration", 10.0, 0.0),
     "mm/h": ("rate", 1.0, 0.0),
+    "mL/min/{1.73_m2}": ("filtration rate per body surface", 1.0, 0.0),
     "%": ("fraction", 1.0, 0.0),
     "wk": ("time", 7.0, 0.0),
     "d": ("time", 1.0, 0.0),
