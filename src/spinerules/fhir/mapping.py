@@ -35,6 +35,7 @@ __all__ = [
     "codes_table",
     "leaf_facts",
     "load_mapping",
+    "mapping_for",
 ]
 
 BUNDLED = {"spine.Patient": Path(__file__).with_name("spine.yaml")}
@@ -590,6 +591,15 @@ def bundled_mapping(record: str = "spine.Patient") -> Mapping_:
             raise KeyError(f"no bundled FHIR mapping for {record!r}")
         _CACHE[record] = load_mapping(path)
     return _CACHE[record]
+
+
+def mapping_for(record_class: type) -> Mapping_:
+    """The bundled mapping for a record class; :class:`KeyError` when there is none."""
+    for name in BUNDLED:
+        m = bundled_mapping(name)
+        if m.record_class is record_class:
+            return m
+    raise KeyError(f"no bundled FHIR mapping for the record type {record_class.__name__}")
 
 
 def codes_table(m: Mapping_) -> str:
