@@ -10,12 +10,15 @@ JSON path (``entry[3].resource.code.coding[0]``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import enum
+import gc
 import json
 import re
+import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import attrs
@@ -43,8 +46,8 @@ _REPORT_OK = {"final", "amended", "corrected", "appended", "preliminary", None}
 _ACTIVE = {"active", "recurrence", "relapse"}
 _MED_ACTIVE = {"MedicationStatement": {"active"}, "MedicationRequest": {"active"}}
 _RECORD_UNITS = {"%": "%", "weeks": "wk", "years": "a"}
-_CLINICAL_TYPES = ("Condition", "Observation", "MedicationStatement", "MedicationRequest",
-                   "DiagnosticReport")
+_CLINICAL_TYPES = frozenset({"Condition", "Observation", "MedicationStatement",
+                            "MedicationRequest", "DiagnosticReport"})
 
 
 class Provenance(NamedTuple):
@@ -156,10 +159,41 @@ def parse_json(text: str | bytes, *, file: str | None = None) -> Any:
         raise FhirError([FhirProblem("$", f"not valid JSON: {exc}", file=file)]) from None
 
 
+_gc_lock = threading.Lock()
+_gc_pauses = 0
+_gc_was_enabled = False
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a Bundle is parsed and read.
+
+    Parsing and reading allocate thousands of small, acyclic objects that live until the
+    record is built; with the collector on, its passes over them free nothing. Reference
+    counting still frees everything as usual. Nested and concurrent pauses are counted, and
+    the collector is switched back on only if it was on when the first pause began.
+    """
+    global _gc_pauses, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
+
+
 def extract_bundle_json(text: str | bytes, *, as_of: datetime.date,
                         mapping: Mapping_ | None = None, file: str | None = None) -> Extraction:
     """Parse a Bundle's JSON text and extract it (see :func:`extract_bundle`)."""
-    return extract_bundle(parse_json(text, file=file), as_of=as_of, mapping=mapping, file=file)
+    with _gc_paused():
+        return extract_bundle(parse_json(text, file=file), as_of=as_of, mapping=mapping,
+                              file=file)
 
 
 def extract_bundle(data: Any, *, as_of: datetime.date, mapping: Mapping_ | None = None,
@@ -179,7 +213,15 @@ def extract_bundle(data: Any, *, as_of: datetime.date, mapping: Mapping_ | None 
         raise fail("entry", f"expected a list of entries, got {_kind(entries)}")
     resources: list[tuple[str, dict[str, Any], str | None]] = []
     problems: list[FhirProblem] = []
+    append = resources.append
     for i, entry in enumerate(entries):
+        if entry.__class__ is dict:
+            resource = entry.get("resource")
+            if resource.__class__ is dict and resource.get("resourceType").__class__ is str:
+                full_url = entry.get("fullUrl")
+                append((f"entry[{i}].resource", resource,
+                        full_url if full_url.__class__ is str else None))
+                continue  # the common case
         path = f"entry[{i}]"
         if not isinstance(entry, dict):
             problems.append(FhirProblem(path, f"expected an object, got {_kind(entry)}", file))
@@ -195,9 +237,6 @@ def extract_bundle(data: Any, *, as_of: datetime.date, mapping: Mapping_ | None 
             problems.append(FhirProblem(f"{path}.resource", "a resource without resourceType",
                                         file))
             continue
-        full_url = entry.get("fullUrl")
-        resources.append((f"{path}.resource", resource,
-                          full_url if isinstance(full_url, str) else None))
     if problems:
         raise FhirError(problems)
     return extract_resources(resources, as_of=as_of, mapping=mapping, file=file)
@@ -264,6 +303,7 @@ class _Extractor:
         self.project_facts = {f.project_code: f for f in m.facts.values()}
         self.known = m.known_systems
         self.fracture_count: list[_Cand] = []
+        self.patient_refs: set[str] = set()  # references seen to resolve to the patient
 
     def error(self, path: str, message: str) -> None:
         self.problems.append(FhirProblem(path, message, file=self.file))
@@ -317,6 +357,27 @@ class _Extractor:
             out.append((j, system, code, display if display.__class__ is str else None))
         return out
 
+    def quick_codings(self, concept: Any) -> list[tuple[int, str, str, str | None]] | None:
+        """:meth:`codings` for the common case (every coding an object with a known system
+        and a code); None for anything else, which :meth:`codings` then reads and reports."""
+        if concept.__class__ is not dict:
+            return None
+        codings = concept.get("coding")
+        if codings.__class__ is not list or not codings:
+            return None
+        known = self.known
+        out = []
+        for j, c in enumerate(codings):
+            if c.__class__ is not dict:
+                return None
+            system = c.get("system")
+            code = c.get("code")
+            if system not in known or code.__class__ is not str:
+                return None
+            display = c.get("display")
+            out.append((j, system, code, display if display.__class__ is str else None))
+        return out
+
     def bad_coding(self, system: Any, code: Any, cpath: str) -> None:
         if not isinstance(system, str):
             self.error(cpath, "a coding without a system")
@@ -330,10 +391,14 @@ class _Extractor:
     def run(self, resources: Sequence[tuple[str, dict[str, Any], str | None]]) -> Extraction:
         refs: dict[str, int] = {}
         ref_list: list[str] = []
+        patients: list[int] = []
+        candidates: list[tuple[int, str, str, dict[str, Any]]] = []
+        other_types = self.other_types
         for k, (path, res, full_url) in enumerate(resources):
+            rtype = res["resourceType"]
             rid = res.get("id")
-            if isinstance(rid, str):
-                ref = f"{res['resourceType']}/{rid}"
+            if rid.__class__ is str:
+                ref = f"{rtype}/{rid}"
                 refs[ref] = k
             else:
                 ref = full_url or path
@@ -343,11 +408,15 @@ class _Extractor:
                 if not full_url.startswith("urn:"):  # a server URL: Type/id is its tail
                     tail = "/".join(full_url.rstrip("/").split("/")[-2:])
                     refs.setdefault(tail, k)
+            if rtype in _CLINICAL_TYPES:
+                candidates.append((k, rtype, path, res))
+            elif rtype == "Patient":
+                patients.append(k)
+            else:
+                other_types[rtype] += 1
         self.refs = refs
         self.resources = resources
         self.ref_list = ref_list
-        self.path_of = {self.ref_list[k]: p for k, (p, _r, _u) in enumerate(resources)}
-        patients = [k for k, (_p, r, _u) in enumerate(resources) if r["resourceType"] == "Patient"]
         if len(patients) > 1:
             first = resources[patients[0]][0]
             for k in patients[1:]:
@@ -357,33 +426,35 @@ class _Extractor:
         self.patient = patients[0] if patients else None
         if self.patient is not None:
             self.read_patient(*resources[self.patient][:2])
-        # fractures first, so that findings can name them in Observation.focus
-        about = {k: self.about_patient(path, res)
-                 for k, (path, res, _u) in enumerate(resources)
-                 if res["resourceType"] in _CLINICAL_TYPES}
-        for k, (path, res, _u) in enumerate(resources):
-            if res["resourceType"] == "Condition" and about[k]:
-                self.read_fracture(k, path, res)
-        for k, (path, res, _u) in enumerate(resources):
-            rtype = res["resourceType"]
-            if rtype == "Patient":
-                continue
-            if rtype not in _CLINICAL_TYPES:
-                self.other_types[rtype] += 1
-                continue
-            if not about[k]:
-                continue
-            if rtype == "Condition":
-                self.read_condition(k, path, res)
-            elif rtype == "Observation":
+        # the resources about this patient, in input order; fractures are read first, so
+        # that findings can name them in Observation.focus
+        clinical: list[tuple[int, str, str, dict[str, Any]]] = []
+        patient_refs = self.patient_refs
+        for item in candidates:
+            k, rtype, path, res = item
+            subject = res.get("subject")
+            if (subject.__class__ is dict and subject.get("reference") in patient_refs) \
+                    or self.about_patient(path, res):
+                clinical.append(item)
+                if rtype == "Condition":
+                    self.read_fracture(k, path, res)
+        for k, rtype, path, res in clinical:
+            if rtype == "Observation":
                 self.read_observation(k, path, res)
-            elif rtype in ("MedicationStatement", "MedicationRequest"):
-                self.read_medication(k, path, res)
-            else:
+            elif rtype == "Condition":
+                self.read_condition(k, path, res)
+            elif rtype == "DiagnosticReport":
                 self.read_report(k, path, res)
+            else:
+                self.read_medication(k, path, res)
         if self.problems:
             raise FhirError(self.problems)
         return self.finish()
+
+    @property
+    def path_of(self) -> dict[str, str]:
+        """Resource reference -> JSON path (only for error messages)."""
+        return {self.ref_list[k]: p for k, (p, _r, _u) in enumerate(self.resources)}
 
     def ref_of(self, k: int) -> str:
         return self.ref_list[k]
@@ -392,11 +463,16 @@ class _Extractor:
         subject = res.get("subject") or res.get("patient")
         if subject is None:
             return True
-        key = "subject" if "subject" in res else "patient"
-        ref = subject.get("reference") if isinstance(subject, dict) else None
-        if not isinstance(ref, str):
+        ref = subject.get("reference") if subject.__class__ is dict else None
+        if ref.__class__ is not str:
             return True  # a logical (identifier) reference: taken to be the Bundle's patient
+        if ref in self.patient_refs:
+            return True
+        key = "subject" if "subject" in res else "patient"
         k = self.refs.get(ref)
+        if k is not None and k == self.patient:
+            self.patient_refs.add(ref)
+            return True
         if k is None:
             self.error(f"{path}.{key}.reference", f"reference {ref!r} does not resolve "
                        "(no such resource in the input)")
@@ -491,7 +567,7 @@ class _Extractor:
         if clinical is not None and clinical not in _ACTIVE:
             return
         index = len(self.fractures)
-        ref = self.ref_of(k)
+        ref = self.ref_list[k]
         self.fractures.append((path, ref, res))
         j0, c0 = hits[0]
         self.fracture_provs.append(Provenance(ref, f"code.coding[{j0}]", str(c0.get("code"))))
@@ -500,45 +576,40 @@ class _Extractor:
         if full_url:
             self.fracture_refs[full_url] = index
         date = _date(res)
-        for fact in self.m.facts.values():
-            if not fact.in_fracture:
-                continue
-            for i, s in enumerate(fact.sources):
-                if s.kind != "fracture":
-                    continue
-                if s.element == "levels_from_code":
-                    for j, c in hits:
-                        if c.get("system") != ICD10CM:
-                            continue
-                        key = c["code"].replace(".", "").upper()
-                        for prefix, level in spec.levels_from_code.items():
-                            if key.startswith(prefix.replace(".", "")):
-                                self.add(fact, i, level,
-                                         Provenance(ref, f"code.coding[{j}]", c["code"]), date,
-                                         fracture=index)
-                elif s.element == "bodySite":
-                    sites = res.get("bodySite") or []
-                    for b, site in enumerate(sites if isinstance(sites, list) else []):
-                        for j, system, code, _d in self.codings(
-                                site, f"{path}.bodySite[{b}]", what="a bodySite",
-                                required=False):
-                            if system != self.m.level_system:
-                                continue
-                            element = f"bodySite[{b}].coding[{j}]"
-                            if code not in {lv.value for lv in fact.type}:
-                                self.error(f"{path}.{element}", f"unknown spine level {code!r}")
-                                continue
-                            self.add(fact, i, code, Provenance(ref, element, code), date,
+        for fact, i, s in _per_mapping(self.m).fracture_sources:
+            if s.element == "levels_from_code":
+                for j, c in hits:
+                    if c.get("system") != ICD10CM:
+                        continue
+                    key = c["code"].replace(".", "").upper()
+                    for prefix, level in spec.levels_from_code.items():
+                        if key.startswith(prefix.replace(".", "")):
+                            self.add(fact, i, level,
+                                     Provenance(ref, f"code.coding[{j}]", c["code"]), date,
                                      fracture=index)
-                elif s.element == "onset":
-                    self.onset(fact, i, index, path, ref, res)
-                elif s.element == "code" and s.value_set is not None:
-                    vs = s.value_set
-                    for j, c in enumerate(codings):
-                        if isinstance(c, dict) and vs.matches(c.get("system"), c.get("code")):
-                            self.add(fact, i, True,
-                                     Provenance(ref, f"code.coding[{j}]", str(c["code"])),
-                                     date, fracture=index)
+            elif s.element == "bodySite":
+                sites = res.get("bodySite") or []
+                for b, site in enumerate(sites if isinstance(sites, list) else []):
+                    for j, system, code, _d in self.codings(
+                            site, f"{path}.bodySite[{b}]", what="a bodySite",
+                            required=False):
+                        if system != self.m.level_system:
+                            continue
+                        element = f"bodySite[{b}].coding[{j}]"
+                        if code not in {lv.value for lv in fact.type}:
+                            self.error(f"{path}.{element}", f"unknown spine level {code!r}")
+                            continue
+                        self.add(fact, i, code, Provenance(ref, element, code), date,
+                                 fracture=index)
+            elif s.element == "onset":
+                self.onset(fact, i, index, path, ref, res)
+            elif s.element == "code" and s.value_set is not None:
+                vs = s.value_set
+                for j, c in enumerate(codings):
+                    if isinstance(c, dict) and vs.matches(c.get("system"), c.get("code")):
+                        self.add(fact, i, True,
+                                 Provenance(ref, f"code.coding[{j}]", str(c["code"])),
+                                 date, fracture=index)
 
     def onset(self, fact: Fact, i: int, index: int, path: str, ref: str,
               res: dict[str, Any]) -> None:
@@ -569,8 +640,9 @@ class _Extractor:
         self.add(fact, i, weeks, Provenance(ref, element, text), _date(res), fracture=index)
 
     def read_condition(self, k: int, path: str, res: dict[str, Any]) -> None:
-        ref = self.ref_of(k)
-        codings = self.codings(res.get("code"), f"{path}.code", what="a Condition")
+        ref = self.ref_list[k]
+        codings = self.quick_codings(res.get("code")) or \
+            self.codings(res.get("code"), f"{path}.code", what="a Condition")
         if not codings:
             return
         hit = ref in self.fracture_refs
@@ -600,7 +672,7 @@ class _Extractor:
             self.unmapped.append(_unmapped(ref, codings))
 
     def read_medication(self, k: int, path: str, res: dict[str, Any]) -> None:
-        ref = self.ref_of(k)
+        ref = self.ref_list[k]
         concept = res.get("medicationCodeableConcept")
         cpath, base = f"{path}.medicationCodeableConcept", "medicationCodeableConcept"
         if concept is None and isinstance(res.get("medicationReference"), dict):
@@ -612,7 +684,8 @@ class _Extractor:
             mpath, med, _u = self.resources[target]
             concept, cpath = med.get("code"), f"{mpath}.code"
             base = f"medicationReference({self.ref_of(target)}).code"
-        codings = self.codings(concept, cpath, what=f"a {res['resourceType']}")
+        codings = self.quick_codings(concept) or \
+            self.codings(concept, cpath, what=f"a {res['resourceType']}")
         status = res.get("status")
         hit = False
         for j, system, code, _d in codings:
@@ -659,8 +732,9 @@ class _Extractor:
         return element, when
 
     def read_report(self, k: int, path: str, res: dict[str, Any]) -> None:
-        ref = self.ref_of(k)
-        codings = self.codings(res.get("code"), f"{path}.code", what="a DiagnosticReport")
+        ref = self.ref_list[k]
+        codings = self.quick_codings(res.get("code")) or \
+            self.codings(res.get("code"), f"{path}.code", what="a DiagnosticReport")
         hit = False
         for j, system, code, _d in codings:
             for i, _s, fact in self.m.sources_for("report", system, code):
@@ -672,16 +746,19 @@ class _Extractor:
             self.unmapped.append(_unmapped(ref, codings))
 
     def read_observation(self, k: int, path: str, res: dict[str, Any]) -> None:
-        ref = self.ref_of(k)
+        ref = self.ref_list[k]
         status = res.get("status")
         if status not in _OBS_OK:
             self.unmapped.append(f"{ref}: status {status!r} (ignored)")
             return
-        codings = self.codings(res.get("code"), f"{path}.code", what="an Observation")
+        codings = self.quick_codings(res.get("code")) or \
+            self.codings(res.get("code"), f"{path}.code", what="an Observation")
         hit = False
-        date = _date(res)
+        date = _date(res) if codings else ""
+        project_system = self.m.project_system
+        sources_for = self.m.sources_for
         for j, system, code, _d in codings:
-            if system == self.m.project_system and code == "fractures":
+            if system == project_system and code == "fractures":
                 hit = True
                 v = res.get("valueInteger")
                 if not isinstance(v, int) or isinstance(v, bool) or v < 0:
@@ -691,7 +768,7 @@ class _Extractor:
                 self.fracture_count.append(_Cand(v, Provenance(ref, "valueInteger", code),
                                                  date, ""))
                 continue
-            if system == self.m.project_system:
+            if system == project_system:
                 fact = self.project_facts.get(code)
                 if fact is None:
                     self.error(f"{path}.code.coding[{j}].code", f"unknown project code {code!r}")
@@ -699,8 +776,19 @@ class _Extractor:
                 hit = True
                 self.read_project(fact, path, ref, res, date)
                 continue
-            for i, s, fact in self.m.sources_for("observation", system, code):
+            for i, s, fact in sources_for("observation", system, code):
                 hit = True
+                unit = s.quantity_unit
+                if unit is not None:  # the common case: a number in the unit wanted
+                    q = res.get("valueQuantity")
+                    if q.__class__ is dict and q.get("code") == unit \
+                            and q.get("system") == UCUM_SYSTEM:
+                        v = q.get("value")
+                        if v.__class__ is float or v.__class__ is int:
+                            self.add(fact, i, float(v) if s.at_least is None
+                                     else v >= s.at_least,
+                                     Provenance(ref, "valueQuantity", code), date, code)
+                            continue
                 value, element = self.obs_value(s, path, ref, res)
                 if value is not None and element is not None:
                     self.add(fact, i, value, Provenance(ref, element, code), date, group=code)
@@ -945,11 +1033,45 @@ class _Extractor:
         unmapped = list(self.unmapped)
         unmapped.extend(f"{t}: {n} resource(s), no fact of the record comes from this type"
                         for t, n in sorted(self.other_types.items()))
-        order = {f: float(n) for n, f in enumerate(self.m.facts)}
-        order["fractures[]"] = order["fractures[].level"] - 0.5
-        provenance = dict(sorted(provenance.items(), key=lambda kv: (
-            _fracture_no(kv[0]), order.get(_pattern(kv[0]), -1), kv[0])))
+        keys = _sort_keys(self.m)
+        for path in provenance:
+            if path not in keys and len(keys) < 100_000:
+                keys[path] = _sort_key(self.m, path)
+        provenance = dict(sorted(provenance.items(), key=lambda kv: keys.get(kv[0]) or
+                                 _sort_key(self.m, kv[0])))
         return Extraction(record, provenance, tuple(conflicts), tuple(unmapped), self.as_of)
+
+
+class _PerMapping(NamedTuple):
+    mapping: Mapping_
+    sort_keys: dict[str, tuple[int, float, str]]  # provenance path -> its sort key
+    fracture_sources: tuple[tuple[Fact, int, Source], ...]  # (fact, index, source)
+
+
+_PER_MAPPING: dict[int, _PerMapping] = {}
+
+
+def _per_mapping(m: Mapping_) -> _PerMapping:
+    """What extraction derives from a mapping, derived once per mapping: the provenance
+    paths' sort keys (they repeat from record to record: ``history.cancer``,
+    ``fractures[0].level``) and the sources read from a fracture's own Condition."""
+    hit = _PER_MAPPING.get(id(m))
+    if hit is None or hit.mapping is not m:
+        sources = tuple((fact, i, s) for fact in m.facts.values() if fact.in_fracture
+                        for i, s in enumerate(fact.sources) if s.kind == "fracture")
+        hit = _PER_MAPPING[id(m)] = _PerMapping(m, {}, sources)
+    return hit
+
+
+def _sort_keys(m: Mapping_) -> dict[str, tuple[int, float, str]]:
+    return _per_mapping(m).sort_keys
+
+
+def _sort_key(m: Mapping_, path: str) -> tuple[int, float, str]:
+    """Fracture number (-1 for patient facts), the fact's place in the record, the path."""
+    order = {f: float(n) for n, f in enumerate(m.facts)}
+    order["fractures[]"] = order["fractures[].level"] - 0.5
+    return _fracture_no(path), order.get(_pattern(path), -1), path
 
 
 def _pattern(path: str) -> str:
@@ -978,4 +1100,5 @@ def extract_resources(resources: Iterable[tuple[str, dict[str, Any], str | None]
                       file: str | None = None) -> Extraction:
     """A record from one patient's resources: (JSON path, resource, fullUrl or None)."""
     m = mapping or bundled_mapping()
-    return _Extractor(m, as_of, file).run(list(resources))
+    with _gc_paused():
+        return _Extractor(m, as_of, file).run(list(resources))

@@ -122,6 +122,15 @@ class Source:
     where: str = ""
     gives: str | None = None  # a condition source of an enum fact: the value it supplies
     at_least_days: int | None = None  # a medication source: taken for at least this long
+    quantity_unit: str | None = attrs.field(init=False, eq=False, repr=False)
+    at_least: float | None = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:  # the observation value spec, read once
+        unit = self.value.get("quantity")
+        at_least = self.value.get("at_least")
+        object.__setattr__(self, "quantity_unit", str(unit) if unit is not None else None)
+        object.__setattr__(self, "at_least", float(at_least) if isinstance(
+            at_least, int | float) and not isinstance(at_least, bool) else None)
 
 
 @attrs.frozen
