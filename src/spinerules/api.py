@@ -140,6 +140,29 @@ class Guideline:
         """The ``test`` blocks of every file."""
         return [i for i in self.checked.program.items() if isinstance(i, n.Test)]
 
+    def extract(self, bundle: Any, *, as_of: datetime.date | str | None = None) -> Any:
+        """A FHIR R4 Bundle (parsed JSON) read onto this guideline's record type by the
+        bundled mapping, at ``as_of`` (default today): a :class:`spinerules.fhir.Extraction`
+        (the record, each fact's provenance, conflicts, unmapped content). Raises
+        :class:`spinerules.fhir.FhirError` listing every problem with its JSON path."""
+        from spinerules.fhir.errors import FhirError, FhirProblem
+        from spinerules.fhir.extract import extract_bundle
+        from spinerules.fhir.mapping import mapping_for
+
+        try:
+            mapping = mapping_for(self.record_type)
+        except KeyError:
+            raise FhirError([FhirProblem("$", f"no FHIR mapping for the record type of "
+                                         f"`{self.id}`")]) from None
+        return extract_bundle(bundle, as_of=as_date(as_of), mapping=mapping)
+
+    def _from_fhir(self, record: Any, when: datetime.date) -> Any:
+        """The Extraction when ``record`` is a FHIR resource (a record never has a
+        ``resourceType``), else None."""
+        if isinstance(record, Mapping) and "resourceType" in record:
+            return self.extract(record, as_of=when)
+        return None
+
     def _record(self, record: Any) -> Any:
         """An instance of the record type; anything else goes through the JSON loader, so
         a bad value is a ``RecordError`` naming what was expected."""
@@ -153,19 +176,27 @@ class Guideline:
 
     def evaluate(self, record: Any, *, as_of: datetime.date | str | None = None,
                  trace: bool = False) -> Result:
-        """Evaluate one patient record (an attrs instance, or a JSON-like mapping).
+        """Evaluate one patient record (an attrs instance, a JSON-like mapping, or a FHIR R4
+        Bundle as parsed JSON).
 
         ``as_of`` is the date "today" means (a ``datetime.date`` or ``"YYYY-MM-DD"``); it
         defaults to the current date, so pass it to make runs repeatable. An attrs
         instance is checked as strictly as JSON (``RecordError`` naming each wrong value).
+        A Bundle is read by the bundled mapping at the same date (:meth:`extract`), and the
+        result carries where each fact came from in ``Result.provenance``; a bad Bundle
+        raises :class:`spinerules.fhir.FhirError`.
         """
-        record = self._record(record)
         when = as_date(as_of)
+        extraction = self._from_fhir(record, when)
+        record = self._record(record if extraction is None else extraction.record)
         try:
             self._within_budget(record, when)
-            return run(self.plan, self.checked, record, as_of=when, guideline_info=self.info(),
-                       patient_id=getattr(record, "id", None), trace=trace,
-                       budget=self.limits.max_steps * _BACKSTOP)
+            result = run(self.plan, self.checked, record, as_of=when,
+                         guideline_info=self.info(), patient_id=getattr(record, "id", None),
+                         trace=trace, budget=self.limits.max_steps * _BACKSTOP)
+            if extraction is not None:
+                result = attrs.evolve(result, provenance=extraction.provenance_json())
+            return result
         except BudgetExceededError as exc:
             raise self._budget_error(exc) from None
         except EvaluationError as exc:
@@ -192,10 +223,13 @@ class Guideline:
     def codes(self, record: Any, *, as_of: datetime.date | str) -> frozenset[str]:
         """The fast path: only the set of codes emitted for one record (no reasons).
 
-        Gives the same codes as ``evaluate(...).codes()``; for population-scale runs.
+        Gives the same codes as ``evaluate(...).codes()``; for population-scale runs. A FHIR
+        Bundle is read as in :meth:`evaluate` (its provenance is not kept).
         """
-        record = self._record(record)
         when = as_of if type(as_of) is datetime.date else as_date(as_of)
+        if type(record) is dict and "resourceType" in record:
+            record = self.extract(record, as_of=when).record
+        record = self._record(record)
         try:
             self._within_budget(record, when)
             fn = self.fast.fn or self.fast.generate()  # (called directly: one frame less)

@@ -20,6 +20,10 @@ import click
 
 from spinerules.api import EvaluationFailedError, Guideline, analyse, load, parse_iso_date
 from spinerules.engine.result import Result, render_text
+from spinerules.fhir.commands import MAX_BYTES as FHIR_MAX_BYTES
+from spinerules.fhir.commands import fhir_group, problems_text, read_bundle
+from spinerules.fhir.errors import FhirError
+from spinerules.fhir.extract import Extraction, parse_json
 from spinerules.lang import diagnostics as dg
 from spinerules.lang.source import is_folder, read_limited
 from spinerules.records.loader import (
@@ -72,7 +76,9 @@ def _load(guideline: str) -> Guideline:
         _fail(str(exc), EXIT_GUIDELINE)
 
 
-def _read_patient(g: Guideline, patient: str) -> Any:
+def _read_input(g: Guideline, patient: str, as_of: datetime.date | None,
+                validate: bool = False) -> tuple[Any, Extraction | None]:
+    """The record, and its provenance when PATIENT is a FHIR Bundle."""
     limit = DEFAULT_MAX_BYTES
     size: int | None = None
     if patient == "-":
@@ -85,6 +91,9 @@ def _read_patient(g: Guideline, patient: str) -> Any:
             with open(patient, "rb") as fh:
                 data = fh.read(limit + 1)
                 size = os.fstat(fh.fileno()).st_size
+                if len(data) > limit and b'"resourceType"' in data[:4096]:
+                    limit = FHIR_MAX_BYTES  # a FHIR Bundle: a patient's history is larger
+                    data += fh.read(limit + 1 - len(data))
         except OSError as exc:
             _fail(f"error[SR501]: cannot read the patient record `{patient}`: {exc}", EXIT_RECORD)
         name = patient
@@ -93,11 +102,44 @@ def _read_patient(g: Guideline, patient: str) -> Any:
             shown = f"{size} bytes" if size and size > limit else f"more than {limit} bytes"
             raise RecordError([RecordProblem(
                 "$", f"the record is too large ({shown}; the limit is {limit})")], source=name)
-        return load_record_json(g.record_type, data, source=name, max_bytes=limit)
+        if b'"resourceType"' in data:  # a FHIR Bundle where a record is expected
+            bundle = _fhir_bundle(data, name)
+            if bundle is not None:
+                return _extract(g, bundle, as_of, name, validate)
+        return load_record_json(g.record_type, data, source=name,
+                                max_bytes=DEFAULT_MAX_BYTES), None
     except RecordError as exc:
         lines = [f"error[SR501]: the patient record {name} is invalid"]
         lines += [f"  {p.path}: {p.message}" for p in exc.problems]
         _fail("\n".join(lines), EXIT_RECORD)
+
+
+def _fhir_bundle(data: bytes, name: str) -> Any:
+    try:
+        parsed = parse_json(data, file=name)
+    except FhirError:
+        return None  # not JSON: the record loader says where
+    if isinstance(parsed, dict) and "resourceType" in parsed:  # FHIR (a record never has it)
+        return parsed
+    return None
+
+
+def _extract(g: Guideline, bundle: Any, as_of: datetime.date | None, name: str,
+             validate: bool) -> tuple[Any, Extraction]:
+    from spinerules.fhir.mapping import BUNDLED, bundled_mapping
+
+    key = next((k for k in BUNDLED if bundled_mapping(k).record_class is g.record_type), None)
+    if key is None:
+        _fail(f"error[SR501]: no FHIR mapping for the record type of `{g.id}`", EXIT_RECORD)
+    try:
+        extraction = read_bundle(bundle, as_of=as_of or datetime.date.today(), name=name,
+                                 mapping=bundled_mapping(key), validate=validate)
+    except FhirError as exc:
+        _fail(problems_text(f"error[SR501]: the FHIR Bundle {name} is invalid", exc.problems),
+              EXIT_RECORD)
+    except ImportError as exc:
+        _fail(f"error: {exc}", EXIT_USAGE)
+    return extraction.record, extraction
 
 
 def _as_of(value: str | None) -> datetime.date:
@@ -130,19 +172,47 @@ def main() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
               default="text", show_default=True)
 @click.option("--trace", is_flag=True, help="Append the rule-by-rule trace.")
-def eval_cmd(guideline: str, patient: str, as_of: str | None, fmt: str, trace: bool) -> None:
-    """Evaluate GUIDELINE (a path or a bundled name) for PATIENT (a JSON file, or -)."""
+@click.option("--validate", is_flag=True,
+              help="A FHIR Bundle: validate every resource with fhir.resources first.")
+def eval_cmd(guideline: str, patient: str, as_of: str | None, fmt: str, trace: bool,
+             validate: bool) -> None:
+    """Evaluate GUIDELINE (a path or a bundled name) for PATIENT (a JSON record or a FHIR
+    Bundle, a file or -)."""
     g = _load(guideline)
-    record = _read_patient(g, patient)
-    result = _evaluate(g, record, _as_of(as_of), trace)
+    day = _as_of(as_of)
+    record, extraction = _read_input(g, patient, day, validate)
+    result = _evaluate(g, record, day, trace)
     if fmt == "json":
-        _echo_json(result.dumps())
+        if extraction is None:
+            _echo_json(result.dumps())
+        else:
+            data = json.loads(result.dumps())  # canonical (finite numbers), then additive
+            data["provenance"] = extraction.provenance_json()
+            _echo_json(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
     elif fmt == "markdown":
         _echo(render_markdown(result))
+        if extraction is not None:
+            _echo(f"## From FHIR\n\n```text\n{extraction.render()}\n```")
     else:
-        _echo(render_text(result), nl=False)
+        text = render_text(result)
+        _echo(text if extraction is None else _sourced(text, extraction), nl=False)
+        if extraction is not None:
+            _echo("\nFROM FHIR\n" + extraction.render())
         if trace and result.trace is not None:
-            _echo("\nTRACE\n" + result.trace.render())
+            shown = result.trace.render()
+            _echo("\nTRACE\n" + (shown if extraction is None
+                                        else _sourced(shown, extraction)))
+
+
+def _sourced(text: str, extraction: Extraction) -> str:
+    """``patient.history.cancer = yes`` in reasons and traces, followed by its FHIR sources."""
+    for path, provs in extraction.provenance.items():
+        if "[" in path:
+            continue  # facts of list items appear under loop variables, not by path
+        where = ", ".join(map(str, provs)).replace("\\", "\\\\")
+        text = re.sub(rf"(patient\.{re.escape(path)} = [^;\n]*?)(?=;|\n|$)",
+                      rf"\1 ({where})", text)
+    return text
 
 
 def render_markdown(result: Result) -> str:
@@ -158,8 +228,9 @@ def render_markdown(result: Result) -> str:
 def explain_cmd(guideline: str, patient: str, code: str, as_of: str | None) -> None:
     """Why (or why not) GUIDELINE gives CODE for PATIENT."""
     g = _load(guideline)
-    record = _read_patient(g, patient)
-    result = _evaluate(g, record, _as_of(as_of), True)
+    day = _as_of(as_of)
+    record = _read_input(g, patient, day)[0]  # a FHIR Bundle is read at the same date
+    result = _evaluate(g, record, day, True)
     _echo(result.explain(code))
 
 
@@ -403,6 +474,9 @@ def fmt_cmd(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
     if failed or (check_only and changed):
         sys.exit(EXIT_GUIDELINE)
     sys.exit(EXIT_OK)
+
+
+main.add_command(fhir_group)
 
 
 if __name__ == "__main__":  # pragma: no cover

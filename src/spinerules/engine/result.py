@@ -183,6 +183,9 @@ class Result:
     conflicts: tuple[Conflict, ...]
     undetermined: tuple[Undetermined, ...]
     trace: Trace | None = attrs.field(default=None, eq=False, repr=False)
+    provenance: dict[str, Any] | None = attrs.field(default=None, repr=False)
+    """When the patient came from FHIR: the ``provenance`` object of the result schema (where
+    each fact came from, disagreeing resources, unmapped content); ``None`` otherwise."""
 
     def codes(self) -> set[str]:
         """Every code recommended, classified, warned or advised against."""
@@ -206,6 +209,7 @@ class Result:
             "scores": {k: v.to_json() for k, v in self.scores.items()},
             "conflicts": [c.to_json() for c in self.conflicts],
             "undetermined": [u.to_json() for u in self.undetermined],
+            **({} if self.provenance is None else {"provenance": self.provenance}),
         }
 
     def dumps(self) -> str:
