@@ -16,6 +16,7 @@ from spinerules.checker.check import Checked, check_program, structure_problems
 from spinerules.engine.codegen import FastFn, generate
 from spinerules.engine.compile import BudgetExceededError, EvaluationError
 from spinerules.engine.evaluate import Plan, Planner, fast_codes, run
+from spinerules.engine.report import Glossary
 from spinerules.engine.result import Result
 from spinerules.lang import diagnostics as dg
 from spinerules.lang import nodes as n
@@ -119,6 +120,18 @@ class Guideline:
         record_name = self.header.record or "spine.Patient"
         return (_rebuild, (program.entry, program.root, tuple(sources), self.limits,
                            record_name, self.record_type, self.sha256))
+
+    def __repr__(self) -> str:
+        return (f"<Guideline {self.id!r} version {self.version!r}: {self.rule_count()} rules, "
+                f"record {self.header.record or 'spine.Patient'}>")
+
+    def rule_count(self) -> int:
+        """The number of rules (each once, however many loop iterations it runs in)."""
+        return sum(1 for i in _walk(self.checked.program.items()) if isinstance(i, n.Rule))
+
+    def glossary(self) -> Glossary:
+        """Words for this guideline's facts and rules, for reports (``engine.report``)."""
+        return Glossary.of(self.record_type, self.checked.program.items())
 
     def tests(self) -> list[n.Test]:
         """The ``test`` blocks of every file."""
@@ -316,7 +329,7 @@ def analyse(path_or_name: str | Path, *, root: str | Path | None = None,
     except RecursionError:
         return None, [dg.make("SR106", _nowhere(str(path)), limit=limits.max_depth)]
     if any(d.is_error for d in problems) or program.header is None:
-        return None, dg.sort_and_cap(problems)
+        return None, dg.sort_and_cap(_name_hints(path_or_name, problems))
     registry = dict(records) if records is not None else default_records()
     header = program.header
     record_name = header.record or "spine.Patient"
@@ -342,6 +355,25 @@ def analyse(path_or_name: str | Path, *, root: str | Path | None = None,
     except RecursionError:
         return None, [*problems, dg.make("SR106", header.span, limit=limits.max_depth)]
     return checked, dg.sort_and_cap([*problems, *checked.diagnostics])
+
+
+def _name_hints(asked: str | Path, problems: list[dg.Diagnostic]) -> list[dg.Diagnostic]:
+    """A name that is neither a file nor a bundled guideline (``load("vfc")``): its
+    ``SR110`` lists the bundled names, the closest first."""
+    if not isinstance(asked, str) or "/" in asked or asked.endswith(".rules"):
+        return problems
+    from spinerules.lang.resources import bundled_names
+
+    names = bundled_names()
+    out = []
+    for d in problems:
+        if d.code == "SR110" and d.span.source == asked:
+            hints = (*dg.did_you_mean(asked, names),
+                     f"the bundled guidelines are: {', '.join(names)}"
+                     " (`spinerules list` shows their titles)")
+            d = attrs.evolve(d, hints=(*d.hints, *hints))
+        out.append(d)
+    return out
 
 
 def _walk(items: Any) -> Iterator[n.Rule | n.Define | n.Score]:

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import click
 
 from spinerules.api import EvaluationFailedError, Guideline, analyse, load, parse_iso_date
-from spinerules.engine.result import Result, render_text
+from spinerules.engine.result import Result
 from spinerules.lang import diagnostics as dg
 from spinerules.lang.source import is_folder, read_limited
 from spinerules.records.loader import (
@@ -127,27 +127,67 @@ def main() -> None:
 @click.argument("guideline")
 @click.argument("patient")
 @click.option("--as-of", "as_of", help="The evaluation date (YYYY-MM-DD); default today.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
-              default="text", show_default=True)
-@click.option("--trace", is_flag=True, help="Append the rule-by-rule trace.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]),
+              default="text", show_default=True,
+              help="text: the plan, one short reason per recommendation; markdown: a "
+              "document; html: a self-contained page to print; json: the result contract.")
+@click.option("--trace", is_flag=True,
+              help="Show each recommendation's whole chain of conditions, and (text) the "
+              "rule-by-rule trace.")
 def eval_cmd(guideline: str, patient: str, as_of: str | None, fmt: str, trace: bool) -> None:
     """Evaluate GUIDELINE (a path or a bundled name) for PATIENT (a JSON file, or -)."""
+    from spinerules.engine import report
+
     g = _load(guideline)
     record = _read_patient(g, patient)
     result = _evaluate(g, record, _as_of(as_of), trace)
     if fmt == "json":
         _echo_json(result.dumps())
     elif fmt == "markdown":
-        _echo(render_markdown(result))
+        _echo(report.render_markdown(result, g.glossary(), full=trace), nl=False)
+    elif fmt == "html":
+        _echo(report.render_html(result, g.glossary(), full=trace), nl=False)
     else:
-        _echo(render_text(result), nl=False)
+        text = report.render_text(result, g.glossary(), full=trace)
         if trace and result.trace is not None:
-            _echo("\nTRACE\n" + result.trace.render())
+            text += "\nTRACE\n" + result.trace.render() + "\n"
+        _print_text(text)
 
 
-def render_markdown(result: Result) -> str:
-    """The text plan inside a Markdown document."""
-    return f"# {result.guideline['title']}\n\n```text\n{render_text(result)}```\n"
+def _print_text(text: str) -> None:
+    """Plain text; on a terminal, the same text with colour (``rich``) when installed."""
+    if not (sys.stdout.isatty() and os.environ.get("NO_COLOR") is None):
+        _echo(text, nl=False)
+        return
+    try:
+        from rich.console import Console
+        from rich.text import Text
+    except ImportError:  # pragma: no cover - rich is a dependency
+        _echo(text, nl=False)
+        return
+    console = Console(highlight=False, soft_wrap=True)
+    for line in escape_controls(text).split("\n")[:-1]:
+        console.print(_styled(line, Text))
+
+
+_STYLES = {"+": "green", "~": "green", "x": "bold red", "!": "bold yellow", "?": "cyan",
+           "=": "magenta"}
+
+
+def _styled(line: str, text_type: Any) -> Any:
+    """One line of the text report, coloured: headings bold, marks by kind."""
+    out = text_type(line)
+    stripped = line.lstrip()
+    if line and not line.startswith(" ") and line.split(" (")[0].isupper():
+        out.stylize("bold underline")
+    elif line.startswith("  ") and len(stripped) > 1 and stripped[1] == " " \
+            and stripped[0] in _STYLES and not line.startswith("   "):
+        out.stylize(_STYLES[stripped[0]], 0, len(line) - len(stripped) + 1)
+        if stripped[0] in "x!":
+            out.stylize("bold", 0, len(line))
+    elif stripped.startswith(("why:", "ask:", "cited for:")):
+        out.stylize("dim", 0, len(line) - len(stripped) + stripped.index(":") + 1)
+    return out
 
 
 @main.command("explain")
@@ -185,15 +225,38 @@ def _rules_files(paths: tuple[str, ...]) -> list[str]:
     return out
 
 
+def _is_case_path(p: str) -> bool:
+    return Path(p).suffix in (".yaml", ".yml")
+
+
+def _case_files_in(paths: tuple[str, ...]) -> list[str]:
+    """Case files under folders: ``*.cases.yaml`` files and ``.yaml`` files in a folder
+    named ``cases`` (as the pytest plugin collects them)."""
+    out: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if is_folder(path):
+            out.extend(str(f) for f in sorted(path.rglob("*.y*ml"))
+                       if f.suffix in (".yaml", ".yml") and f.is_file()
+                       and (f.name.endswith((".cases.yaml", ".cases.yml"))
+                            or f.parent.name == "cases"))
+    return out
+
+
 @main.command("check")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 def check_cmd(paths: tuple[str, ...], fmt: str) -> None:
-    """Check guidelines (files, folders or bundled names); exit 1 on errors."""
+    """Check guidelines (files, folders or bundled names) and YAML case files; exit 1 on
+    errors. A folder's case files (``*.cases.yaml``, ``cases/*.yaml``) are checked too."""
+    from spinerules.testing.runner import GuidelineCache, check_case_file
+
     all_diags: list[dg.Diagnostic] = []
     texts: dict[str, Any] = {}
-    files = _rules_files(paths)
+    files = _rules_files(tuple(p for p in paths if not _is_case_path(p)))
+    case_files = [p for p in paths if _is_case_path(p)] + _case_files_in(paths)
+    unreadable: list[str] = []
     for f in files:
         checked, diags = analyse(f)
         all_diags.extend(diags)
@@ -203,15 +266,29 @@ def check_cmd(paths: tuple[str, ...], fmt: str) -> None:
             from spinerules.api import _texts_of
 
             texts.update(_texts_of(f, diags))
+    cache = GuidelineCache()
+    for f in case_files:
+        diags, source, why = check_case_file(Path(f), cache)
+        all_diags.extend(dg.sort_and_cap(diags))
+        if source is not None:
+            texts[source.name] = source
+        if why is not None:
+            unreadable.append(why)
     errors = [d for d in all_diags if d.is_error]
     if fmt == "json":
-        _echo_json(json.dumps({"files": files, "diagnostics": [d.to_json() for d in all_diags],
-                               "errors": len(errors)}, indent=2))
-    elif all_diags:
-        _echo(dg.render_all(all_diags, texts))
+        _echo_json(json.dumps({"files": files + case_files,
+                               "diagnostics": [d.to_json() for d in all_diags],
+                               "errors": len(errors) + len(unreadable)}, indent=2))
+    elif all_diags or unreadable:
+        for why in unreadable:
+            _echo(why + "\n")
+        if all_diags:
+            _echo(dg.render_all(all_diags, texts))
     else:
-        _echo(f"ok: {len(files)} guideline(s), no problems")
-    sys.exit(EXIT_GUIDELINE if errors else EXIT_OK)
+        what = [f"{len(files)} guideline(s)"] if files or not case_files else []
+        what += [f"{len(case_files)} case file(s)"] if case_files else []
+        _echo(f"ok: {', '.join(what)}, no problems")
+    sys.exit(EXIT_GUIDELINE if errors or unreadable else EXIT_OK)
 
 
 @main.command("test")
@@ -229,12 +306,12 @@ def check_cmd(paths: tuple[str, ...], fmt: str) -> None:
 def test_cmd(paths: tuple[str, ...], fmt: str, properties: bool, examples: int,
              coverage: bool, fail_under: float | None) -> None:
     """Run `test` blocks and YAML case files; exit 1 if any fails."""
-    from spinerules.testing.runner import collect, describe_failure, run_case
+    from spinerules.testing.runner import GuidelineCache, collect, describe_failure, run_cases
 
-    collected = list(collect(list(paths)))
-    results = [run_case(case, g) for case, g in collected]
+    cache = GuidelineCache()  # each guideline loaded once for all its cases
+    results = run_cases(collect(list(paths), cache), cache)
     failed = [r for r in results if not r.passed]
-    reports = _coverage(results) if coverage else []
+    reports = _coverage(results, cache) if coverage else []
     low = [r for r in reports if fail_under is not None
            and min(r.rule_percent, r.condition_percent) < fail_under]
     prop_report: list[dict[str, Any]] = []
@@ -243,7 +320,7 @@ def test_cmd(paths: tuple[str, ...], fmt: str, properties: bool, examples: int,
 
         for f in _rules_files(paths):
             try:
-                g = load(f)
+                g = cache.load(f)
             except dg.GuidelineError:
                 continue  # reported by the cases above
             for failure in check_properties(g, examples=examples):
@@ -268,9 +345,8 @@ def test_cmd(paths: tuple[str, ...], fmt: str, properties: bool, examples: int,
     sys.exit(EXIT_GUIDELINE if bad else EXIT_OK)
 
 
-def _coverage(results: list[Any]) -> list[Any]:
+def _coverage(results: list[Any], cache: Any) -> list[Any]:
     """Coverage per guideline, over the cases that evaluated."""
-    from spinerules.api import load as load_guideline
     from spinerules.testing.coverage import measure
 
     by_guideline: dict[str, list[Any]] = {}
@@ -281,7 +357,7 @@ def _coverage(results: list[Any]) -> list[Any]:
             key = str(path.resolve()) if path.exists() else r.case.guideline
             names.setdefault(key, r.case.guideline)
             by_guideline.setdefault(key, []).append(r.result)
-    return [measure(load_guideline(names[key]), rs) for key, rs in sorted(by_guideline.items())]
+    return [measure(cache.load(names[key]), rs) for key, rs in sorted(by_guideline.items())]
 
 
 def _fmt_files(paths: tuple[str, ...]) -> list[str]:

@@ -48,6 +48,11 @@ NOT_COVERED = {
     "SR504": "given by `spinerules test` for a test patient it may not read, not by `check`; "
     "tests/hardening/test_files.py",
     "SR505": "run time: an evaluation fault, not `check`",
+    "SR601": "a case-file diagnostic (a YAML file, not a `.rules` case); "
+    "tests/bad_inputs/cases/ and tests/unit/test_casefile.py",
+    "SR602": "a case-file diagnostic; tests/bad_inputs/cases/",
+    "SR603": "a case-file diagnostic; tests/bad_inputs/cases/",
+    "SR604": "a case-file diagnostic; tests/bad_inputs/cases/",
 }
 
 

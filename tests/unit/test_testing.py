@@ -67,11 +67,18 @@ def test_yaml_cases(tmp_path: Path) -> None:
         "  - name: range\n    patient: {age: 70, fractures: [{level: L1}]}\n"
         "    want_scores: {genant: [0, 2]}\n"
         "  - name: bad record\n    patient: {age: 300}\n    want_error: SR501\n"
-        "  - name: wrong\n    patient: {age: 70}\n    want_codes: [dexa_scan]\n")
+        "  - name: wrong\n    patient: {age: 70}\n    want_codes: [genant_grade_2]\n"
+        "  - name: unknown code\n    patient: {age: 70}\n    want_codes: [dexa_scan]\n")
     results = {r.case.name: r for r in (run_case(c, g) for c, g in
                                          collect([str(tmp_path / "cases.yaml")]))}
     assert [n for n, r in results.items() if r.passed] == ["young", "range", "bad record"]
-    assert results["wrong"].failures == ("expected `dexa_scan`, not emitted",)
+    assert results["wrong"].failures == ("expected `genant_grade_2`, not emitted",)
+    # a code the guideline cannot give is an error of the case file, located, not a
+    # failure to emit (before #12 it failed as "not emitted"; in `want_not` it passed)
+    unknown = results["unknown code"].failures[0]
+    assert unknown.startswith("error[SR602]: `want_codes` names the code `dexa_scan`, which "
+                              "guideline `mini.rules` cannot give")
+    assert "cases.yaml:19:18" in unknown
 
 
 def test_cli_json_report(tmp_path: Path) -> None:
