@@ -391,6 +391,48 @@ def _nowhere(name: str) -> Span:
     return Span(source=name, start=0, end=0, line=1, column=1, end_line=1, end_column=1)
 
 
+@attrs.frozen(kw_only=True)
+class BundledGuideline:
+    """One bundled guideline as ``spinerules list`` shows it (from its header alone)."""
+
+    name: str
+    title: str
+    version: str | None
+    status: str | None
+    record: str
+    path: Path
+
+
+def bundled_guidelines() -> list[BundledGuideline]:
+    """The bundled guidelines, by name: each entry file's header, parsed (not loaded)."""
+    from spinerules.lang.parser import parse, read_source
+    from spinerules.lang.resources import bundled_names
+
+    out = []
+    for name in bundled_names():
+        path = guidelines_dir() / name / f"{name}.rules"
+        source, _problems = read_source(str(path))
+        file = parse(source)[0] if source is not None else None
+        header = next((i for i in file.items if isinstance(i, n.Header)), None) \
+            if file is not None else None
+        out.append(BundledGuideline(
+            name=name, title=header.title if header else "(the header does not parse)",
+            version=header.version if header else None,
+            status=header.status if header else None,
+            record=(header.record if header else None) or "spine.Patient", path=path))
+    return out
+
+
+def record_type_named(name: str, records: Mapping[str, type] | None = None) -> type | None:
+    """A record type by its full name (``spine.Patient``) or, when only one type has it,
+    its namespace (``spine``); None when there is none."""
+    registry = dict(records) if records is not None else default_records()
+    if name in registry:
+        return registry[name]
+    under = [k for k in registry if k.split(".", 1)[0] == name]
+    return registry[under[0]] if len(under) == 1 else None
+
+
 def check(path_or_name: str | Path, **kwargs: Any) -> list[dg.Diagnostic]:
     """Every diagnostic of a guideline (errors and warnings); never raises for bad input.
 

@@ -203,6 +203,67 @@ def explain_cmd(guideline: str, patient: str, code: str, as_of: str | None) -> N
     _echo(result.explain(code))
 
 
+@main.command("list")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def list_cmd(fmt: str) -> None:
+    """List the bundled guidelines: name, version, title (and status, record type)."""
+    from spinerules.api import bundled_guidelines
+
+    found = bundled_guidelines()
+    if fmt == "json":
+        _echo_json(json.dumps([{"name": b.name, "title": b.title, "version": b.version,
+                                "status": b.status, "record": b.record} for b in found],
+                              indent=2))
+        return
+    if not found:
+        _echo("no bundled guidelines found")
+        return
+    wn = max(len(b.name) for b in found)
+    wv = max(len(b.version or "-") for b in found)
+    for b in found:
+        status = f"  [{b.status}]" if b.status and b.status != "active" else ""
+        _echo(f"{b.name:<{wn}}  {b.version or '-':<{wv}}  {b.title}{status}")
+    _echo(f"\n{len(found)} bundled guideline(s); use a name wherever a guideline path is "
+          "expected (`spinerules eval vcf patient.json`)")
+
+
+@main.command("schema")
+@click.argument("name")
+def schema_cmd(name: str) -> None:
+    """Print a JSON Schema: of a patient record (NAME: a record type such as `spine.Patient`,
+    its namespace `spine`, or a guideline, whose record it is), of case files (`case`) or
+    of results (`result`)."""
+    from spinerules.api import default_records, record_type_named
+    from spinerules.records.describe import json_schema
+
+    if name == "case":
+        from spinerules.testing.casefile import case_schema
+
+        _echo_json(json.dumps(case_schema(), indent=2))
+        return
+    if name == "result":
+        from spinerules.engine.result import result_schema
+
+        _echo_json(json.dumps(result_schema(), indent=2))
+        return
+    record = record_type_named(name)
+    title = name
+    if record is None:
+        try:
+            g = load(name)
+        except dg.GuidelineError as exc:
+            names = [*default_records(), "case", "result"]
+            hint = dg.did_you_mean(name, names)
+            _fail(f"error: `{name}` is not a record type, a guideline, `case` or `result`"
+                  f"{'; ' + hint[0] if hint else ''}\n  record types: {', '.join(names[:-2])}"
+                  f"\n{exc}", EXIT_USAGE)
+        record, title = g.record_type, g.header.record or "spine.Patient"
+    else:
+        title = next((k for k, v in default_records().items() if v is record), name)
+    _echo_json(json.dumps(json_schema(record, name=title), indent=2))
+
+
 def _rules_files(paths: tuple[str, ...]) -> list[str]:
     out: list[str] = []
     for p in paths:

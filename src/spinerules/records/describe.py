@@ -196,7 +196,7 @@ def _property(info: FieldInfo, inner: Any, is_list: bool) -> dict[str, Any]:
     schema: dict[str, Any] = {"anyOf": [{"type": "array", "items": base}, {"type": "null"}]} \
         if is_list else {"anyOf": [base, {"type": "null"}]}
     words = info.doc
-    if info.unit:
+    if info.unit and info.unit not in words:
         words = f"{words} (in {info.unit})" if words else f"in {info.unit}"
     if words:
         schema["description"] = words
