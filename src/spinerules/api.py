@@ -20,7 +20,7 @@ from spinerules.engine.report import Glossary
 from spinerules.engine.result import Result
 from spinerules.lang import diagnostics as dg
 from spinerules.lang import nodes as n
-from spinerules.lang.parser import DEFAULT_LIMITS, Limits, gc_paused
+from spinerules.lang.parser import DEFAULT_LIMITS, RECOVERABLE, Limits, gc_paused
 from spinerules.lang.resolve import Program, assemble, printable
 from spinerules.lang.resources import bundled, guidelines_dir
 from spinerules.lang.source import Span
@@ -328,6 +328,12 @@ def analyse(path_or_name: str | Path, *, root: str | Path | None = None,
                                                   text=text)
     except RecursionError:
         return None, [dg.make("SR106", _nowhere(str(path)), limit=limits.max_depth)]
+    syntax = [d for d in problems if d.is_error]
+    if syntax and program.header is not None and program.files and all(
+            d.code in RECOVERABLE for d in syntax):
+        # the items that parse are checked too, so that every diagnostic is reported at
+        # once; the guideline does not load (it has errors)
+        return None, dg.sort_and_cap(_after_syntax_errors(program, problems, records, limits))
     if any(d.is_error for d in problems) or program.header is None:
         return None, dg.sort_and_cap(_name_hints(path_or_name, problems))
     registry = dict(records) if records is not None else default_records()
@@ -355,6 +361,41 @@ def analyse(path_or_name: str | Path, *, root: str | Path | None = None,
     except RecursionError:
         return None, [*problems, dg.make("SR106", header.span, limit=limits.max_depth)]
     return checked, dg.sort_and_cap([*problems, *checked.diagnostics])
+
+
+_BROKEN_ITEM = re.compile(r"`(?:define|score|source|rule|for|test) ([\w.]+)`")
+#: what a checker says about names and codes that a broken item would have declared
+_CASCADES = frozenset({"SR201", "SR206", "SR218"})
+_UNSURE = frozenset({"SR217", "SR402", "SR404"})
+
+
+def _after_syntax_errors(program: Program, problems: list[dg.Diagnostic],
+                         records: Mapping[str, type] | None, limits: Limits,
+                         ) -> list[dg.Diagnostic]:
+    """The syntax errors and what checking the items that parsed finds, less what follows
+    from the broken items (their names unknown, their codes never emitted)."""
+    registry = dict(records) if records is not None else default_records()
+    header = program.header
+    assert header is not None
+    record = registry.get(header.record or "spine.Patient")
+    if record is None or structure_problems(program, limits.max_block_depth,
+                                            limits.max_nesting):
+        return problems
+    broken = {m.group(1) for d in problems if d.code in RECOVERABLE
+              for m in _BROKEN_ITEM.finditer(" ".join((d.message, *d.notes)))}
+    try:
+        with gc_paused():
+            checked = check_program(program, record)
+    except RecursionError:
+        return problems
+    kept = []
+    for d in checked.diagnostics:
+        if d.code in _UNSURE:
+            continue
+        if d.code in _CASCADES and any(f"`{name}`" in d.message for name in broken):
+            continue
+        kept.append(d)
+    return [*problems, *kept]
 
 
 def _name_hints(asked: str | Path, problems: list[dg.Diagnostic]) -> list[dg.Diagnostic]:

@@ -433,6 +433,56 @@ def _fmt_files(paths: tuple[str, ...]) -> list[str]:
     return out
 
 
+def _has_header(text: str) -> bool:
+    return any(line.startswith("guideline ") for line in text.splitlines())
+
+
+def _guideline_errors(f: str, source: Any,
+                      analysed: dict[str, tuple[list[dg.Diagnostic], dict[str, Any]]],
+                      ) -> tuple[list[dg.Diagnostic], dict[str, Any]]:
+    """The errors ``spinerules check`` finds that concern the file ``f``, and the texts to
+    show them: for a guideline's entry file, every error of the guideline (its imports'
+    too); for a module, the errors located in it when a guideline entry file in the same
+    folder imports it (a module alone cannot be checked: its names live elsewhere)."""
+    from spinerules.api import _texts_of
+
+    def of(entry: str, text: str | None = None) -> tuple[list[dg.Diagnostic], dict[str, Any]]:
+        if entry not in analysed:
+            if text is not None:  # standard input: imports resolve from here
+                checked, diags = analyse("<stdin>.rules", text=text, root=Path.cwd())
+            else:
+                checked, diags = analyse(entry)
+            errors = [d for d in diags if d.is_error]
+            shown = checked.program.texts if checked is not None else _texts_of(entry, errors)
+            analysed[entry] = (errors, dict(shown))
+        return analysed[entry]
+
+    if _has_header(source.text):
+        return of(f, source.text if f == "-" else None)
+    if f == "-":
+        return [], {}
+    try:
+        here = Path(f).resolve()
+        entries = [str(e) for e in sorted(here.parent.glob("*.rules"))
+                   if e != here and e.is_file() and _has_header(e.read_text("utf-8", "replace"))]
+    except OSError:
+        return [], {}
+    found: list[dg.Diagnostic] = []
+    shown: dict[str, Any] = {}
+    for entry in entries:
+        errors, texts = of(entry)
+        mine = [d for d in errors if _names_file(d.span.source, here)]
+        found.extend(d for d in mine if d not in found)
+        shown.update(texts)
+    return found, shown
+
+
+def _names_file(display: str, path: Path) -> bool:
+    """Whether a diagnostic's file name (``vcf/red_flags.rules``) is ``path``."""
+    parts = Path(display).parts
+    return bool(parts) and path.parts[-len(parts):] == parts
+
+
 def _unified_diff(name: str, old: str, new: str) -> str:
     """A unified diff in git's form (``a/<name>``, ``b/<name>``)."""
     import difflib
@@ -489,6 +539,7 @@ def fmt_cmd(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
     failed: list[str] = []
     internal = False
     files = _fmt_files(paths)
+    analysed: dict[str, tuple[list[dg.Diagnostic], dict[str, Any]]] = {}
     for f in files:
         if f == "-":
             source, read_problems = decode_source(sys.stdin.buffer.read(), "<stdin>")
@@ -508,6 +559,13 @@ def fmt_cmd(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
         if text is None:
             problems.extend(d for d in found if d.is_error)
             texts[source.name] = source
+            failed.append(f)
+            continue
+        checked_errors, checked_texts = _guideline_errors(f, source, analysed)
+        if checked_errors:  # it parses, but `check` finds errors: left untouched
+            problems.extend(checked_errors)
+            texts.update(checked_texts)
+            texts.setdefault(source.name, source)
             failed.append(f)
             continue
         if f == "-" and not (check_only or show_diff):
