@@ -308,15 +308,18 @@ def _case_files_in(paths: tuple[str, ...]) -> list[str]:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
-def check_cmd(paths: tuple[str, ...], fmt: str) -> None:
-    """Check guidelines (files, folders or bundled names) and YAML case files; exit 1 on
-    errors. A folder's case files (``*.cases.yaml``, ``cases/*.yaml``) are checked too."""
-    from spinerules.testing.runner import GuidelineCache, check_case_file
+@click.option("--cases", "with_cases", is_flag=True,
+              help="Also check the case files in the folders given (*.cases.yaml, "
+              "cases/*.yaml); `spinerules test` always checks them.")
+def check_cmd(paths: tuple[str, ...], fmt: str, with_cases: bool) -> None:
+    """Check guidelines (files, folders or bundled names) and YAML case files (`.yaml`
+    files given); exit 1 on errors."""
 
     all_diags: list[dg.Diagnostic] = []
     texts: dict[str, Any] = {}
     files = _rules_files(tuple(p for p in paths if not _is_case_path(p)))
-    case_files = [p for p in paths if _is_case_path(p)] + _case_files_in(paths)
+    case_files = [p for p in paths if _is_case_path(p)] + (
+        _case_files_in(paths) if with_cases else [])
     unreadable: list[str] = []
     for f in files:
         checked, diags = analyse(f)
@@ -327,7 +330,10 @@ def check_cmd(paths: tuple[str, ...], fmt: str) -> None:
             from spinerules.api import _texts_of
 
             texts.update(_texts_of(f, diags))
-    cache = GuidelineCache()
+    if case_files:  # (the YAML reader is imported only then: `check` starts fast)
+        from spinerules.testing.runner import CheckedCache, check_case_file
+
+        cache = CheckedCache()
     for f in case_files:
         diags, source, why = check_case_file(Path(f), cache)
         all_diags.extend(dg.sort_and_cap(diags))
