@@ -215,3 +215,21 @@ def test_a_terminal_gets_colour_and_the_same_text(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(sys, "stdout", plain)
     cli_module._print_text(text)
     assert plain.getvalue() == text
+
+
+def test_every_example_patient_reports_in_short_lines() -> None:
+    g = spinerules.load("spine")
+    words = g.glossary()
+    examples = sorted((ROOT / "examples" / "patients").glob("*.json"))
+    assert len(examples) >= 40
+    for path in examples:
+        result = g.evaluate(json.loads(path.read_text()), as_of=AS_OF, trace=True)
+        text = render_text(result, words)
+        assert max(len(line) for line in text.splitlines()) <= 160, path.name
+        assert "```" not in render_markdown(result, words)
+        parser = _Collect()
+        parser.feed(render_html(result, words))
+        assert {r.code for r in result.recommendations} <= {
+            a.get("data-code") for _t, a in parser.tags}, path.name
+        for code in sorted(result.codes())[:3]:
+            assert_no_empty_because(result.explain(code))

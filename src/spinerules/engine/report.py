@@ -139,10 +139,12 @@ def question(path: str, glossary: Glossary) -> str:
 
 
 def fact_words(path: str, glossary: Glossary) -> str:
-    """A fact's name in words (its doc when the record gives one)."""
+    """A fact's name in words (its doc when the record gives one, without a closing
+    parenthesis: ``bone marrow edema on MRI``, not ``... (unknown when no MRI was done)``)."""
     owner, rest = _where(path)
     words = glossary.fact(path)
-    name = words.doc if words and words.doc else _humane(rest.replace(".", " "))
+    name = re.sub(r"\s*\([^()]*\)\Z", "", words.doc) if words and words.doc else \
+        _humane(rest.replace(".", " "))
     return f"{name} ({owner})" if owner else name
 
 
@@ -412,7 +414,8 @@ def _wrap(text: str, first: str, rest: str, width: int = WIDTH) -> list[str]:
 
 
 def _refs(refs: tuple[int, ...]) -> str:
-    return "".join(f"[{i}]" for i in refs)
+    """``[1][2]``; a long list spaced (``[1] [2] ...``), so that it wraps."""
+    return ("" if len(refs) <= 6 else " ").join(f"[{i}]" for i in refs)
 
 
 def render_text(result: Result, glossary: Glossary | None = None, *,
