@@ -100,7 +100,8 @@ class CaseFile(pytest.File):
     """A YAML case file."""
 
     def collect(self) -> Iterator[CaseItem]:
-        for case in cases_from_yaml(self.path):
+        cache = self.session.stash.setdefault(_CACHE, GuidelineCache())
+        for case in cases_from_yaml(self.path, cache):
             yield CaseItem.from_parent(self, name=case.name, case=case)
 
 
