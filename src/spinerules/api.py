@@ -16,10 +16,11 @@ from spinerules.checker.check import Checked, check_program, structure_problems
 from spinerules.engine.codegen import FastFn, generate
 from spinerules.engine.compile import BudgetExceededError, EvaluationError
 from spinerules.engine.evaluate import Plan, Planner, fast_codes, run
+from spinerules.engine.report import Glossary
 from spinerules.engine.result import Result
 from spinerules.lang import diagnostics as dg
 from spinerules.lang import nodes as n
-from spinerules.lang.parser import DEFAULT_LIMITS, Limits, gc_paused
+from spinerules.lang.parser import DEFAULT_LIMITS, RECOVERABLE, Limits, gc_paused
 from spinerules.lang.resolve import Program, assemble, printable
 from spinerules.lang.resources import bundled, guidelines_dir
 from spinerules.lang.source import Span
@@ -135,6 +136,17 @@ class Guideline:
                 self.plan.decisions.warm()
             if self.plan.values is not None:
                 self.plan.values.warm()
+    def __repr__(self) -> str:
+        return (f"<Guideline {self.id!r} version {self.version!r}: {self.rule_count()} rules, "
+                f"record {self.header.record or 'spine.Patient'}>")
+
+    def rule_count(self) -> int:
+        """The number of rules (each once, however many loop iterations it runs in)."""
+        return sum(1 for i in _walk(self.checked.program.items()) if isinstance(i, n.Rule))
+
+    def glossary(self) -> Glossary:
+        """Words for this guideline's facts and rules, for reports (``engine.report``)."""
+        return Glossary.of(self.record_type, self.checked.program.items())
 
     def tests(self) -> list[n.Test]:
         """The ``test`` blocks of every file."""
@@ -365,8 +377,14 @@ def analyse(path_or_name: str | Path, *, root: str | Path | None = None,
                                                   text=text)
     except RecursionError:
         return None, [dg.make("SR106", _nowhere(str(path)), limit=limits.max_depth)]
+    syntax = [d for d in problems if d.is_error]
+    if syntax and program.header is not None and program.files and all(
+            d.code in RECOVERABLE for d in syntax):
+        # the items that parse are checked too, so that every diagnostic is reported at
+        # once; the guideline does not load (it has errors)
+        return None, dg.sort_and_cap(_after_syntax_errors(program, problems, records, limits))
     if any(d.is_error for d in problems) or program.header is None:
-        return None, dg.sort_and_cap(problems)
+        return None, dg.sort_and_cap(_name_hints(path_or_name, problems))
     registry = dict(records) if records is not None else default_records()
     header = program.header
     record_name = header.record or "spine.Patient"
@@ -394,6 +412,60 @@ def analyse(path_or_name: str | Path, *, root: str | Path | None = None,
     return checked, dg.sort_and_cap([*problems, *checked.diagnostics])
 
 
+_BROKEN_ITEM = re.compile(r"`(?:define|score|source|rule|for|test) ([\w.]+)`")
+#: what a checker says about names and codes that a broken item would have declared
+_CASCADES = frozenset({"SR201", "SR206", "SR218"})
+_UNSURE = frozenset({"SR217", "SR402", "SR404"})
+
+
+def _after_syntax_errors(program: Program, problems: list[dg.Diagnostic],
+                         records: Mapping[str, type] | None, limits: Limits,
+                         ) -> list[dg.Diagnostic]:
+    """The syntax errors and what checking the items that parsed finds, less what follows
+    from the broken items (their names unknown, their codes never emitted)."""
+    registry = dict(records) if records is not None else default_records()
+    header = program.header
+    assert header is not None
+    record = registry.get(header.record or "spine.Patient")
+    if record is None or structure_problems(program, limits.max_block_depth,
+                                            limits.max_nesting):
+        return problems
+    broken = {m.group(1) for d in problems if d.code in RECOVERABLE
+              for m in _BROKEN_ITEM.finditer(" ".join((d.message, *d.notes)))}
+    try:
+        with gc_paused():
+            checked = check_program(program, record)
+    except RecursionError:
+        return problems
+    kept = []
+    for d in checked.diagnostics:
+        if d.code in _UNSURE:
+            continue
+        if d.code in _CASCADES and any(f"`{name}`" in d.message for name in broken):
+            continue
+        kept.append(d)
+    return [*problems, *kept]
+
+
+def _name_hints(asked: str | Path, problems: list[dg.Diagnostic]) -> list[dg.Diagnostic]:
+    """A name that is neither a file nor a bundled guideline (``load("vfc")``): its
+    ``SR110`` lists the bundled names, the closest first."""
+    if not isinstance(asked, str) or "/" in asked or asked.endswith(".rules"):
+        return problems
+    from spinerules.lang.resources import bundled_names
+
+    names = bundled_names()
+    out = []
+    for d in problems:
+        if d.code == "SR110" and d.span.source == asked:
+            hints = (*dg.did_you_mean(asked, names),
+                     f"the bundled guidelines are: {', '.join(names)}"
+                     " (`spinerules list` shows their titles)")
+            d = attrs.evolve(d, hints=(*d.hints, *hints))
+        out.append(d)
+    return out
+
+
 def _walk(items: Any) -> Iterator[n.Rule | n.Define | n.Score]:
     """Rules, defines and scores in source order (iteratively: blocks may nest deeply)."""
     stack = list(reversed(list(items)))
@@ -407,6 +479,48 @@ def _walk(items: Any) -> Iterator[n.Rule | n.Define | n.Score]:
 
 def _nowhere(name: str) -> Span:
     return Span(source=name, start=0, end=0, line=1, column=1, end_line=1, end_column=1)
+
+
+@attrs.frozen(kw_only=True)
+class BundledGuideline:
+    """One bundled guideline as ``spinerules list`` shows it (from its header alone)."""
+
+    name: str
+    title: str
+    version: str | None
+    status: str | None
+    record: str
+    path: Path
+
+
+def bundled_guidelines() -> list[BundledGuideline]:
+    """The bundled guidelines, by name: each entry file's header, parsed (not loaded)."""
+    from spinerules.lang.parser import parse, read_source
+    from spinerules.lang.resources import bundled_names
+
+    out = []
+    for name in bundled_names():
+        path = guidelines_dir() / name / f"{name}.rules"
+        source, _problems = read_source(str(path))
+        file = parse(source)[0] if source is not None else None
+        header = next((i for i in file.items if isinstance(i, n.Header)), None) \
+            if file is not None else None
+        out.append(BundledGuideline(
+            name=name, title=header.title if header else "(the header does not parse)",
+            version=header.version if header else None,
+            status=header.status if header else None,
+            record=(header.record if header else None) or "spine.Patient", path=path))
+    return out
+
+
+def record_type_named(name: str, records: Mapping[str, type] | None = None) -> type | None:
+    """A record type by its full name (``spine.Patient``) or, when only one type has it,
+    its namespace (``spine``); None when there is none."""
+    registry = dict(records) if records is not None else default_records()
+    if name in registry:
+        return registry[name]
+    under = [k for k in registry if k.split(".", 1)[0] == name]
+    return registry[under[0]] if len(under) == 1 else None
 
 
 def check(path_or_name: str | Path, **kwargs: Any) -> list[dg.Diagnostic]:

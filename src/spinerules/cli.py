@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import click
 
 from spinerules.api import EvaluationFailedError, Guideline, analyse, load, parse_iso_date
-from spinerules.engine.result import Result, render_text
+from spinerules.engine.result import Result
 from spinerules.fhir.commands import MAX_BYTES as FHIR_MAX_BYTES
 from spinerules.fhir.commands import fhir_group, problems_text, read_bundle
 from spinerules.fhir.errors import FhirError
@@ -169,15 +169,21 @@ def main() -> None:
 @click.argument("guideline")
 @click.argument("patient")
 @click.option("--as-of", "as_of", help="The evaluation date (YYYY-MM-DD); default today.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
-              default="text", show_default=True)
-@click.option("--trace", is_flag=True, help="Append the rule-by-rule trace.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]),
+              default="text", show_default=True,
+              help="text: the plan, one short reason per recommendation; markdown: a "
+              "document; html: a self-contained page to print; json: the result contract.")
+@click.option("--trace", is_flag=True,
+              help="Show each recommendation's whole chain of conditions, and (text) the "
+              "rule-by-rule trace.")
 @click.option("--validate", is_flag=True,
               help="A FHIR Bundle: validate every resource with fhir.resources first.")
 def eval_cmd(guideline: str, patient: str, as_of: str | None, fmt: str, trace: bool,
              validate: bool) -> None:
     """Evaluate GUIDELINE (a path or a bundled name) for PATIENT (a JSON record or a FHIR
     Bundle, a file or -)."""
+    from spinerules.engine import report
+
     g = _load(guideline)
     day = _as_of(as_of)
     record, extraction = _read_input(g, patient, day, validate)
@@ -190,18 +196,20 @@ def eval_cmd(guideline: str, patient: str, as_of: str | None, fmt: str, trace: b
             data["provenance"] = extraction.provenance_json()
             _echo_json(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
     elif fmt == "markdown":
-        _echo(render_markdown(result))
+        _echo(report.render_markdown(result, g.glossary(), full=trace), nl=False)
         if extraction is not None:
-            _echo(f"## From FHIR\n\n```text\n{extraction.render()}\n```")
+            _echo(f"\n## From FHIR\n\n```text\n{extraction.render()}\n```")
+    elif fmt == "html":
+        _echo(report.render_html(result, g.glossary(), full=trace), nl=False)
     else:
-        text = render_text(result)
-        _echo(text if extraction is None else _sourced(text, extraction), nl=False)
+        text = report.render_text(result, g.glossary(), full=trace)
         if extraction is not None:
-            _echo("\nFROM FHIR\n" + extraction.render())
+            text = _sourced(text, extraction) + "\nFROM FHIR\n" + extraction.render() + "\n"
         if trace and result.trace is not None:
             shown = result.trace.render()
-            _echo("\nTRACE\n" + (shown if extraction is None
-                                        else _sourced(shown, extraction)))
+            text += "\nTRACE\n" + (shown if extraction is None
+                                    else _sourced(shown, extraction)) + "\n"
+        _print_text(text)
 
 
 def _sourced(text: str, extraction: Extraction) -> str:
@@ -215,9 +223,40 @@ def _sourced(text: str, extraction: Extraction) -> str:
     return text
 
 
-def render_markdown(result: Result) -> str:
-    """The text plan inside a Markdown document."""
-    return f"# {result.guideline['title']}\n\n```text\n{render_text(result)}```\n"
+def _print_text(text: str) -> None:
+    """Plain text; on a terminal, the same text with colour (``rich``) when installed."""
+    if not (sys.stdout.isatty() and os.environ.get("NO_COLOR") is None):
+        _echo(text, nl=False)
+        return
+    try:
+        from rich.console import Console
+        from rich.text import Text
+    except ImportError:  # pragma: no cover - rich is a dependency
+        _echo(text, nl=False)
+        return
+    console = Console(highlight=False, soft_wrap=True)
+    for line in escape_controls(text).split("\n")[:-1]:
+        console.print(_styled(line, Text))
+
+
+_STYLES = {"+": "green", "~": "green", "x": "bold red", "!": "bold yellow", "?": "cyan",
+           "=": "magenta"}
+
+
+def _styled(line: str, text_type: Any) -> Any:
+    """One line of the text report, coloured: headings bold, marks by kind."""
+    out = text_type(line)
+    stripped = line.lstrip()
+    if line and not line.startswith(" ") and line.split(" (")[0].isupper():
+        out.stylize("bold underline")
+    elif line.startswith("  ") and len(stripped) > 1 and stripped[1] == " " \
+            and stripped[0] in _STYLES and not line.startswith("   "):
+        out.stylize(_STYLES[stripped[0]], 0, len(line) - len(stripped) + 1)
+        if stripped[0] in "x!":
+            out.stylize("bold", 0, len(line))
+    elif stripped.startswith(("why:", "ask:", "cited for:")):
+        out.stylize("dim", 0, len(line) - len(stripped) + stripped.index(":") + 1)
+    return out
 
 
 @main.command("explain")
@@ -232,6 +271,67 @@ def explain_cmd(guideline: str, patient: str, code: str, as_of: str | None) -> N
     record = _read_input(g, patient, day)[0]  # a FHIR Bundle is read at the same date
     result = _evaluate(g, record, day, True)
     _echo(result.explain(code))
+
+
+@main.command("list")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def list_cmd(fmt: str) -> None:
+    """List the bundled guidelines: name, version, title (and status, record type)."""
+    from spinerules.api import bundled_guidelines
+
+    found = bundled_guidelines()
+    if fmt == "json":
+        _echo_json(json.dumps([{"name": b.name, "title": b.title, "version": b.version,
+                                "status": b.status, "record": b.record} for b in found],
+                              indent=2))
+        return
+    if not found:
+        _echo("no bundled guidelines found")
+        return
+    wn = max(len(b.name) for b in found)
+    wv = max(len(b.version or "-") for b in found)
+    for b in found:
+        status = f"  [{b.status}]" if b.status and b.status != "active" else ""
+        _echo(f"{b.name:<{wn}}  {b.version or '-':<{wv}}  {b.title}{status}")
+    _echo(f"\n{len(found)} bundled guideline(s); use a name wherever a guideline path is "
+          "expected (`spinerules eval vcf patient.json`)")
+
+
+@main.command("schema")
+@click.argument("name")
+def schema_cmd(name: str) -> None:
+    """Print a JSON Schema: of a patient record (NAME: a record type such as `spine.Patient`,
+    its namespace `spine`, or a guideline, whose record it is), of case files (`case`) or
+    of results (`result`)."""
+    from spinerules.api import default_records, record_type_named
+    from spinerules.records.describe import json_schema
+
+    if name == "case":
+        from spinerules.testing.casefile import case_schema
+
+        _echo_json(json.dumps(case_schema(), indent=2))
+        return
+    if name == "result":
+        from spinerules.engine.result import result_schema
+
+        _echo_json(json.dumps(result_schema(), indent=2))
+        return
+    record = record_type_named(name)
+    title = name
+    if record is None:
+        try:
+            g = load(name)
+        except dg.GuidelineError as exc:
+            names = [*default_records(), "case", "result"]
+            hint = dg.did_you_mean(name, names)
+            _fail(f"error: `{name}` is not a record type, a guideline, `case` or `result`"
+                  f"{'; ' + hint[0] if hint else ''}\n  record types: {', '.join(names[:-2])}"
+                  f"\n{exc}", EXIT_USAGE)
+        record, title = g.record_type, g.header.record or "spine.Patient"
+    else:
+        title = next((k for k, v in default_records().items() if v is record), name)
+    _echo_json(json.dumps(json_schema(record, name=title), indent=2))
 
 
 def _rules_files(paths: tuple[str, ...]) -> list[str]:
@@ -256,15 +356,41 @@ def _rules_files(paths: tuple[str, ...]) -> list[str]:
     return out
 
 
+def _is_case_path(p: str) -> bool:
+    return Path(p).suffix in (".yaml", ".yml")
+
+
+def _case_files_in(paths: tuple[str, ...]) -> list[str]:
+    """Case files under folders: ``*.cases.yaml`` files and ``.yaml`` files in a folder
+    named ``cases`` (as the pytest plugin collects them)."""
+    out: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if is_folder(path):
+            out.extend(str(f) for f in sorted(path.rglob("*.y*ml"))
+                       if f.suffix in (".yaml", ".yml") and f.is_file()
+                       and (f.name.endswith((".cases.yaml", ".cases.yml"))
+                            or f.parent.name == "cases"))
+    return out
+
+
 @main.command("check")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
-def check_cmd(paths: tuple[str, ...], fmt: str) -> None:
-    """Check guidelines (files, folders or bundled names); exit 1 on errors."""
+@click.option("--cases", "with_cases", is_flag=True,
+              help="Also check the case files in the folders given (*.cases.yaml, "
+              "cases/*.yaml); `spinerules test` always checks them.")
+def check_cmd(paths: tuple[str, ...], fmt: str, with_cases: bool) -> None:
+    """Check guidelines (files, folders or bundled names) and YAML case files (`.yaml`
+    files given); exit 1 on errors."""
+
     all_diags: list[dg.Diagnostic] = []
     texts: dict[str, Any] = {}
-    files = _rules_files(paths)
+    files = _rules_files(tuple(p for p in paths if not _is_case_path(p)))
+    case_files = [p for p in paths if _is_case_path(p)] + (
+        _case_files_in(paths) if with_cases else [])
+    unreadable: list[str] = []
     for f in files:
         checked, diags = analyse(f)
         all_diags.extend(diags)
@@ -274,15 +400,32 @@ def check_cmd(paths: tuple[str, ...], fmt: str) -> None:
             from spinerules.api import _texts_of
 
             texts.update(_texts_of(f, diags))
+    if case_files:  # (the YAML reader is imported only then: `check` starts fast)
+        from spinerules.testing.runner import CheckedCache, check_case_file
+
+        cache = CheckedCache()
+    for f in case_files:
+        diags, source, why = check_case_file(Path(f), cache)
+        all_diags.extend(dg.sort_and_cap(diags))
+        if source is not None:
+            texts[source.name] = source
+        if why is not None:
+            unreadable.append(why)
     errors = [d for d in all_diags if d.is_error]
     if fmt == "json":
-        _echo_json(json.dumps({"files": files, "diagnostics": [d.to_json() for d in all_diags],
-                               "errors": len(errors)}, indent=2))
-    elif all_diags:
-        _echo(dg.render_all(all_diags, texts))
+        _echo_json(json.dumps({"files": files + case_files,
+                               "diagnostics": [d.to_json() for d in all_diags],
+                               "errors": len(errors) + len(unreadable)}, indent=2))
+    elif all_diags or unreadable:
+        for why in unreadable:
+            _echo(why + "\n")
+        if all_diags:
+            _echo(dg.render_all(all_diags, texts))
     else:
-        _echo(f"ok: {len(files)} guideline(s), no problems")
-    sys.exit(EXIT_GUIDELINE if errors else EXIT_OK)
+        what = [f"{len(files)} guideline(s)"] if files or not case_files else []
+        what += [f"{len(case_files)} case file(s)"] if case_files else []
+        _echo(f"ok: {', '.join(what)}, no problems")
+    sys.exit(EXIT_GUIDELINE if errors or unreadable else EXIT_OK)
 
 
 @main.command("test")
@@ -300,12 +443,12 @@ def check_cmd(paths: tuple[str, ...], fmt: str) -> None:
 def test_cmd(paths: tuple[str, ...], fmt: str, properties: bool, examples: int,
              coverage: bool, fail_under: float | None) -> None:
     """Run `test` blocks and YAML case files; exit 1 if any fails."""
-    from spinerules.testing.runner import collect, describe_failure, run_case
+    from spinerules.testing.runner import GuidelineCache, collect, describe_failure, run_cases
 
-    collected = list(collect(list(paths)))
-    results = [run_case(case, g) for case, g in collected]
+    cache = GuidelineCache()  # each guideline loaded once for all its cases
+    results = run_cases(collect(list(paths), cache), cache)
     failed = [r for r in results if not r.passed]
-    reports = _coverage(results) if coverage else []
+    reports = _coverage(results, cache) if coverage else []
     low = [r for r in reports if fail_under is not None
            and min(r.rule_percent, r.condition_percent) < fail_under]
     prop_report: list[dict[str, Any]] = []
@@ -314,7 +457,7 @@ def test_cmd(paths: tuple[str, ...], fmt: str, properties: bool, examples: int,
 
         for f in _rules_files(paths):
             try:
-                g = load(f)
+                g = cache.load(f)
             except dg.GuidelineError:
                 continue  # reported by the cases above
             for failure in check_properties(g, examples=examples):
@@ -339,9 +482,8 @@ def test_cmd(paths: tuple[str, ...], fmt: str, properties: bool, examples: int,
     sys.exit(EXIT_GUIDELINE if bad else EXIT_OK)
 
 
-def _coverage(results: list[Any]) -> list[Any]:
+def _coverage(results: list[Any], cache: Any) -> list[Any]:
     """Coverage per guideline, over the cases that evaluated."""
-    from spinerules.api import load as load_guideline
     from spinerules.testing.coverage import measure
 
     by_guideline: dict[str, list[Any]] = {}
@@ -352,7 +494,7 @@ def _coverage(results: list[Any]) -> list[Any]:
             key = str(path.resolve()) if path.exists() else r.case.guideline
             names.setdefault(key, r.case.guideline)
             by_guideline.setdefault(key, []).append(r.result)
-    return [measure(load_guideline(names[key]), rs) for key, rs in sorted(by_guideline.items())]
+    return [measure(cache.load(names[key]), rs) for key, rs in sorted(by_guideline.items())]
 
 
 def _fmt_files(paths: tuple[str, ...]) -> list[str]:
@@ -365,6 +507,56 @@ def _fmt_files(paths: tuple[str, ...]) -> list[str]:
         else:
             out.append(p)
     return out
+
+
+def _has_header(text: str) -> bool:
+    return any(line.startswith("guideline ") for line in text.splitlines())
+
+
+def _guideline_errors(f: str, source: Any,
+                      analysed: dict[str, tuple[list[dg.Diagnostic], dict[str, Any]]],
+                      ) -> tuple[list[dg.Diagnostic], dict[str, Any]]:
+    """The errors ``spinerules check`` finds that concern the file ``f``, and the texts to
+    show them: for a guideline's entry file, every error of the guideline (its imports'
+    too); for a module, the errors located in it when a guideline entry file in the same
+    folder imports it (a module alone cannot be checked: its names live elsewhere)."""
+    from spinerules.api import _texts_of
+
+    def of(entry: str, text: str | None = None) -> tuple[list[dg.Diagnostic], dict[str, Any]]:
+        if entry not in analysed:
+            if text is not None:  # standard input: imports resolve from here
+                checked, diags = analyse("<stdin>.rules", text=text, root=Path.cwd())
+            else:
+                checked, diags = analyse(entry)
+            errors = [d for d in diags if d.is_error]
+            shown = checked.program.texts if checked is not None else _texts_of(entry, errors)
+            analysed[entry] = (errors, dict(shown))
+        return analysed[entry]
+
+    if _has_header(source.text):
+        return of(f, source.text if f == "-" else None)
+    if f == "-":
+        return [], {}
+    try:
+        here = Path(f).resolve()
+        entries = [str(e) for e in sorted(here.parent.glob("*.rules"))
+                   if e != here and e.is_file() and _has_header(e.read_text("utf-8", "replace"))]
+    except OSError:
+        return [], {}
+    found: list[dg.Diagnostic] = []
+    shown: dict[str, Any] = {}
+    for entry in entries:
+        errors, texts = of(entry)
+        mine = [d for d in errors if _names_file(d.span.source, here)]
+        found.extend(d for d in mine if d not in found)
+        shown.update(texts)
+    return found, shown
+
+
+def _names_file(display: str, path: Path) -> bool:
+    """Whether a diagnostic's file name (``vcf/red_flags.rules``) is ``path``."""
+    parts = Path(display).parts
+    return bool(parts) and path.parts[-len(parts):] == parts
 
 
 def _unified_diff(name: str, old: str, new: str) -> str:
@@ -423,6 +615,7 @@ def fmt_cmd(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
     failed: list[str] = []
     internal = False
     files = _fmt_files(paths)
+    analysed: dict[str, tuple[list[dg.Diagnostic], dict[str, Any]]] = {}
     for f in files:
         if f == "-":
             source, read_problems = decode_source(sys.stdin.buffer.read(), "<stdin>")
@@ -442,6 +635,13 @@ def fmt_cmd(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
         if text is None:
             problems.extend(d for d in found if d.is_error)
             texts[source.name] = source
+            failed.append(f)
+            continue
+        checked_errors, checked_texts = _guideline_errors(f, source, analysed)
+        if checked_errors:  # it parses, but `check` finds errors: left untouched
+            problems.extend(checked_errors)
+            texts.update(checked_texts)
+            texts.setdefault(source.name, source)
             failed.append(f)
             continue
         if f == "-" and not (check_only or show_diff):

@@ -6,6 +6,11 @@ entry file ``<name>.rules``, names the error codes it must produce, either on it
 (empty, binary), in a sidecar ``<name>.expect``. The set of error codes from
 ``spinerules.api.check`` must equal it, and ``spinerules check`` must exit 1.
 
+Case files (``cases/``): each ``*.yaml`` names on its first line the diagnostics it must
+produce, with their positions (``# expect: SR601 at 5:3``). ``check_case_file`` must give
+exactly those; ``spinerules check`` must show each located (``file:line:column`` and a
+caret) and exit 1, and ``spinerules test`` must fail the file rather than pass it.
+
 Patient records (``patients/``): each ``*.json`` has a sidecar ``<name>.expect`` with one
 ``path: message fragment`` line per expected problem. The set of problem paths from
 ``load_record_json(Patient, ...)`` must equal the expected paths, each message must contain
@@ -35,6 +40,7 @@ from spinerules.records.spine import Patient
 HERE = Path(__file__).resolve().parent
 RULES = HERE / "rules"
 PATIENTS = HERE / "patients"
+CASES = HERE / "cases"
 AS_OF = "2026-02-18"
 _EXPECT = re.compile(rb"\A#\s*expect:\s*([^\n]*)")
 
@@ -156,6 +162,54 @@ def test_bad_patient(entry: Path) -> None:
     expected = expected_problems(entry)
     assert_problems(problems_of(entry.read_bytes()), expected)
     eval_cli(entry, [p for p, _ in expected])
+
+
+_LOCATED = re.compile(r"(SR\d{3}) at (\d+):(\d+)")
+
+
+def case_file_entries() -> list[Path]:
+    return sorted(CASES.glob("*.yaml"))
+
+
+def expected_located(entry: Path) -> set[tuple[str, int, int]]:
+    first = entry.read_text(encoding="utf-8").splitlines()[0]
+    assert first.startswith("# expect:"), f"{entry.name}: no `# expect:` first line"
+    found = {(c, int(line), int(col)) for c, line, col in _LOCATED.findall(first)}
+    assert found, f"{entry.name}: the expectation names no located code"
+    return found
+
+
+@pytest.mark.parametrize("entry", case_file_entries(), ids=_id)
+def test_bad_case_file(entry: Path) -> None:
+    from spinerules.testing.runner import check_case_file
+
+    diags, source, unreadable = check_case_file(entry)
+    assert unreadable is None and source is not None
+    assert {(d.code, d.span.line, d.span.column) for d in diags} == expected_located(entry)
+    result = invoke("check", str(entry))
+    assert result.exit_code == EXIT_GUIDELINE, result.output
+    for d in diags:
+        where = f"--> {entry}:{d.span.line}:{d.span.column}"
+        assert where in result.output, (where, result.output)
+        assert f"error[{d.code}]" in result.output
+    assert re.search(r"^\s*\|\s*\^+", result.output, re.M), result.output  # a caret line
+    tested = invoke("test", str(entry))
+    assert tested.exit_code == EXIT_GUIDELINE, tested.output
+    assert "FAIL" in tested.output
+
+
+def test_the_case_file_corpus_covers_every_case_file_code() -> None:
+    codes = {c for e in case_file_entries() for c, _, _ in expected_located(e)}
+    assert codes == {"SR601", "SR602", "SR603", "SR604"}
+
+
+def test_a_misspelt_case_key_or_code_gets_did_you_mean() -> None:
+    out = invoke("check", str(CASES / "unknown_key.yaml")).output
+    assert "= hint: did you mean `want_codes`?" in out
+    out = invoke("check", str(CASES / "unknown_code_in_want_not.yaml")).output
+    assert "= hint: did you mean `dexa_scan`?" in out
+    out = invoke("check", str(CASES / "unknown_rule.yaml")).output
+    assert "did you mean `S15.dexa_scan`?" in out
 
 
 # --- generated at test time ----------------------------------------------------------------

@@ -48,6 +48,11 @@ NOT_COVERED = {
     "SR504": "given by `spinerules test` for a test patient it may not read, not by `check`; "
     "tests/hardening/test_files.py",
     "SR505": "run time: an evaluation fault, not `check`",
+    "SR601": "a case-file diagnostic (a YAML file, not a `.rules` case); "
+    "tests/bad_inputs/cases/ and tests/unit/test_casefile.py",
+    "SR602": "a case-file diagnostic; tests/bad_inputs/cases/",
+    "SR603": "a case-file diagnostic; tests/bad_inputs/cases/",
+    "SR604": "a case-file diagnostic; tests/bad_inputs/cases/",
 }
 
 
@@ -133,9 +138,35 @@ def test_a_misspelt_field_gets_did_you_mean_under_a_caret() -> None:
 
 def test_a_unit_mismatch_gets_a_unit_hint_under_a_caret() -> None:
     text = (CASES / "SR301-duration-compared-with-number.out").read_text(encoding="utf-8")
-    assert "= hint: give the number a unit, e.g. `6 weeks`" in text
+    assert "= hint: give the number a unit: `6 weeks` (the other side is measured in weeks)" \
+        in text
     source, caret = _source_and_caret(text)
     assert source[caret.index("^"):caret.rindex("^") + 1] == "6"
+
+
+def test_an_age_compared_with_a_bare_number_is_told_years() -> None:
+    """The hint names the unit of the fact compared (before #12: "e.g. `6 weeks`")."""
+    text = (CASES / "SR301-age-compared-with-number.out").read_text(encoding="utf-8")
+    assert "= hint: give the number a unit: `65 years` (the other side is measured in years)" \
+        in text
+    assert "weeks" not in text
+
+
+def test_an_indexed_list_gets_a_hint_in_terms_of_the_language() -> None:
+    text = (CASES / "SR102-indexed-list.out").read_text(encoding="utf-8")
+    assert "= hint: a list is not indexed: say which items with " \
+        "`any(f in patient.fractures: ...)`" in text
+    source, caret = _source_and_caret(text)
+    assert source[caret.index("^"):caret.rindex("^") + 1] == "["
+
+
+def test_a_syntax_error_does_not_hide_the_other_items_diagnostics() -> None:
+    """Parsing recovers at the next item: the unknown field two items later is reported
+    with the syntax errors, and nothing about the names the broken items would define."""
+    text = (CASES / "SR102-and-the-items-after-it.out").read_text(encoding="utf-8")
+    codes = re.findall(r"^error\[(SR\d{3})\]", text, re.M)
+    assert codes == ["SR102", "SR204", "SR103"]
+    assert "`half`" not in text.split("error[SR103]")[0]  # its define is broken: no SR201
 
 
 def _source_and_caret(text: str) -> tuple[str, str]:

@@ -573,6 +573,41 @@ def test_fmt_leaves_a_file_with_syntax_errors_untouched(tree: Path) -> None:
     assert (tree / "messy.rules").read_text() == TIDY  # the other files are formatted
 
 
+TYPED_ENTRY = """guideline g "G"
+  record spine.Patient
+import "m.rules"
+source S:
+  title "S"
+  url "https://example.org"
+rule r:
+  when   patient.age >= 65
+  recommend x "X." cite S
+"""
+
+
+def test_fmt_leaves_files_with_type_or_name_errors_untouched(tmp_path: Path) -> None:
+    """#12: "left untouched" holds for every error `check` reports, not only syntax: the
+    entry file (a number compared with an age) and a module it imports (an unknown field)."""
+    entry, module = tmp_path / "g.rules", tmp_path / "m.rules"
+    entry.write_text(TYPED_ENTRY)
+    module.write_text('module m "M"\ndefine  d:   patient.neuro.defcit\n')
+    before = entry.read_text(), module.read_text()
+    code, _, err = run(str(tmp_path))
+    assert code == EXIT_GUIDELINE
+    assert (entry.read_text(), module.read_text()) == before
+    assert "error[SR301]: cannot compare `Duration` with `Number`" in err
+    assert "error[SR204]: `Neuro` has no field `defcit`" in err
+    assert "0 file(s) reformatted, 0 unchanged, 2 not formatted" in err
+    module.write_text('module m "M"\ndefine  d:   patient.neuro.deficit\n')
+    entry.write_text(TYPED_ENTRY.replace(">= 65", ">= 65 years"))
+    assert run(str(tmp_path))[0] == EXIT_OK  # fixed: both formatted
+    assert module.read_text() == 'module m "M"\ndefine d: patient.neuro.deficit\n'
+    alone = TYPED_ENTRY.replace('import "m.rules"\n', "")
+    code, out, err = run("-", stdin=alone)  # standard input too
+    assert (code, out) == (EXIT_GUIDELINE, "") and "error[SR301]" in err
+    assert run("-", stdin=alone.replace(">= 65", ">= 65 years"))[0] == EXIT_OK
+
+
 def test_fmt_reports_unreadable_files(tmp_path: Path) -> None:
     binary = tmp_path / "b.rules"
     binary.write_bytes(b"define a: 1\x00")

@@ -67,11 +67,18 @@ def test_yaml_cases(tmp_path: Path) -> None:
         "  - name: range\n    patient: {age: 70, fractures: [{level: L1}]}\n"
         "    want_scores: {genant: [0, 2]}\n"
         "  - name: bad record\n    patient: {age: 300}\n    want_error: SR501\n"
-        "  - name: wrong\n    patient: {age: 70}\n    want_codes: [dexa_scan]\n")
+        "  - name: wrong\n    patient: {age: 70}\n    want_codes: [genant_grade_2]\n"
+        "  - name: unknown code\n    patient: {age: 70}\n    want_codes: [dexa_scan]\n")
     results = {r.case.name: r for r in (run_case(c, g) for c, g in
                                          collect([str(tmp_path / "cases.yaml")]))}
     assert [n for n, r in results.items() if r.passed] == ["young", "range", "bad record"]
-    assert results["wrong"].failures == ("expected `dexa_scan`, not emitted",)
+    assert results["wrong"].failures == ("expected `genant_grade_2`, not emitted",)
+    # a code the guideline cannot give is an error of the case file, located, not a
+    # failure to emit (before #12 it failed as "not emitted"; in `want_not` it passed)
+    unknown = results["unknown code"].failures[0]
+    assert unknown.startswith("error[SR602]: `want_codes` names the code `dexa_scan`, which "
+                              "guideline `mini.rules` cannot give")
+    assert "cases.yaml:19:18" in unknown
 
 
 def test_cli_json_report(tmp_path: Path) -> None:
@@ -79,3 +86,24 @@ def test_cli_json_report(tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     report = json.loads(out.output)
     assert (report["passed"], report["failed"]) == (1, 0)
+
+
+def test_check_finds_a_folders_case_file_problems_with_cases(tmp_path: Path) -> None:
+    write(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("")  # the project: cases/ may name ../mini.rules
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "cases" / "mini.cases.yaml").write_text(
+        "guideline: ../mini.rules\npatient: {age: 70}\nwant_cods: [fall_prevention]\n")
+    plain = CliRunner().invoke(main, ["check", str(tmp_path)])
+    assert plain.exit_code == 0, plain.output  # guidelines only, as before
+    assert plain.output == "ok: 1 guideline(s), no problems\n"
+    out = CliRunner().invoke(main, ["check", "--cases", str(tmp_path)])
+    assert out.exit_code == 1
+    assert "error[SR601]: unknown key `want_cods` in the top of a case file" in out.output
+    assert f"--> {tmp_path / 'cases' / 'mini.cases.yaml'}:3:1" in out.output
+    fixed = "guideline: ../mini.rules\npatient: {age: 70}\nwant_codes: [fall_prevention]\n"
+    (tmp_path / "cases" / "mini.cases.yaml").write_text(fixed)
+    out = CliRunner().invoke(main, ["check", "--cases", str(tmp_path)])
+    assert out.output == "ok: 1 guideline(s), 1 case file(s), no problems\n"
+    out = CliRunner().invoke(main, ["test", str(tmp_path / "cases")])
+    assert out.exit_code == 0 and "1 passed, 0 failed" in out.output

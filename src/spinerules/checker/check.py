@@ -636,17 +636,23 @@ class Checker:
             rt = self.expr(e.right, scope)
             lt = self.expr(e.left, scope, expected=rt)
         if not ts.compatible(lt, rt):
-            self.unit_mismatch("SR301", e.right.span, lt, rt)
+            self.unit_mismatch("SR301", e.right.span, lt, rt,
+                               number=e.right if isinstance(e.right, n.Number) else None)
         elif e.op in ("<", "<=", ">", ">=") and not (ts.is_ordered(lt) and ts.is_ordered(rt)):
             self.error("SR312", e.span, op=e.op, found=str(lt))
         return ts.BOOL
 
     def unit_mismatch(self, which: str, span: Span, want: ts.Type, got: ts.Type,
-                      pattern: bool = False) -> None:
+                      pattern: bool = False, number: n.Number | None = None) -> None:
         hints: list[str] = []
         if isinstance(want, ts.QuantityT) and isinstance(got, ts.NumberT):
-            example = "6 weeks" if want.dim == "duration" else "25 %"
-            hints.append(f"give the number a unit, e.g. `{example}`")
+            # the unit of the fact it is compared with (`patient.age` is in years): the
+            # number written as that fact's quantity, not a made-up one
+            unit = want.unit or ("weeks" if want.dim == "duration" else "%")
+            shown = (number.text or f"{number.value:g}") if number is not None else \
+                ("6" if want.dim == "duration" else "25")
+            hints.append(f"give the number a unit: `{shown} {unit}` (the other side is "
+                         f"measured in {unit})")
         elif isinstance(want, ts.NumberT) and isinstance(got, ts.QuantityT):
             hints.append("the other side is a plain number; drop the unit")
         elif isinstance(want, ts.QuantityT) and isinstance(got, ts.QuantityT):

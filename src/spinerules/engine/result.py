@@ -244,98 +244,12 @@ def _finite(x: Any) -> Any:
     return x
 
 
-def _value_text(v: Any) -> str:
-    if v is True:
-        return "yes"
-    if v is False:
-        return "no"
-    return str(v)
-
-
 def render_text(result: Result) -> str:
-    """The plan for a clinician: missing facts first, then by urgency, numbered sources."""
-    refs: dict[str, int] = {}  # one number per source; its cited locators listed once
-    first: dict[str, Citation] = {}
-    locators: dict[str, list[str]] = {}
+    """The plan for a clinician (``spinerules.engine.report.render_text`` without a
+    glossary: facts and rules named by their paths and ids, not their docs)."""
+    from spinerules.engine.report import render_text as render
 
-    def number(c: Citation) -> int:
-        if c.key not in refs:
-            refs[c.key] = len(refs) + 1
-            first[c.key] = attrs.evolve(c, locator=None)
-            locators[c.key] = []
-        if c.locator and c.locator not in locators[c.key]:
-            locators[c.key].append(c.locator)
-        return refs[c.key]
-
-    g = result.guideline
-    out = [f"{g['title']} ({g['id']} {g.get('version') or ''})".rstrip(),
-           f"Patient: {result.patient or '(no id)'}    as of {result.as_of}", ""]
-    if result.missing:
-        out.append("MISSING INFORMATION (asked for, never assumed)")
-        for m in result.missing:
-            cites = "".join(f"[{number(c)}]" for c in m.citations)
-            out.append(f"  ? {m.text or m.code}  ({m.code}) {cites}".rstrip())
-            if m.facts:
-                out.append(f"      facts: {', '.join(m.facts)}")
-            if m.waiting:
-                out.append(f"      waiting on it: {', '.join(m.waiting)}")
-        out.append("")
-    classified = [r for r in result.recommendations if r.action == "classify"]
-    plan = [r for r in result.recommendations if r.action != "classify"]
-    if classified:
-        out.append("FINDINGS")
-        for r in classified:
-            cites = "".join(f"[{number(c)}]" for c in r.citations)
-            out.append(f"  = {r.text or r.code}  ({r.code}) {cites}".rstrip())
-        out.append("")
-    marks = {"recommend": "+", "consider": "~", "advise_against": "x", "warn": "!"}
-    for urgency in sorted({r.urgency for r in plan}, key=lambda u: URGENCY_ORDER.get(u, 5)):
-        out.append(URGENCY_TITLE.get(urgency, str(urgency)).upper())
-        for r in (r for r in plan if r.urgency == urgency):
-            cites = "".join(f"[{number(c)}]" for c in r.citations)
-            label = {"advise_against": "AVOID: ", "warn": "CAUTION: ",
-                     "consider": "Consider: "}.get(r.action, "")
-            strength = f" [{r.strength}]" if r.strength else ""
-            out.append(f"  {marks.get(r.action, '-')} {label}{r.text or r.code}{strength} "
-                       f"({r.code}) {cites}".rstrip())
-            reasons = [f"{b.expression} = {_value_text(b.value)}" for b in r.because]
-            if reasons:
-                out.append(f"      because: {'; '.join(reasons)}")
-            if r.pending:
-                out.append(f"      PENDING, assumes not recorded means no: "
-                           f"{', '.join(r.pending)} (record to confirm)")
-        out.append("")
-    if result.scores:
-        out.append("SCORES")
-        for name, sc in result.scores.items():
-            if sc.value is not None:
-                out.append(f"  {name}: {_num(sc.value)}")
-            else:
-                out.append(f"  {name}: undetermined, {_num(sc.low)} to {_num(sc.high)}"
-                           f" (would be decided by {', '.join(sc.facts)})")
-        out.append("")
-    if result.conflicts:
-        out.append("WHERE SOURCES OR RULES DISAGREE")
-        for c in result.conflicts:
-            out.append(f"  ! {c.detail}")
-            for s in c.supporting:
-                out.append(f"      for:     [{number(s)}] {s.key}")
-            for s in c.opposing:
-                out.append(f"      against: [{number(s)}] {s.key}")
-        out.append("")
-    if result.undetermined:
-        out.append("NOT YET DECIDED (facts that would decide them)")
-        for u in result.undetermined:
-            out.append(f"  ? {u.rule}: {', '.join(u.facts) or 'unknown'}")
-        out.append("")
-    if refs:
-        out.append("SOURCES")
-        for key, i in refs.items():
-            line = f"  [{i}] {key}: {first[key].reference()}"
-            if locators[key]:
-                line += f"\n      cited for: {'; '.join(locators[key])}"
-            out.append(line)
-    return "\n".join(out).rstrip() + "\n"
+    return render(result)
 
 
 def result_schema() -> dict[str, Any]:

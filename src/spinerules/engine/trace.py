@@ -106,13 +106,17 @@ def explain_code(trace: Trace, code: str) -> str:
     for o in relevant:
         where = " ".join(f"{b.expression} = {b.value}" for b in o.binding)
         head = f"rule {o.rule} ({o.location}){' for ' + where if where else ''}: "
+        reasons = list(o.reasons) or [
+            f"- {t}: {_value_text(v)}" for t, v, _need in o.atoms if not t.startswith("via ")]
         if o.status == "fire":
-            lines.append(head + "fired, because")
+            lines.append(head + ("fired, because" if reasons
+                                 else "fired: it has no condition (it always applies)"))
         elif o.status == "unknown":
             lines.append(head + "undetermined; it would be decided by " + ", ".join(o.facts))
         else:
-            lines.append(head + "did not fire, because")
-        lines.extend(f"  {line}" for line in o.reasons)
+            lines.append(head + ("did not fire, because" if reasons
+                                 else "did not fire (no condition of it was reached)"))
+        lines.extend(f"  {line}" for line in reasons)
         if o.status == "skip":
             details = o.details or ("",) * len(o.atoms)
             failing = [(t, d) for (t, v, need), d in zip(o.atoms, details, strict=False)

@@ -105,6 +105,12 @@ CODES: dict[str, tuple[Severity, str, str]] = {
     "SR503": (E, "test `{name}` failed", "{detail}"),
     "SR504": (E, "cannot read the test patient `{path}`", "{detail}"),
     "SR505": (E, "evaluation failed: {detail}", "here"),
+    # ---- SR6xx: case files (spinerules.testing.casefile)
+    "SR601": (E, "unknown key `{key}` in {where}", "not a case-file key"),
+    "SR602": (E, "`{key}` names the {what} `{name}`, which guideline `{guideline}` cannot give",
+              "unknown {what}"),
+    "SR603": (E, "`{key}` must be {expected}", "found {found}"),
+    "SR604": (E, "not a readable case file", "{detail}"),
 }
 
 

@@ -216,6 +216,12 @@ def _error_to_diagnostic(err: UnexpectedInput, source: Source, base: int, chunk:
         tips.append("an item's name is followed by `:`")
     if token.type == "NAME" and str(token) in ("and", "or"):
         tips.append("a condition cannot start with `and`/`or`")
+    indexed = re.search(r"([A-Za-z_][\w.]*)\Z", source.text[max(0, start - 200):start]) \
+        if str(token) == "[" else None
+    if indexed is not None:  # `patient.fractures[0]`: a list has no index in the language
+        xs = indexed.group(1)
+        tips.append(f"a list is not indexed: say which items with `any(f in {xs}: ...)`, "
+                    f"`all(...)` or `count(...)`, or go through them with `for f in {xs}:`")
     return dg.make("SR102", span, found=found, expected=expected, hints=tips,
                    notes=(f"while reading {what} (line {item_line})",))
 
@@ -269,13 +275,43 @@ def parse_tree(source: Source, limits: Limits = DEFAULT_LIMITS
     return None, problems
 
 
+#: parse errors after which the items that do parse are still worth checking
+RECOVERABLE = frozenset({"SR101", "SR102", "SR103"})
+
+
+def _recovered_tree(source: Source) -> ptree.PTree | None:
+    """The parse tree of a file's items that parse alone, the others blanked out (spaces,
+    newlines kept, so every position stays where it was); None if that does not parse."""
+    parser = _lark()
+    text = list(source.text)
+    blanked = False
+    for base, chunk in _chunks(source.text):
+        try:
+            parser.parse(chunk, start="item")
+        except UnexpectedInput:
+            blanked = True
+            for i in range(base, base + len(chunk)):
+                if text[i] != "\n":
+                    text[i] = " "
+        except LarkError:  # pragma: no cover - lark raises UnexpectedInput subclasses
+            return None
+    if not blanked:
+        return None
+    try:
+        return cast(ptree.PTree, parser.parse("".join(text), start="start"))
+    except LarkError:
+        return None
+
+
 def parse(source: Source, limits: Limits = DEFAULT_LIMITS,
-          ids: Iterator[int] | None = None, *, layout: bool = False
+          ids: Iterator[int] | None = None, *, layout: bool = False, recover: bool = False
           ) -> tuple[n.File | None, list[dg.Diagnostic]]:
     """Parse and build one file. Returns the AST (None on parse errors) and diagnostics.
 
     The file keeps its comments; with ``layout`` (the printer's need) it also keeps where
-    its non-node clauses start (``File.clauses``).
+    its non-node clauses start (``File.clauses``). With ``recover``, a file with syntax
+    errors (``RECOVERABLE``) gives the AST of the items that parse, beside those errors,
+    so that the later stages can report their own diagnostics too (``api.analyse``).
 
     Example:
         >>> tree, problems = parse(Source("x.rules", 'define a: 1 + 2'))
@@ -284,6 +320,9 @@ def parse(source: Source, limits: Limits = DEFAULT_LIMITS,
     """
     with gc_paused():
         tree, problems = parse_tree(source, limits)
+        if tree is None and recover and problems and all(
+                d.code in RECOVERABLE for d in problems):
+            tree = _recovered_tree(source)
         if tree is None:
             return None, problems
         try:
@@ -301,7 +340,7 @@ def parse(source: Source, limits: Limits = DEFAULT_LIMITS,
         file = attrs.evolve(file, comments=comments, clauses=clauses)
     elif comments:
         file = attrs.evolve(file, comments=comments)
-    return file, built
+    return file, [*problems, *built]
 
 
 def _deepest(tree: Any, source: Source) -> Span:

@@ -125,7 +125,7 @@ def assemble(entry: Path, *, root: Path | None = None, limits: Limits = DEFAULT_
         if source is None:
             return
         texts[display] = source
-        file, parse_problems = parse(source, limits, ids)
+        file, parse_problems = parse(source, limits, ids, recover=True)
         problems.extend(parse_problems)
         if file is None:
             return

@@ -10,20 +10,24 @@ from spinerules.testing.runner import (
     DEFAULT_AS_OF,
     Case,
     CaseResult,
+    GuidelineCache,
     cases_from_guideline,
     cases_from_yaml,
     collect,
     describe_failure,
     run_case,
+    run_cases,
 )
 
 __all__ = [
     "DEFAULT_AS_OF",
     "Case",
     "CaseResult",
+    "GuidelineCache",
     "cases_from_guideline",
     "cases_from_yaml",
     "collect",
     "describe_failure",
     "run_case",
+    "run_cases",
 ]

@@ -22,6 +22,7 @@ import pytest
 from spinerules.testing.runner import (
     DEFAULT_AS_OF,
     Case,
+    GuidelineCache,
     cases_from_guideline,
     cases_from_yaml,
     describe_failure,
@@ -63,6 +64,10 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
     return None
 
 
+_CACHE = pytest.StashKey[GuidelineCache]()
+"""The session's loaded guidelines: each loaded once for all the cases that name it."""
+
+
 class CaseFailedError(Exception):
     """A guideline case whose outcome differs from its expectation."""
 
@@ -76,7 +81,8 @@ class CaseItem(pytest.Item):
         self.guideline = guideline
 
     def runtest(self) -> None:
-        result = run_case(self.case, self.guideline)
+        cache = self.session.stash.setdefault(_CACHE, GuidelineCache())
+        result = run_case(self.case, self.guideline, cache=cache)
         if not result.passed:
             raise CaseFailedError(describe_failure(result))
 
@@ -94,7 +100,8 @@ class CaseFile(pytest.File):
     """A YAML case file."""
 
     def collect(self) -> Iterator[CaseItem]:
-        for case in cases_from_yaml(self.path):
+        cache = self.session.stash.setdefault(_CACHE, GuidelineCache())
+        for case in cases_from_yaml(self.path, cache):
             yield CaseItem.from_parent(self, name=case.name, case=case)
 
 

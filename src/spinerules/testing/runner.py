@@ -22,19 +22,27 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
-import yaml
 
-from spinerules.api import EvaluationFailedError, Guideline, load, parse_iso_date
-from spinerules.engine.result import Result
+from spinerules.api import EvaluationFailedError, Guideline, analyse, load, parse_iso_date
+from spinerules.checker.check import Checked
+from spinerules.engine.result import ASK_CODE, Result
 from spinerules.lang import diagnostics as dg
-from spinerules.lang.nodes import Test
-from spinerules.lang.source import is_folder, read_limited, resolve, why_unreadable
+from spinerules.lang.nodes import For, Rule, Test
+from spinerules.lang.resources import bundled
+from spinerules.lang.source import Source, is_folder, read_limited, resolve, why_unreadable
 from spinerules.records.loader import DEFAULT_MAX_BYTES, RecordError, load_record
+from spinerules.testing.casefile import (
+    ParsedCaseFile,
+    Vocabulary,
+    check_parsed,
+    located_problems,
+    parse_case_text,
+)
 
 DEFAULT_AS_OF = datetime.date(2026, 1, 1)
 
@@ -102,33 +110,41 @@ MAX_BROKEN_CASES = 100
 """Broken cases reported for one case file; then one ``SR120`` says how many were left."""
 
 
-def _yaml_loader() -> type[Any]:
-    """libyaml's safe loader when PyYAML was built with it (several times faster)."""
-    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def cases_from_yaml(path: Path) -> Iterator[Case]:
+def cases_from_yaml(path: Path, cache: GuidelineCache | None = None) -> Iterator[Case]:
     """The cases of one YAML case file (at most :data:`MAX_CASE_FILE_BYTES`; after
-    :data:`MAX_BROKEN_CASES` broken cases, one last case says how many were not read)."""
+    :data:`MAX_BROKEN_CASES` broken cases, one last case says how many were not read).
+
+    The file is checked first (``casefile``): a case with an unknown key, a value of the
+    wrong shape, or a code, rule or score its guideline cannot give (the guideline loaded
+    through ``cache``) fails with the located diagnostics; a problem of the whole file
+    gives one more failing case.
+    """
 
     def unreadable(error: str) -> Case:
         return Case(name=path.name, origin=str(path), guideline="", patient=None,
                     as_of=DEFAULT_AS_OF, error=error)
 
-    try:
-        raw, size = read_limited(path, MAX_CASE_FILE_BYTES)
-    except OSError as exc:
-        yield unreadable(f"error[SR110]: cannot read the file `{path}`: {why_unreadable(exc)}")
+    parsed, error = read_case_file(path)
+    if parsed is None:
+        yield unreadable(error or "cannot read the case file")
         return
-    if len(raw) > MAX_CASE_FILE_BYTES:
-        yield unreadable(f"error[SR107]: the file is too large ({size} bytes; the limit is "
-                         f"{MAX_CASE_FILE_BYTES}): split the cases into several files")
+    source = parsed.source
+    cache = cache if cache is not None else GuidelineCache()
+    located = located_problems(parsed, _vocabulary_in(path, _loaded_vocabulary(cache)))
+
+    def rendered(diags: list[dg.Diagnostic]) -> str:
+        return dg.render_all(diags, {source.name: source})
+
+    whole = [d for i, d in located if i is None]
+    if whole:
+        yield unreadable(rendered(whole))
+    if parsed.problems:
         return
-    try:
-        data = yaml.load(raw.decode("utf-8"), Loader=_yaml_loader())  # safe: plain data only
-    except (ValueError, yaml.YAMLError, RecursionError) as exc:  # bad UTF-8 is a ValueError
-        yield unreadable(f"cannot read the case file: {str(exc)[:500]}")
-        return
+    by_case: dict[int, list[dg.Diagnostic]] = {}
+    for i, d in located:
+        if i is not None:
+            by_case.setdefault(i, []).append(d)
+    data = parsed.data
     root = project_root(path.parent)
     entries = data.get("cases", [data]) if isinstance(data, dict) else data
     if not isinstance(entries, list):
@@ -142,6 +158,9 @@ def cases_from_yaml(path: Path) -> Iterator[Case]:
             case = Case(name=f"{path.stem}[{i}]", origin=f"{path}:case {i + 1}", guideline="",
                         patient=None, as_of=DEFAULT_AS_OF,
                         error=f"the case is malformed: {str(exc)[:200]}")
+        if i in by_case:  # the located problems, then what reading the case found
+            also = f"\n{case.error}" if case.error else ""
+            case = attrs.evolve(case, error=rendered(by_case[i]) + also)
         yield case
         broken += case.error is not None
         if broken >= MAX_BROKEN_CASES and i + 1 < len(entries):
@@ -152,6 +171,93 @@ def cases_from_yaml(path: Path) -> Iterator[Case]:
                        f"{MAX_BROKEN_CASES} broken cases in this file; {more:,} more cases "
                        "were not read")
             return
+
+
+def read_case_file(path: Path) -> tuple[ParsedCaseFile | None, str | None]:
+    """A case file read and parsed (a YAML error is among its ``problems``), or None and
+    why it could not be read at all."""
+    try:
+        raw, size = read_limited(path, MAX_CASE_FILE_BYTES)
+    except OSError as exc:
+        return None, f"error[SR110]: cannot read the file `{path}`: {why_unreadable(exc)}"
+    if len(raw) > MAX_CASE_FILE_BYTES:
+        return None, (f"error[SR107]: the file is too large ({size} bytes; the limit is "
+                      f"{MAX_CASE_FILE_BYTES}): split the cases into several files")
+    try:
+        text = raw.decode("utf-8")
+    except ValueError as exc:
+        return None, f"error[SR105]: the file is not readable UTF-8 text: {exc}"
+    return parse_case_text(Source(str(path), text.removeprefix("\ufeff"))), None
+
+
+def check_case_file(path: Path, checked: CheckedCache | None = None,
+                    ) -> tuple[list[dg.Diagnostic], Source | None, str | None]:
+    """The diagnostics of one case file, its source (to show lines), or why it could not
+    be read; what ``spinerules check`` reports for a ``.yaml`` file. The guidelines it
+    names are checked, not loaded (``checked``: analyses shared between files)."""
+    parsed, error = read_case_file(path)
+    if parsed is None:
+        return [], None, error
+    checked = checked if checked is not None else CheckedCache()
+    return check_parsed(parsed, _vocabulary_in(path, checked.vocabulary)), parsed.source, None
+
+
+class CheckedCache:
+    """Guidelines analysed (parsed and checked, not planned) by name, for the names a case
+    file may use: what ``spinerules check`` needs, at a third of a load's cost."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, Vocabulary | None] = {}
+
+    def vocabulary(self, name: str) -> Vocabulary | None:
+        key = _cache_key(name)
+        if key not in self._found:
+            checked, diags = analyse(name)
+            ok = checked is not None and not any(d.is_error for d in diags)
+            self._found[key] = vocabulary_of(checked) if ok and checked is not None else None
+        return self._found[key]
+
+
+def vocabulary(g: Guideline) -> Vocabulary:
+    """The codes, rule ids and score names a guideline can give."""
+    return vocabulary_of(g.checked)
+
+
+def vocabulary_of(checked: Checked) -> Vocabulary:
+    """The codes, rule ids and score names of a checked program."""
+    rules = set()
+    stack = list(checked.program.items())
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Rule):
+            rules.add(item.rule_id)
+        elif isinstance(item, For):
+            stack.extend(item.items)
+    return Vocabulary(codes=frozenset({*checked.codes, ASK_CODE}), rules=frozenset(rules),
+                      scores=frozenset(s.name for s in checked.scores.values()))
+
+
+def _vocabulary_in(path: Path, provider: Callable[[str], Vocabulary | None],
+                   ) -> Callable[[str], Vocabulary | None]:
+    """The vocabulary of a guideline named in the case file ``path`` (None: it does not
+    load, which running its cases reports)."""
+    root = project_root(path.parent)
+
+    def of(name: str) -> Vocabulary | None:
+        target = name if _is_name(name) else str(path.parent / name)
+        if not _is_name(target) and _outside(Path(target), root):
+            return None
+        return provider(target)
+    return of
+
+
+def _loaded_vocabulary(cache: GuidelineCache) -> Callable[[str], Vocabulary | None]:
+    def of(name: str) -> Vocabulary | None:
+        try:
+            return vocabulary(cache.load(name))
+        except dg.GuidelineError:
+            return None
+    return of
 
 
 def _yaml_case(path: Path, i: int, raw: Any, defaults: dict[str, Any], root: Path) -> Case:
@@ -260,12 +366,51 @@ def _is_name(text: str) -> bool:
     return "/" not in text and not text.endswith(".rules")
 
 
-def run_case(case: Case, guideline: Guideline | None = None) -> CaseResult:
-    """Evaluate one case and compare; never raises for a bad case."""
+def _cache_key(name: str) -> str:
+    """A guideline's resolved entry file (a bundled name: its entry file), or the name."""
+    path = Path(name)
+    try:
+        if not path.exists() and _is_name(name):
+            path = bundled(name) or path
+        if path.exists():
+            return str(resolve(path))
+    except OSError:
+        pass
+    return name
+
+
+class GuidelineCache:
+    """Guidelines loaded for a test run, each once: by its resolved entry file (or its
+    bundled name), so that the 230 cases of one case file share one load. A guideline that
+    does not load is remembered too (its error is raised again for each case)."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, Guideline | dg.GuidelineError] = {}
+
+    def load(self, name: str) -> Guideline:
+        """The loaded guideline ``name`` (a path or a bundled name); ``GuidelineError``."""
+        key = _cache_key(name)
+        found = self._loaded.get(key)
+        if found is None:
+            try:
+                found = load(name)
+            except dg.GuidelineError as exc:
+                found = exc
+            self._loaded[key] = found
+        if isinstance(found, dg.GuidelineError):
+            raise found
+        return found
+
+
+def run_case(case: Case, guideline: Guideline | None = None, *,
+             cache: GuidelineCache | None = None) -> CaseResult:
+    """Evaluate one case and compare; never raises for a bad case. Without ``guideline``
+    the case's own is loaded (through ``cache`` when given: once for all its cases)."""
     if case.error:
         return CaseResult(case=case, failures=(case.error,))
     try:
-        g = guideline or load(case.guideline)
+        g = guideline or (cache.load(case.guideline) if cache is not None
+                          else load(case.guideline))
     except dg.GuidelineError as exc:
         return CaseResult(case=case, failures=(f"the guideline does not load:\n{exc}",))
     try:
@@ -334,20 +479,29 @@ def _codes_in(text: str) -> list[str]:
     return [parts[i] for i in range(1, len(parts), 2)]
 
 
-def collect(paths: list[str]) -> Iterator[tuple[Case, Guideline | None]]:
-    """Cases from guideline files, bundled names, folders and YAML case files."""
+def run_cases(collected: Iterable[tuple[Case, Guideline | None]],
+              cache: GuidelineCache | None = None) -> list[CaseResult]:
+    """Run collected cases, loading each guideline once (``cache``, a new one by default)."""
+    cache = cache if cache is not None else GuidelineCache()
+    return [run_case(case, g, cache=cache) for case, g in collected]
+
+
+def collect(paths: list[str], cache: GuidelineCache | None = None,
+            ) -> Iterator[tuple[Case, Guideline | None]]:
+    """Cases from guideline files, bundled names, folders and YAML case files (guidelines
+    loaded through ``cache`` when given)."""
     for p in paths:
         path = Path(p)
         if is_folder(path):
             for f in sorted(path.rglob("*")):
                 if f.suffix in (".yaml", ".yml"):
-                    yield from ((c, None) for c in cases_from_yaml(f))
+                    yield from ((c, None) for c in cases_from_yaml(f, cache))
                 elif f.suffix == ".rules" and _is_entry(f):
-                    yield from _guideline_cases(str(f))
+                    yield from _guideline_cases(str(f), cache)
         elif path.suffix in (".yaml", ".yml"):
-            yield from ((c, None) for c in cases_from_yaml(path))
+            yield from ((c, None) for c in cases_from_yaml(path, cache))
         else:
-            yield from _guideline_cases(p)
+            yield from _guideline_cases(p, cache)
 
 
 def _is_entry(f: Path) -> bool:
@@ -362,9 +516,10 @@ def _is_entry(f: Path) -> bool:
     return any(line.startswith("guideline ") for line in head.splitlines())
 
 
-def _guideline_cases(p: str) -> Iterator[tuple[Case, Guideline | None]]:
+def _guideline_cases(p: str, cache: GuidelineCache | None,
+                     ) -> Iterator[tuple[Case, Guideline | None]]:
     try:
-        g = load(p)
+        g = cache.load(p) if cache is not None else load(p)
     except dg.GuidelineError as exc:
         yield (Case(name=p, origin=p, guideline=p, patient=None, as_of=DEFAULT_AS_OF,
                     error=f"the guideline does not load:\n{exc}"), None)
