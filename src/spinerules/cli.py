@@ -1,4 +1,4 @@
-"""The ``spinerules`` command: ``eval``, ``check``, ``explain``, ``test``, ``fmt``.
+"""The ``spinerules`` command: ``eval``, ``check``, ``explain``, ``test``, ``fmt``, ``new``.
 
 Exit status: 0 success (a patient was evaluated, whatever it was recommended or asked
 for; a check found no error); 1 the guideline has errors (or tests failed); 2 usage
@@ -65,9 +65,9 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def _load(guideline: str) -> Guideline:
+def _load(guideline: str, root: str | None = None) -> Guideline:
     try:
-        return load(guideline)
+        return load(guideline, root=root)
     except dg.GuidelineError as exc:
         _fail(str(exc), EXIT_GUIDELINE)
 
@@ -130,9 +130,14 @@ def main() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
               default="text", show_default=True)
 @click.option("--trace", is_flag=True, help="Append the rule-by-rule trace.")
-def eval_cmd(guideline: str, patient: str, as_of: str | None, fmt: str, trace: bool) -> None:
-    """Evaluate GUIDELINE (a path or a bundled name) for PATIENT (a JSON file, or -)."""
-    g = _load(guideline)
+@click.option("--root", default=None, type=click.Path(file_okay=False),
+              help="The folder imports are confined to (default: the project's, marked by "
+              "spinerules.toml, else the guideline's folder).")
+def eval_cmd(guideline: str, patient: str, as_of: str | None, fmt: str, trace: bool,
+             root: str | None = None) -> None:
+    """Evaluate GUIDELINE (a path, a project folder or a bundled name) for PATIENT (a JSON
+    file, or -)."""
+    g = _load(guideline, root)
     record = _read_patient(g, patient)
     result = _evaluate(g, record, _as_of(as_of), trace)
     if fmt == "json":
@@ -155,9 +160,13 @@ def render_markdown(result: Result) -> str:
 @click.argument("patient")
 @click.argument("code")
 @click.option("--as-of", "as_of", help="The evaluation date (YYYY-MM-DD); default today.")
-def explain_cmd(guideline: str, patient: str, code: str, as_of: str | None) -> None:
+@click.option("--root", default=None, type=click.Path(file_okay=False),
+              help="The folder imports are confined to (default: the project's, marked by "
+              "spinerules.toml, else the guideline's folder).")
+def explain_cmd(guideline: str, patient: str, code: str, as_of: str | None,
+                root: str | None = None) -> None:
     """Why (or why not) GUIDELINE gives CODE for PATIENT."""
-    g = _load(guideline)
+    g = _load(guideline, root)
     record = _read_patient(g, patient)
     result = _evaluate(g, record, _as_of(as_of), True)
     _echo(result.explain(code))
@@ -189,13 +198,16 @@ def _rules_files(paths: tuple[str, ...]) -> list[str]:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
-def check_cmd(paths: tuple[str, ...], fmt: str) -> None:
+@click.option("--root", default=None, type=click.Path(file_okay=False),
+              help="The folder imports are confined to (default: the project's, marked by "
+              "spinerules.toml, else the guideline's folder).")
+def check_cmd(paths: tuple[str, ...], fmt: str, root: str | None = None) -> None:
     """Check guidelines (files, folders or bundled names); exit 1 on errors."""
     all_diags: list[dg.Diagnostic] = []
     texts: dict[str, Any] = {}
     files = _rules_files(paths)
     for f in files:
-        checked, diags = analyse(f)
+        checked, diags = analyse(f, root=root)
         all_diags.extend(diags)
         if checked is not None:
             texts.update(checked.program.texts)
@@ -226,15 +238,18 @@ def check_cmd(paths: tuple[str, ...], fmt: str) -> None:
               help="Report rule and condition (MC/DC) coverage of the tests.")
 @click.option("--fail-under", type=float, default=None,
               help="With --coverage: exit 1 if rule or condition coverage is below this.")
+@click.option("--root", default=None, type=click.Path(file_okay=False),
+              help="The folder imports are confined to (default: the project's, marked by "
+              "spinerules.toml, else the guideline's folder).")
 def test_cmd(paths: tuple[str, ...], fmt: str, properties: bool, examples: int,
-             coverage: bool, fail_under: float | None) -> None:
+             coverage: bool, fail_under: float | None, root: str | None = None) -> None:
     """Run `test` blocks and YAML case files; exit 1 if any fails."""
     from spinerules.testing.runner import collect, describe_failure, run_case
 
-    collected = list(collect(list(paths)))
-    results = [run_case(case, g) for case, g in collected]
+    collected = list(collect(list(paths), root=root))
+    results = [run_case(case, g, root=root) for case, g in collected]
     failed = [r for r in results if not r.passed]
-    reports = _coverage(results) if coverage else []
+    reports = _coverage(results, root) if coverage else []
     low = [r for r in reports if fail_under is not None
            and min(r.rule_percent, r.condition_percent) < fail_under]
     prop_report: list[dict[str, Any]] = []
@@ -243,7 +258,7 @@ def test_cmd(paths: tuple[str, ...], fmt: str, properties: bool, examples: int,
 
         for f in _rules_files(paths):
             try:
-                g = load(f)
+                g = load(f, root=root)
             except dg.GuidelineError:
                 continue  # reported by the cases above
             for failure in check_properties(g, examples=examples):
@@ -268,7 +283,7 @@ def test_cmd(paths: tuple[str, ...], fmt: str, properties: bool, examples: int,
     sys.exit(EXIT_GUIDELINE if bad else EXIT_OK)
 
 
-def _coverage(results: list[Any]) -> list[Any]:
+def _coverage(results: list[Any], root: str | None = None) -> list[Any]:
     """Coverage per guideline, over the cases that evaluated."""
     from spinerules.api import load as load_guideline
     from spinerules.testing.coverage import measure
@@ -281,7 +296,8 @@ def _coverage(results: list[Any]) -> list[Any]:
             key = str(path.resolve()) if path.exists() else r.case.guideline
             names.setdefault(key, r.case.guideline)
             by_guideline.setdefault(key, []).append(r.result)
-    return [measure(load_guideline(names[key]), rs) for key, rs in sorted(by_guideline.items())]
+    return [measure(load_guideline(names[key], root=root), rs)
+            for key, rs in sorted(by_guideline.items())]
 
 
 def _fmt_files(paths: tuple[str, ...]) -> list[str]:
@@ -403,6 +419,28 @@ def fmt_cmd(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
     if failed or (check_only and changed):
         sys.exit(EXIT_GUIDELINE)
     sys.exit(EXIT_OK)
+
+
+@main.command("new")
+@click.argument("name")
+@click.option("--dir", "folder", default=None, type=click.Path(file_okay=False),
+              help="Where to write the project (default: ./NAME).")
+def new_cmd(name: str, folder: str | None) -> None:
+    """Start a guideline project NAME: spinerules.toml, a record declaration, a guideline
+    with a source, a rule and a test, a test patient and a case file, which check and test
+    clean."""
+    from spinerules.lang.project import new_project
+
+    target = Path(folder) if folder is not None else Path(name)
+    try:
+        written = new_project(target, name)
+    except ValueError as exc:
+        _fail(f"error: {exc}", EXIT_USAGE)
+    except OSError as exc:
+        _fail(f"error: cannot write the project: {exc.strerror or exc}", EXIT_USAGE)
+    for path in written:
+        _echo(f"created {path}")
+    _echo(f"next: spinerules check {target} && spinerules test {target}")
 
 
 if __name__ == "__main__":  # pragma: no cover

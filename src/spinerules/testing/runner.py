@@ -199,13 +199,14 @@ def _yaml_case(path: Path, i: int, raw: Any, defaults: dict[str, Any], root: Pat
         want_scores=scores, want_error=entry.get("want_error"), error=error)
 
 
-PROJECT_MARKERS = ("pyproject.toml", ".git")
+PROJECT_MARKERS = ("spinerules.toml", "pyproject.toml", ".git")
 """Files or folders that mark a project's top folder."""
 
 
 def project_root(folder: Path) -> Path:
     """The folder test patients and case files may name files in: the nearest folder at or
-    above ``folder`` that holds ``pyproject.toml`` or ``.git``, else ``folder`` itself."""
+    above ``folder`` that holds ``spinerules.toml``, ``pyproject.toml`` or ``.git``, else
+    ``folder`` itself."""
     try:
         start = resolve(folder)
     except OSError:
@@ -260,12 +261,14 @@ def _is_name(text: str) -> bool:
     return "/" not in text and not text.endswith(".rules")
 
 
-def run_case(case: Case, guideline: Guideline | None = None) -> CaseResult:
-    """Evaluate one case and compare; never raises for a bad case."""
+def run_case(case: Case, guideline: Guideline | None = None, *,
+             root: str | Path | None = None) -> CaseResult:
+    """Evaluate one case and compare; never raises for a bad case. ``root``: the folder
+    imports are confined to, when the guideline is loaded here (default: its project's)."""
     if case.error:
         return CaseResult(case=case, failures=(case.error,))
     try:
-        g = guideline or load(case.guideline)
+        g = guideline or load(case.guideline, root=root)
     except dg.GuidelineError as exc:
         return CaseResult(case=case, failures=(f"the guideline does not load:\n{exc}",))
     try:
@@ -334,8 +337,10 @@ def _codes_in(text: str) -> list[str]:
     return [parts[i] for i in range(1, len(parts), 2)]
 
 
-def collect(paths: list[str]) -> Iterator[tuple[Case, Guideline | None]]:
-    """Cases from guideline files, bundled names, folders and YAML case files."""
+def collect(paths: list[str], *, root: str | Path | None = None,
+            ) -> Iterator[tuple[Case, Guideline | None]]:
+    """Cases from guideline files, bundled names, folders and YAML case files (``root``:
+    the folder imports are confined to, default each guideline's project's)."""
     for p in paths:
         path = Path(p)
         if is_folder(path):
@@ -343,11 +348,11 @@ def collect(paths: list[str]) -> Iterator[tuple[Case, Guideline | None]]:
                 if f.suffix in (".yaml", ".yml"):
                     yield from ((c, None) for c in cases_from_yaml(f))
                 elif f.suffix == ".rules" and _is_entry(f):
-                    yield from _guideline_cases(str(f))
+                    yield from _guideline_cases(str(f), root)
         elif path.suffix in (".yaml", ".yml"):
             yield from ((c, None) for c in cases_from_yaml(path))
         else:
-            yield from _guideline_cases(p)
+            yield from _guideline_cases(p, root)
 
 
 def _is_entry(f: Path) -> bool:
@@ -362,9 +367,10 @@ def _is_entry(f: Path) -> bool:
     return any(line.startswith("guideline ") for line in head.splitlines())
 
 
-def _guideline_cases(p: str) -> Iterator[tuple[Case, Guideline | None]]:
+def _guideline_cases(p: str, root: str | Path | None = None,
+                     ) -> Iterator[tuple[Case, Guideline | None]]:
     try:
-        g = load(p)
+        g = load(p, root=root)
     except dg.GuidelineError as exc:
         yield (Case(name=p, origin=p, guideline=p, patient=None, as_of=DEFAULT_AS_OF,
                     error=f"the guideline does not load:\n{exc}"), None)
