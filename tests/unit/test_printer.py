@@ -216,7 +216,9 @@ module demo.parts "Parts"
 import "parts.rules"
 import demo.more
 import spinerules:vcf.red_flags
-enum demo.Kind ordered "Kinds": a "first", b
+enum demo.Kind ordered "Kinds":
+  a "first",
+  b
 enum demo.Plain: x
 type demo.Rec "A record":
   field n: number % 0..100 "share"

@@ -500,7 +500,8 @@ class _Printer:
             "" if e.doc is None else " " + quote(e.doc)) + ":"
         parts = [m.name + ("" if m.doc is None else " " + quote(m.doc)) for m in e.members]
         anchors = [self.at(m) for m in e.members]
-        breaks = [self.between(a, b) for a, b in itertools.pairwise(e.members)]
+        documented = any(m.doc is not None for m in e.members)  # then one member a line
+        breaks = [documented or self.between(a, b) for a, b in itertools.pairwise(e.members)]
         flat = f"{head} {', '.join(parts)}"
         if col + len(flat) <= WIDTH and not any(breaks):
             self.emit(col, flat, self.at(e) + [x for a in anchors for x in a])

@@ -89,7 +89,8 @@ def _case_from_block(g: Guideline, t: Test) -> Case:
     else:
         patient, error = read_test_patient(t.given, here, project_root(Path(g.program.root)))
     return Case(
-        name=t.name, origin=t.span.location(), guideline=g.program.entry, patient=patient,
+        name=t.name, origin=t.span.location(),
+        guideline=g.program.paths.get(g.program.entry, g.program.entry), patient=patient,
         as_of=t.as_of or DEFAULT_AS_OF, want_codes=t.expect, want_not=t.expect_not,
         want_missing=t.expect_missing,
         want_scores={s.name: (s.low, s.high) for s in t.expect_scores}, error=error)
