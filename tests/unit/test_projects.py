@@ -149,6 +149,15 @@ def test_root_narrows_the_folder_imports_are_confined_to(tmp_path: Path) -> None
     assert code == 0
     code, out = cli("check", "--root", str(root / "main"), str(root / "main" / "ccr.rules"))
     assert code == 1 and "error[SR209]" in out
+    write(root, {"p.json": '{"age": 70}', "main/t.cases.yaml": (
+        "guideline: ccr.rules\npatient_file: ../p.json\nwant_codes: [image]\n")})
+    code, out = cli("test", str(root / "main" / "t.cases.yaml"))
+    assert code == 0 and "1 passed, 0 failed" in out, out
+    code, out = cli("test", "--root", str(root / "main"), str(root / "main" / "t.cases.yaml"))
+    assert code == 1 and "SR209" in out
+    code, out = cli("eval", "--root", str(root / "main"), str(root / "main" / "ccr.rules"),
+                    str(root / "p.json"))
+    assert code == 1 and "SR209" in out
 
 
 # ---------------------------------------------------------------------- a copy, and `new`

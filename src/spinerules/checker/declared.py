@@ -84,18 +84,20 @@ def declare(program: Program, registry: Mapping[str, type]) -> tuple[
                                 hints=("a record may hold another record, never itself, "
                                        "directly or through others",)))
         return {}, problems
-    made: dict[str, type] = {}
-    for e in enums:
-        made[e.name] = _make_enum(e)
-    for t in order:
-        if t.name in registry:
-            continue  # compared below, never made
-        made[t.name] = _make_type(t, made, resolved, registry, by_name)
-    out = {t.name: made[t.name] for t in types if t.name in made}
+    bound: dict[str, type] = {}  # declared name -> the Python class it was compared with
     for t in types:
         if t.name in registry:
-            _compare(t, registry[t.name], by_name, resolved, problems, set())
-            out[t.name] = registry[t.name]
+            _compare(t, registry[t.name], by_name, resolved, problems, bound)
+    made: dict[str, type] = {}
+    for t in order:
+        if t.name in bound:
+            continue  # a registered class (or one it holds) runs: never made
+        for f in t.fields:  # the enumerations it uses, made once (only when needed)
+            target = by_name.get(resolved.get((t.name, f.name), ""))
+            if isinstance(target, n.EnumDecl) and target.name not in made:
+                made[target.name] = _make_enum(target)
+        made[t.name] = _make_type(t, made, resolved, bound)
+    out = {t.name: made.get(t.name) or bound[t.name] for t in types}
     return out, problems
 
 
@@ -214,8 +216,7 @@ def _make_enum(e: n.EnumDecl) -> type[enum.Enum]:
 
 
 def _make_type(t: n.TypeDecl, made: Mapping[str, type],
-               resolved: Mapping[tuple[str, str], str], registry: Mapping[str, type],
-               by_name: Mapping[str, n.TypeDecl | n.EnumDecl]) -> type:
+               resolved: Mapping[tuple[str, str], str], bound: Mapping[str, type]) -> type:
     annotations: dict[str, Any] = {}
     body: dict[str, Any] = {}
     for f in t.fields:
@@ -224,7 +225,7 @@ def _make_type(t: n.TypeDecl, made: Mapping[str, type],
             py = BUILTIN_TYPES[f.type]
         else:
             target = resolved[(t.name, f.name)]
-            py = made.get(target) or registry[target]
+            py = made.get(target) or bound[target]
         if f.is_list:
             py = tuple[py, ...]
         annotations[f.name] = py | None
@@ -244,11 +245,12 @@ def _make_type(t: n.TypeDecl, made: Mapping[str, type],
 
 def _compare(t: n.TypeDecl, cls: type, by_name: Mapping[str, n.TypeDecl | n.EnumDecl],
              resolved: Mapping[tuple[str, str], str], problems: list[dg.Diagnostic],
-             seen: set[str]) -> None:
-    """Compare a declaration with a Python record class, field by field (SR225)."""
+             seen: dict[str, type]) -> None:
+    """Compare a declaration with a Python record class, field by field (SR225); ``seen``
+    gets each declared type compared, with its class."""
     if t.name in seen:
         return
-    seen.add(t.name)
+    seen[t.name] = cls
 
     found: dict[int, tuple[n.Node, list[str]]] = {}
 
@@ -265,7 +267,7 @@ def _compare(t: n.TypeDecl, cls: type, by_name: Mapping[str, n.TypeDecl | n.Enum
 
 def _compare_fields(t: n.TypeDecl, cls: type, by_name: Mapping[str, n.TypeDecl | n.EnumDecl],
                     resolved: Mapping[tuple[str, str], str], problems: list[dg.Diagnostic],
-                    seen: set[str], differ: Any) -> None:
+                    seen: dict[str, type], differ: Any) -> None:
 
     if not attrs.has(cls):
         differ(t, "the registered class is not an attrs class")
