@@ -511,7 +511,11 @@ def _texts_of(path_or_name: str | Path, problems: list[dg.Diagnostic]) -> dict[s
 
     out: dict[str, Any] = {}
     path, _ = _locate(path_or_name)
-    too_large = {d.span.source for d in problems if d.code == "SR107"}
+    if any(d.code == "SR115" for d in problems):  # the project file, to show its lines
+        project = find_project(path)
+        if project is not None and project.source is not None:
+            out[project.source.name] = project.source
+    too_large = {d.span.source for d in problems if d.code == "SR115" or d.code == "SR107"}
     for d in problems:
         name = d.span.source
         if name in out or name in too_large:  # not read again just to show a line

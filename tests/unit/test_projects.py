@@ -86,6 +86,7 @@ def test_a_bad_project_file_is_a_located_error(tmp_path: Path, text: str, line: 
     assert words in rendered, rendered
     code, out = cli("check", str(tmp_path / "p" / "g.rules"))
     assert code == 1 and "error[SR115]" in out and f"p/spinerules.toml:{line}:" in out
+    assert f"{line} | {text.splitlines()[line - 1]}" in out  # the line itself, shown
 
 
 # ---------------------------------------------------------------------- imports
