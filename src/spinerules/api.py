@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from spinerules.checker.check import Checked, check_program, structure_problems
+from spinerules.checker.declared import DECLARED_MARK, declare
 from spinerules.engine.codegen import FastFn, generate
 from spinerules.engine.compile import BudgetExceededError, EvaluationError
 from spinerules.engine.evaluate import Plan, Planner, fast_codes, run
@@ -21,6 +22,7 @@ from spinerules.engine.result import Result
 from spinerules.lang import diagnostics as dg
 from spinerules.lang import nodes as n
 from spinerules.lang.parser import DEFAULT_LIMITS, RECOVERABLE, Limits, gc_paused
+from spinerules.lang.project import find_project
 from spinerules.lang.resolve import Program, assemble, printable
 from spinerules.lang.resources import bundled, guidelines_dir
 from spinerules.lang.source import Span
@@ -123,8 +125,11 @@ class Guideline:
                 raw = b"\xef\xbb\xbf" + raw  # the byte order mark the reader dropped
             sources.append((name, program.paths.get(name, name), raw, program.sha256[name]))
         record_name = self.header.record or "spine.Patient"
+        record_type: type | None = self.record_type
+        if getattr(record_type, DECLARED_MARK, None) is not None:
+            record_type = None  # declared in the sources: declared again, not pickled
         return (_rebuild, (program.entry, program.root, tuple(sources), self.limits,
-                           record_name, self.record_type, self.sha256))
+                           record_name, record_type, self.sha256))
 
     def warm(self) -> None:
         """Generate the code behind ``codes``, ``evaluate`` and traces now rather than on
@@ -265,7 +270,7 @@ most recent few: a pool that ships one guideline with every task rebuilds it onc
 
 
 def _rebuild(entry: str, root: str, sources: tuple[tuple[str, str, bytes, str], ...],
-             limits: Limits, record_name: str, record_type: type,
+             limits: Limits, record_name: str, record_type: type | None,
              sha256: str) -> Guideline:
     """Unpickle a :class:`Guideline`: check each text's hash, then load it from memory."""
     key = (sha256, entry, root, limits, record_name, record_type)
@@ -281,7 +286,8 @@ def _rebuild(entry: str, root: str, sources: tuple[tuple[str, str, bytes, str], 
 
     assembled = rebuild(entry, root, [(name, path, raw) for name, path, raw, _ in sources],
                         limits)
-    checked, problems = analyse(entry, root=root, records={record_name: record_type},
+    records = {record_name: record_type} if record_type is not None else None
+    checked, problems = analyse(entry, root=root, records=records,
                                 limits=limits, assembled=assembled)
     errors = [d for d in problems if d.is_error]
     if checked is None or errors:
@@ -349,10 +355,14 @@ def _find(path_or_name: str | Path) -> tuple[Path, Path | None]:
         found = bundled(path_or_name)
         if found is not None:
             return found, guidelines_dir()
+    project = find_project(p)
     if p.is_dir():
-        candidate = p / f"{p.resolve().name}.rules"
+        entry = project.entry_for(p) if project is not None else None
+        candidate = entry or p / f"{p.resolve().name}.rules"
         if candidate.is_file():
             p = candidate
+    if project is not None:
+        return p, project.root
     try:
         if guidelines_dir().resolve() in p.resolve().parents:
             return p, guidelines_dir()
@@ -372,6 +382,10 @@ def analyse(path_or_name: str | Path, *, root: str | Path | None = None,
     """
     path, bundled_root = _locate(path_or_name)
     use_root = Path(root) if root is not None else bundled_root
+    if assembled is None and text is None:
+        project = find_project(path)
+        if project is not None and project.problems:
+            return None, list(project.problems)
     try:
         program, problems = assembled or assemble(path, root=use_root, limits=limits,
                                                   text=text)
@@ -386,11 +400,19 @@ def analyse(path_or_name: str | Path, *, root: str | Path | None = None,
     if any(d.is_error for d in problems) or program.header is None:
         return None, dg.sort_and_cap(_name_hints(path_or_name, problems))
     registry = dict(records) if records is not None else default_records()
+    declared, declare_problems = declare(program, registry)
+    if declare_problems:
+        problems.extend(declare_problems)
+        if any(d.is_error for d in declare_problems):
+            return None, dg.sort_and_cap(problems)
+    registry.update(declared)
     header = program.header
     record_name = header.record or "spine.Patient"
     if record_name not in registry:
         problems.append(dg.make("SR212", header.span, name=record_name,
-                                hints=dg.did_you_mean(record_name, registry)))
+                                hints=dg.did_you_mean(record_name, registry) or (
+                                    f"declare it: `type {record_name}:` and its fields, "
+                                    "in the guideline or a module it imports",)))
         return None, dg.sort_and_cap(problems)
     structure = structure_problems(program, limits.max_block_depth, limits.max_nesting)
     if structure:
@@ -652,7 +674,11 @@ def _texts_of(path_or_name: str | Path, problems: list[dg.Diagnostic]) -> dict[s
 
     out: dict[str, Any] = {}
     path, _ = _locate(path_or_name)
-    too_large = {d.span.source for d in problems if d.code == "SR107"}
+    if any(d.code == "SR115" for d in problems):  # the project file, to show its lines
+        project = find_project(path)
+        if project is not None and project.source is not None:
+            out[project.source.name] = project.source
+    too_large = {d.span.source for d in problems if d.code == "SR115" or d.code == "SR107"}
     for d in problems:
         name = d.span.source
         if name in out or name in too_large:  # not read again just to show a line

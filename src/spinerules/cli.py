@@ -1,4 +1,4 @@
-"""The ``spinerules`` command: ``eval``, ``check``, ``explain``, ``test``, ``fmt``.
+"""The ``spinerules`` command: ``eval``, ``check``, ``explain``, ``test``, ``fmt``, ``new``.
 
 Exit status: 0 success (a patient was evaluated, whatever it was recommended or asked
 for; a check found no error); 1 the guideline has errors (or tests failed); 2 usage
@@ -69,9 +69,9 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def _load(guideline: str) -> Guideline:
+def _load(guideline: str, root: str | None = None) -> Guideline:
     try:
-        return load(guideline)
+        return load(guideline, root=root)
     except dg.GuidelineError as exc:
         _fail(str(exc), EXIT_GUIDELINE)
 
@@ -178,13 +178,16 @@ def main() -> None:
               "rule-by-rule trace.")
 @click.option("--validate", is_flag=True,
               help="A FHIR Bundle: validate every resource with fhir.resources first.")
+@click.option("--root", default=None, type=click.Path(file_okay=False),
+              help="The folder imports are confined to (default: the project's, marked by "
+              "spinerules.toml, else the guideline's folder).")
 def eval_cmd(guideline: str, patient: str, as_of: str | None, fmt: str, trace: bool,
-             validate: bool) -> None:
-    """Evaluate GUIDELINE (a path or a bundled name) for PATIENT (a JSON record or a FHIR
-    Bundle, a file or -)."""
+             validate: bool, root: str | None = None) -> None:
+    """Evaluate GUIDELINE (a path, a project folder or a bundled name) for PATIENT (a JSON
+    record or a FHIR Bundle, a file or -)."""
     from spinerules.engine import report
 
-    g = _load(guideline)
+    g = _load(guideline, root)
     day = _as_of(as_of)
     record, extraction = _read_input(g, patient, day, validate)
     result = _evaluate(g, record, day, trace)
@@ -264,9 +267,13 @@ def _styled(line: str, text_type: Any) -> Any:
 @click.argument("patient")
 @click.argument("code")
 @click.option("--as-of", "as_of", help="The evaluation date (YYYY-MM-DD); default today.")
-def explain_cmd(guideline: str, patient: str, code: str, as_of: str | None) -> None:
+@click.option("--root", default=None, type=click.Path(file_okay=False),
+              help="The folder imports are confined to (default: the project's, marked by "
+              "spinerules.toml, else the guideline's folder).")
+def explain_cmd(guideline: str, patient: str, code: str, as_of: str | None,
+                root: str | None = None) -> None:
     """Why (or why not) GUIDELINE gives CODE for PATIENT."""
-    g = _load(guideline)
+    g = _load(guideline, root)
     day = _as_of(as_of)
     record = _read_input(g, patient, day)[0]  # a FHIR Bundle is read at the same date
     result = _evaluate(g, record, day, True)
@@ -381,7 +388,11 @@ def _case_files_in(paths: tuple[str, ...]) -> list[str]:
 @click.option("--cases", "with_cases", is_flag=True,
               help="Also check the case files in the folders given (*.cases.yaml, "
               "cases/*.yaml); `spinerules test` always checks them.")
-def check_cmd(paths: tuple[str, ...], fmt: str, with_cases: bool) -> None:
+@click.option("--root", default=None, type=click.Path(file_okay=False),
+              help="The folder imports are confined to (default: the project's, marked by "
+              "spinerules.toml, else the guideline's folder).")
+def check_cmd(paths: tuple[str, ...], fmt: str, with_cases: bool,
+              root: str | None = None) -> None:
     """Check guidelines (files, folders or bundled names) and YAML case files (`.yaml`
     files given); exit 1 on errors."""
 
@@ -392,7 +403,7 @@ def check_cmd(paths: tuple[str, ...], fmt: str, with_cases: bool) -> None:
         _case_files_in(paths) if with_cases else [])
     unreadable: list[str] = []
     for f in files:
-        checked, diags = analyse(f)
+        checked, diags = analyse(f, root=root)
         all_diags.extend(diags)
         if checked is not None:
             texts.update(checked.program.texts)
@@ -440,12 +451,15 @@ def check_cmd(paths: tuple[str, ...], fmt: str, with_cases: bool) -> None:
               help="Report rule and condition (MC/DC) coverage of the tests.")
 @click.option("--fail-under", type=float, default=None,
               help="With --coverage: exit 1 if rule or condition coverage is below this.")
+@click.option("--root", default=None, type=click.Path(file_okay=False),
+              help="The folder imports are confined to (default: the project's, marked by "
+              "spinerules.toml, else the guideline's folder).")
 def test_cmd(paths: tuple[str, ...], fmt: str, properties: bool, examples: int,
-             coverage: bool, fail_under: float | None) -> None:
+             coverage: bool, fail_under: float | None, root: str | None = None) -> None:
     """Run `test` blocks and YAML case files; exit 1 if any fails."""
     from spinerules.testing.runner import GuidelineCache, collect, describe_failure, run_cases
 
-    cache = GuidelineCache()  # each guideline loaded once for all its cases
+    cache = GuidelineCache(root=root)  # each guideline loaded once for all its cases
     results = run_cases(collect(list(paths), cache), cache)
     failed = [r for r in results if not r.passed]
     reports = _coverage(results, cache) if coverage else []
@@ -677,6 +691,28 @@ def fmt_cmd(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
 
 
 main.add_command(fhir_group)
+
+
+@main.command("new")
+@click.argument("name")
+@click.option("--dir", "folder", default=None, type=click.Path(file_okay=False),
+              help="Where to write the project (default: ./NAME).")
+def new_cmd(name: str, folder: str | None) -> None:
+    """Start a guideline project NAME: spinerules.toml, a record declaration, a guideline
+    with a source, a rule and a test, a test patient and a case file, which check and test
+    clean."""
+    from spinerules.lang.project import new_project
+
+    target = Path(folder) if folder is not None else Path(name)
+    try:
+        written = new_project(target, name)
+    except ValueError as exc:
+        _fail(f"error: {exc}", EXIT_USAGE)
+    except OSError as exc:
+        _fail(f"error: cannot write the project: {exc.strerror or exc}", EXIT_USAGE)
+    for path in written:
+        _echo(f"created {path}")
+    _echo(f"next: spinerules check {target} && spinerules test {target}")
 
 
 if __name__ == "__main__":  # pragma: no cover

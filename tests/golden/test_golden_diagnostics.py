@@ -31,6 +31,8 @@ _NAME = re.compile(r"(SR\d{3})-[a-z0-9-]+\Z")
 
 #: Codes without a golden case, and why. Together with the cases they make up ``CODES``.
 NOT_COVERED = {
+    "SR115": "is about a project's spinerules.toml, which would make the cases folder a "
+    "project; tests/unit/test_projects.py::test_a_bad_project_file_is_a_located_error",
     "SR107": "needs a file over Limits.max_bytes (4 MiB), too large to keep in the "
     "repository; tests/bad_inputs/test_corpus.py::test_huge_guideline_file",
     "SR110": "needs a file that cannot be read (it would not be a case file); "

@@ -174,6 +174,10 @@ guideline  demo "Demo guideline"  description "All constructs"  review 2027-06-3
   status draft record spine.Patient version "1.0"
 module demo.parts "Parts"
 import "parts.rules"
+import demo.more  import spinerules:vcf.red_flags
+enum demo.Kind ordered "Kinds":a "first",b enum demo.Plain: x
+type demo.Rec "A record": field n: number % 0 .. 100 "share"
+  field k: list of Kind field m: integer >= 0 field w: number weeks <= 52
 source S: url "https://example.org" title "A \\"quoted\\" title" year 2020 unverified
 source T: title "T" unverified "checked by hand" pmid "123" doi "10.1/x" authors "A, B"
   publisher "P" journal "J" evidence "RCT" note "n"
@@ -210,6 +214,17 @@ guideline demo "Demo guideline"
   description "All constructs"
 module demo.parts "Parts"
 import "parts.rules"
+import demo.more
+import spinerules:vcf.red_flags
+enum demo.Kind ordered "Kinds":
+  a "first",
+  b
+enum demo.Plain: x
+type demo.Rec "A record":
+  field n: number % 0..100 "share"
+  field k: list of Kind
+  field m: integer >= 0
+  field w: number weeks <= 52
 source S:
   title "A \\"quoted\\" title"
   year 2020

@@ -167,6 +167,65 @@ class Builder:
     def import_(self, meta: Any, c: list[Any]) -> n.Import:
         return n.Import(path=unquote(c[0]), **self._k(meta))
 
+    def import_module(self, meta: Any, c: list[Any]) -> n.Import:
+        package = str(c[0]) if len(c) > 1 else None
+        return n.Import(module=c[-1][0], package=package, **self._k(meta))
+
+    # ------------------------------------------------------------------ record types
+    def type_decl(self, meta: Any, c: list[Any]) -> n.TypeDecl:
+        doc = unquote(c[1]) if len(c) > 1 and isinstance(c[1], Token) else None
+        fields = tuple(f for f in c[1:] if isinstance(f, n.FieldDecl))
+        return n.TypeDecl(name=c[0][0], doc=doc, fields=fields, **self._k(meta))
+
+    def field_decl(self, meta: Any, c: list[Any]) -> n.FieldDecl:
+        name, (type_name, is_list) = str(c[0]), c[1]
+        out: dict[str, Any] = {}
+        for part in c[2:]:
+            if isinstance(part, tuple):  # a range
+                out["min"], out["max"] = part
+            elif isinstance(part, Token) and part.type == "STRING":
+                out["doc"] = unquote(part)
+            else:  # the unit (a NAME or `%` token)
+                out["unit"] = self._unit(part)
+        return n.FieldDecl(name=name, type=type_name, is_list=is_list, **out, **self._k(meta))
+
+    def ft_name(self, meta: Any, c: list[Any]) -> tuple[str, bool]:
+        return str(c[0]), False
+
+    def ft_list(self, meta: Any, c: list[Any]) -> tuple[str, bool]:
+        return str(c[0]), True
+
+    def fr_between(self, meta: Any, c: list[Any]) -> tuple[float | None, float | None]:
+        return float(c[0]), float(c[1])
+
+    def fr_bound(self, meta: Any, c: list[Any]) -> tuple[float | None, float | None]:
+        op, value = str(c[0]), float(c[1])
+        if op == ">=":
+            return value, None
+        if op == "<=":
+            return None, value
+        self.diagnostics.append(dg.make(
+            "SR221", self.tok_span(c[0]), what="range", value=f"{op} {c[1]}",
+            detail="a field's range is inclusive",
+            hints=("write `>= N`, `<= N` or `LOW..HIGH`",)))
+        return None, None
+
+    def enum_decl(self, meta: Any, c: list[Any]) -> n.EnumDecl:
+        ordered = any(isinstance(x, str) and x == "ordered" and not isinstance(x, Token)
+                      for x in c[1:])
+        doc = next((unquote(x) for x in c[1:] if isinstance(x, Token) and x.type == "STRING"),
+                   None)
+        members = tuple(x for x in c[1:] if isinstance(x, n.EnumMember))
+        return n.EnumDecl(name=c[0][0], ordered=ordered, doc=doc, members=members,
+                          **self._k(meta))
+
+    def enum_ordered(self, meta: Any, c: list[Any]) -> str:
+        return "ordered"
+
+    def enum_member(self, meta: Any, c: list[Any]) -> n.EnumMember:
+        doc = unquote(c[1]) if len(c) > 1 else None
+        return n.EnumMember(name=str(c[0]), doc=doc, **self._k(meta))
+
     # ------------------------------------------------------------------ sources
     def source(self, meta: Any, c: list[Any]) -> n.Source:
         fields: dict[str, Any] = {}

@@ -51,6 +51,7 @@ CODES: dict[str, tuple[Severity, str, str]] = {
     "SR113": (E, "{what} nested too deeply (more than {limit} levels)", "too deep"),
     "SR114": (E, "expression nested too deeply through the defines and scores it uses "
                  "({depth} levels; the limit is {limit})", "the chain passes the limit here"),
+    "SR115": (E, "invalid project file `{path}`: {detail}", "here"),
     "SR120": (E, "too many problems: {detail}", "stopped here"),
     # ---- SR2xx: names, imports, sources
     "SR201": (E, "unknown name `{name}`", "not defined"),
@@ -75,6 +76,12 @@ CODES: dict[str, tuple[Severity, str, str]] = {
     "SR219": (E, "source `{name}` has no title", "add `title \"...\"`"),
     "SR220": (E, "`{name}` hides an outer name of the same spelling", "choose another name"),
     "SR221": (E, "invalid {what} `{value}`", "{detail}"),
+    "SR222": (E, "unknown type `{name}` for field `{field}`", "not a type"),
+    "SR223": (E, "{what} on field `{field}` of type `{type}`",
+              "only numbers have units and ranges"),
+    "SR224": (E, "record types hold each other in a cycle: {cycle}", "cycle starts here"),
+    "SR225": (E, "the declaration of `{name}` differs from the Python class `{cls}`: {detail}",
+              "differs"),
     # ---- SR3xx: types
     "SR301": (E, "cannot compare `{left}` with `{right}`", "expected `{left}`, found `{right}`"),
     "SR302": (E, "a condition must be true or false, found `{found}`", "not a condition"),

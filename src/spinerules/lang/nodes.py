@@ -163,7 +163,56 @@ class Module(Node):
 
 @attrs.frozen(kw_only=True)
 class Import(Node):
-    path: str
+    """``import "file.rules"`` (``path``, relative to the importing file), ``import a.b``
+    (``module``: ``a/b.rules`` from the project's root) or ``import spinerules:a.b``
+    (``package="spinerules"``: a bundled module)."""
+
+    path: str = ""
+    module: str | None = None
+    package: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FieldDecl(Node):
+    """``field <name>: <type> [unit] [range] ["doc"]`` in a ``type`` declaration.
+
+    ``type`` is ``boolean``, ``integer``, ``number``, ``string``, ``date`` or the name of
+    a declared enumeration or record type; ``is_list`` for ``list of <type>``.
+    """
+
+    name: str
+    type: str
+    is_list: bool = False
+    unit: str | None = None
+    min: float | None = None
+    max: float | None = None
+    doc: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class TypeDecl(Node):
+    """``type <name> ["doc"]:`` and its fields: a record type declared in the language."""
+
+    name: str
+    doc: str | None = None
+    fields: tuple[FieldDecl, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class EnumMember(Node):
+    name: str
+    doc: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class EnumDecl(Node):
+    """``enum <name> [ordered] ["doc"]: a, b, c``: an enumeration (JSON spells a member by
+    its name); members of an ``ordered`` one compare in declaration order."""
+
+    name: str
+    ordered: bool = False
+    doc: str | None = None
+    members: tuple[EnumMember, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -295,6 +344,7 @@ class Test(Node):
 
 Item: TypeAlias = (
     Header | Module | Import | Source | Define | Rule | For | Score | Invariant | Test
+    | TypeDecl | EnumDecl
 )
 
 

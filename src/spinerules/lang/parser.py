@@ -55,7 +55,7 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 ITEM_KEYWORDS = ("guideline", "module", "import", "source", "define", "rule", "for", "score",
-                 "invariant", "test")
+                 "invariant", "test", "type", "enum")
 _ITEM_START = re.compile(r"^[ \t]*(" + "|".join(ITEM_KEYWORDS) + r")\b", re.MULTILINE)
 _STRIP = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
 _BRACKETS = re.compile(r"[()\[\]]")

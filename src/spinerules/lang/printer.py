@@ -102,6 +102,28 @@ def quote(text: str) -> str:
     return '"' + body.replace("\t", "\\t") + '"'
 
 
+def field_text(f: n.FieldDecl) -> str:
+    """One ``field`` line of a ``type`` declaration.
+
+    Example:
+        >>> print(field_text(n.FieldDecl(name="age", type="integer", unit="years", min=0,
+        ...                              max=120, doc="age in whole years")))
+        field age: integer years 0..120 "age in whole years"
+    """
+    text = f"field {f.name}: " + (f"list of {f.type}" if f.is_list else f.type)
+    if f.unit is not None:
+        text += f" {f.unit}"
+    if f.min is not None and f.max is not None:
+        text += f" {number(f.min)}..{number(f.max)}"
+    elif f.min is not None:
+        text += f" >= {number(f.min)}"
+    elif f.max is not None:
+        text += f" <= {number(f.max)}"
+    if f.doc is not None:
+        text += " " + quote(f.doc)
+    return text
+
+
 def number(value: float) -> str:
     """The shortest decimal spelling of a number, without exponent (``12``, ``0.00001``).
 
@@ -457,7 +479,35 @@ class _Printer:
         self.emit(col, f"module {m.name}{title}", self.at(m))
 
     def p_import(self, i: n.Import, col: int) -> None:
-        self.emit(col, f"import {quote(i.path)}", self.at(i))
+        if i.module is None:
+            self.emit(col, f"import {quote(i.path)}", self.at(i))
+            return
+        package = f"{i.package}:" if i.package is not None else ""
+        self.emit(col, f"import {package}{i.module}", self.at(i))
+
+    def p_typedecl(self, t: n.TypeDecl, col: int) -> None:
+        if not t.fields:
+            raise PrintError(f"type `{t.name}` has no field")
+        doc = "" if t.doc is None else " " + quote(t.doc)
+        self.emit(col, f"type {t.name}{doc}:", self.at(t))
+        for f in t.fields:
+            self.emit(col + 2, field_text(f), self.at(f))
+
+    def p_enumdecl(self, e: n.EnumDecl, col: int) -> None:
+        if not e.members:
+            raise PrintError(f"enum `{e.name}` has no member")
+        head = f"enum {e.name}" + (" ordered" if e.ordered else "") + (
+            "" if e.doc is None else " " + quote(e.doc)) + ":"
+        parts = [m.name + ("" if m.doc is None else " " + quote(m.doc)) for m in e.members]
+        anchors = [self.at(m) for m in e.members]
+        documented = any(m.doc is not None for m in e.members)  # then one member a line
+        breaks = [documented or self.between(a, b) for a, b in itertools.pairwise(e.members)]
+        flat = f"{head} {', '.join(parts)}"
+        if col + len(flat) <= WIDTH and not any(breaks):
+            self.emit(col, flat, self.at(e) + [x for a in anchors for x in a])
+            return
+        self.emit(col, head, self.at(e))
+        self.emit_list(col + 2, "", parts, anchors, [], breaks)
 
     def p_source(self, s: n.Source, col: int) -> None:
         self.emit(col, f"source {s.key}:", self.at(s))

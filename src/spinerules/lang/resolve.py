@@ -1,8 +1,12 @@
 """Assembling a guideline: reading its files and imports, then the name-level checks.
 
-Imports are confined to a root folder (by default the entry file's folder; the bundled
-guidelines share the ``guidelines/`` folder): absolute paths, ``..`` and symlinks that
-lead outside it are refused before anything is read.
+Imports are confined to a root folder (the project's: the folder of the nearest
+``spinerules.toml``; else the entry file's folder; the bundled guidelines share the
+``guidelines/`` folder): absolute paths, ``..`` and symlinks that lead outside it are
+refused before anything is read. An import names a file relative to the importing file
+(``import "red_flags.rules"``), a module by name from the root (``import vcf.red_flags``
+is ``<root>/vcf/red_flags.rules``), or a bundled module (``import spinerules:vcf.red_flags``),
+which is confined to the bundled folder as a project's files are to theirs.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import attrs
 from spinerules.lang import diagnostics as dg
 from spinerules.lang import nodes as n
 from spinerules.lang.parser import DEFAULT_LIMITS, Limits, decode_source, parse
+from spinerules.lang.resources import guidelines_dir
 from spinerules.lang.source import Source, Span, read_limited, resolve, why_unreadable
 
 
@@ -68,6 +73,10 @@ def confined(target: str, base: Path, root: Path) -> tuple[Path | None, str | No
     return candidate, None
 
 
+BUNDLED_PACKAGE = "spinerules"
+"""The package name of the bundled modules: ``import spinerules:vcf.red_flags``."""
+
+
 def assemble(entry: Path, *, root: Path | None = None, limits: Limits = DEFAULT_LIMITS,
              text: str | None = None) -> tuple[Program, list[dg.Diagnostic]]:
     """Read the entry file and, transitively, its imports."""
@@ -80,6 +89,7 @@ def assemble(entry: Path, *, root: Path | None = None, limits: Limits = DEFAULT_
     paths: dict[str, str] = {}
     ids = iter(range(1, 1 << 62))
     seen: dict[Path, str] = {}
+    program_root = root
 
     def unreadable(at: Span | None, display: str, exc: OSError) -> None:
         code = "SR210" if at is not None else "SR110"
@@ -87,7 +97,7 @@ def assemble(entry: Path, *, root: Path | None = None, limits: Limits = DEFAULT_
                                 detail=why_unreadable(exc)))
 
     def load_file(path: Path, display: str, raw: bytes | None, stack: tuple[Path, ...],
-                  at: Span | None) -> None:
+                  at: Span | None, root: Path = root) -> None:
         try:
             real = resolve(path)
         except OSError as exc:  # a symlink loop
@@ -132,10 +142,25 @@ def assemble(entry: Path, *, root: Path | None = None, limits: Limits = DEFAULT_
         files.append(file)
         for item in file.items:
             if isinstance(item, n.Import):
-                shown = _shorten(item.path)
+                here_root, base, wanted = root, path.parent, item.path
+                if item.module is not None:
+                    wanted = "/".join(item.module.split(".")) + ".rules"
+                    base = root
+                    if item.package is not None:
+                        if item.package != BUNDLED_PACKAGE:
+                            problems.append(dg.make(
+                                "SR210", item.span, path=f"{item.package}:{item.module}",
+                                detail=f"no package `{_shorten(item.package)}`",
+                                hints=(f"bundled modules are imported as "
+                                       f"`{BUNDLED_PACKAGE}:<module>`; a module of this "
+                                       "project by its name alone",)))
+                            continue
+                        here_root = base = guidelines_dir()
+                shown = _shorten(item.path if item.module is None else (
+                    f"{item.package}:" if item.package else "") + item.module)
                 try:
-                    target, why = confined(item.path, path.parent, root)
-                    real_root = resolve(root)
+                    target, why = confined(wanted, base, here_root)
+                    real_root = resolve(here_root)
                     real_target = resolve(target) if target is not None else None
                 except OSError as exc:  # a symlink loop on the way
                     problems.append(dg.make("SR210", item.span, path=shown,
@@ -148,10 +173,15 @@ def assemble(entry: Path, *, root: Path | None = None, limits: Limits = DEFAULT_
                     continue
                 if _missing(target):
                     problems.append(dg.make("SR210", item.span, path=shown,
-                                            detail="no such file"))
+                                            detail="no such file", hints=(
+                                                (f"a module name is a path from the project "
+                                                 f"root: `{wanted}`",)
+                                                if item.module is not None else ())))
                     continue
-                load_file(target, _display(real_target, real_root), None,
-                          (*stack, real), item.span)
+                shown_as = _display(real_target, real_root)
+                if resolve(here_root) != resolve(program_root):
+                    shown_as = f"{BUNDLED_PACKAGE}:{real_target.relative_to(real_root).as_posix()}"
+                load_file(target, shown_as, None, (*stack, real), item.span, here_root)
 
     entry_display = str(entry) if not entry.is_absolute() else _display(entry, root)
     raw_entry: bytes | None = None

@@ -103,7 +103,9 @@ def _value_strategy(owner: type, name: str, thresholds: Any) -> st.SearchStrateg
     origin = typing.get_origin(annotation)
     if origin in (tuple, list):
         elem = typing.get_args(annotation)[0]
-        return st.lists(records(elem, thresholds=thresholds), max_size=2).map(tuple)
+        inner = records(elem, thresholds=thresholds) if attrs.has(elem) \
+            else _leaf(elem, {}, frozenset())  # a list of enumeration members or values
+        return st.lists(inner, max_size=2).map(tuple)
     if isinstance(annotation, type) and attrs.has(annotation):
         return records(annotation, thresholds=thresholds)
     return _leaf(annotation, field.metadata, thresholds.get((owner, name), frozenset()))

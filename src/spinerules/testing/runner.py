@@ -97,7 +97,8 @@ def _case_from_block(g: Guideline, t: Test) -> Case:
     else:
         patient, error = read_test_patient(t.given, here, project_root(Path(g.program.root)))
     return Case(
-        name=t.name, origin=t.span.location(), guideline=g.program.entry, patient=patient,
+        name=t.name, origin=t.span.location(),
+        guideline=g.program.paths.get(g.program.entry, g.program.entry), patient=patient,
         as_of=t.as_of or DEFAULT_AS_OF, want_codes=t.expect, want_not=t.expect_not,
         want_missing=t.expect_missing,
         want_scores={s.name: (s.low, s.high) for s in t.expect_scores}, error=error)
@@ -305,13 +306,14 @@ def _yaml_case(path: Path, i: int, raw: Any, defaults: dict[str, Any], root: Pat
         want_scores=scores, want_error=entry.get("want_error"), error=error)
 
 
-PROJECT_MARKERS = ("pyproject.toml", ".git")
+PROJECT_MARKERS = ("spinerules.toml", "pyproject.toml", ".git")
 """Files or folders that mark a project's top folder."""
 
 
 def project_root(folder: Path) -> Path:
     """The folder test patients and case files may name files in: the nearest folder at or
-    above ``folder`` that holds ``pyproject.toml`` or ``.git``, else ``folder`` itself."""
+    above ``folder`` that holds ``spinerules.toml``, ``pyproject.toml`` or ``.git``, else
+    ``folder`` itself."""
     try:
         start = resolve(folder)
     except OSError:
@@ -382,9 +384,11 @@ def _cache_key(name: str) -> str:
 class GuidelineCache:
     """Guidelines loaded for a test run, each once: by its resolved entry file (or its
     bundled name), so that the 230 cases of one case file share one load. A guideline that
-    does not load is remembered too (its error is raised again for each case)."""
+    does not load is remembered too (its error is raised again for each case). ``root``:
+    the folder imports are confined to (default: each guideline's project's)."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = root
         self._loaded: dict[str, Guideline | dg.GuidelineError] = {}
 
     def load(self, name: str) -> Guideline:
@@ -393,7 +397,7 @@ class GuidelineCache:
         found = self._loaded.get(key)
         if found is None:
             try:
-                found = load(name)
+                found = load(name, root=self.root)
             except dg.GuidelineError as exc:
                 found = exc
             self._loaded[key] = found
@@ -403,14 +407,16 @@ class GuidelineCache:
 
 
 def run_case(case: Case, guideline: Guideline | None = None, *,
-             cache: GuidelineCache | None = None) -> CaseResult:
+             cache: GuidelineCache | None = None,
+             root: str | Path | None = None) -> CaseResult:
     """Evaluate one case and compare; never raises for a bad case. Without ``guideline``
-    the case's own is loaded (through ``cache`` when given: once for all its cases)."""
+    the case's own is loaded (through ``cache`` when given: once for all its cases;
+    ``root``: the folder imports are confined to, default its project's)."""
     if case.error:
         return CaseResult(case=case, failures=(case.error,))
     try:
         g = guideline or (cache.load(case.guideline) if cache is not None
-                          else load(case.guideline))
+                          else load(case.guideline, root=root))
     except dg.GuidelineError as exc:
         return CaseResult(case=case, failures=(f"the guideline does not load:\n{exc}",))
     try:
@@ -486,10 +492,14 @@ def run_cases(collected: Iterable[tuple[Case, Guideline | None]],
     return [run_case(case, g, cache=cache) for case, g in collected]
 
 
-def collect(paths: list[str], cache: GuidelineCache | None = None,
+def collect(paths: list[str], cache: GuidelineCache | None = None, *,
+            root: str | Path | None = None,
             ) -> Iterator[tuple[Case, Guideline | None]]:
     """Cases from guideline files, bundled names, folders and YAML case files (guidelines
-    loaded through ``cache`` when given)."""
+    loaded through ``cache`` when given, else with ``root``: the folder imports are confined
+    to, default each guideline's project's)."""
+    if cache is None:
+        cache = GuidelineCache(root=root)
     for p in paths:
         path = Path(p)
         if is_folder(path):
@@ -516,10 +526,10 @@ def _is_entry(f: Path) -> bool:
     return any(line.startswith("guideline ") for line in head.splitlines())
 
 
-def _guideline_cases(p: str, cache: GuidelineCache | None,
+def _guideline_cases(p: str, cache: GuidelineCache,
                      ) -> Iterator[tuple[Case, Guideline | None]]:
     try:
-        g = cache.load(p) if cache is not None else load(p)
+        g = cache.load(p)
     except dg.GuidelineError as exc:
         yield (Case(name=p, origin=p, guideline=p, patient=None, as_of=DEFAULT_AS_OF,
                     error=f"the guideline does not load:\n{exc}"), None)
