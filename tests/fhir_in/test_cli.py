@@ -30,9 +30,12 @@ def test_eval_takes_a_bundle_and_shows_provenance() -> None:
     assert "FROM FHIR" in result.output
     assert "patient.history.cancer = yes (Condition/breast-cancer-history: Z85.3)" in \
         result.output
-    # the reasons name the source of each fact too
+    # the full chains (`--trace`; the default text gives short reasons in words) name the
+    # source of each fact too
+    traced = run("eval", "vcf", str(FIXTURE), "--as-of", "2026-02-18", "--trace")
+    assert traced.exit_code == 0, traced.output
     assert "via malignancy_suspected: patient.history.cancer = yes " \
-        "(Condition/breast-cancer-history: Z85.3)" in result.output.split("FROM FHIR")[0]
+        "(Condition/breast-cancer-history: Z85.3)" in traced.output.split("FROM FHIR")[0]
 
 
 def test_eval_json_carries_provenance_and_meets_the_schema() -> None:
