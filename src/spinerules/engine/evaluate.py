@@ -203,6 +203,12 @@ class TraceValues:
         self._failed = False
         self._lock = threading.Lock()
 
+    def give_up(self) -> None:
+        """Use the closures alone (the guideline is too deep for CPython's compiler)."""
+        with self._lock:
+            if self._fn is None:
+                self._failed = True
+
     def warm(self) -> None:
         """Generate the function now (once; threads wait for the first)."""
         with self._lock:
@@ -260,6 +266,12 @@ class Decisions:
         self._fn: DecisionsFn | None = None
         self._failed = False
         self._lock = threading.Lock()
+
+    def give_up(self) -> None:
+        """Use the closures alone (the guideline is too deep for CPython's compiler)."""
+        with self._lock:
+            if self._fn is None:
+                self._failed = True
 
     def warm(self) -> None:
         """Generate the function now (once; threads wait for the first)."""
