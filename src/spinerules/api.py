@@ -137,10 +137,14 @@ class Guideline:
         every other does. A guideline too deep for CPython's compiler keeps its closures."""
         with gc_paused():
             self.fast.generate()
-            if self.plan.decisions is not None:
-                self.plan.decisions.warm()
-            if self.plan.values is not None:
-                self.plan.values.warm()
+            for generated in (self.plan.decisions, self.plan.values):
+                if generated is None:
+                    continue
+                if self.fast.too_deep:  # the same expressions: they would fail alike
+                    generated.give_up()
+                else:
+                    generated.warm()
+
     def __repr__(self) -> str:
         return (f"<Guideline {self.id!r} version {self.version!r}: {self.rule_count()} rules, "
                 f"record {self.header.record or 'spine.Patient'}>")
@@ -644,6 +648,7 @@ class _FastPath:
         self._checked = checked
         self._plan = plan
         self.fn: FastFn | None = None  #: the function, once generated
+        self.too_deep = False  #: CPython's compiler could not compile it
         self._lock = threading.Lock()
 
     def __call__(self, record: Any, as_of: datetime.date, budget: int) -> set[str]:
@@ -657,6 +662,7 @@ class _FastPath:
                 try:
                     self.fn = generate(self._checked)
                 except (RecursionError, SyntaxError):  # too deep for CPython's compiler
+                    self.too_deep = True
                     plan = self._plan
 
                     def closures(record: Any, as_of: datetime.date, budget: int) -> set[str]:

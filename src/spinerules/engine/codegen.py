@@ -663,7 +663,8 @@ class DecisionsGenerator(Generator):
     of its loops, in order) and returns, per block instance, ``(block, iteration, decided)``
     where ``decided`` lists ``(slot, value, shown)`` for the rules of the block whose
     condition is not false (true, or ``_U``), and for those in ``always`` (rules whose
-    decision may rest on reading an unrecorded fact as "no"); ``slot`` is the rule's
+    decision may rest on reading an unrecorded fact as "no": while an operand of their
+    `known x` tests is unknown, or always under a quantifier); ``slot`` is the rule's
     position in ``slots`` (rule node id -> position in its block), ``shown`` the values of
     its ``atoms`` (the nodes its `because` shows) when it fired, else None. A rule left out
     is false: the evaluator has nothing to do for it.
@@ -671,7 +672,8 @@ class DecisionsGenerator(Generator):
 
     FUNCTION, SETUP, RESULT = "_decide", "codes = set()\n_steps = [0]\n_out = []", "_out"
 
-    def __init__(self, checked: Checked, slots: dict[int, int], always: frozenset[int],
+    def __init__(self, checked: Checked, slots: dict[int, int],
+                 always: dict[int, tuple[n.Expr, ...] | None],
                  atoms: dict[int, list[n.Expr]]) -> None:
         super().__init__(checked)
         self.slots = slots
@@ -710,15 +712,23 @@ class DecisionsGenerator(Generator):
                 args=[ast.Tuple(elts=[ast.Constant(self.slots[r.nid]), _name(v), shown],
                                 ctx=ast.Load())], keywords=[]))
         yield ast.Assign(targets=[_store(v)], value=value)
-        if r.nid in self.always:
-            yield add(ast.Constant(None))
-            return
         # a rule that fires: the values of its atoms too (its `because`)
         shown = ast.Tuple(elts=[self.expr(a) for a in self.atoms.get(r.nid, [])],
                           ctx=ast.Load())
-        yield ast.If(test=_is(_name(v), TRUE), body=[add(shown)], orelse=[
+        decide: ast.stmt = ast.If(test=_is(_name(v), TRUE), body=[add(shown)], orelse=[
             ast.If(test=ast.Compare(left=_name(v), ops=[ast.IsNot()], comparators=[FALSE]),
                    body=[add(ast.Constant(None))], orelse=[])])
+        if r.nid not in self.always:
+            yield decide
+            return
+        operands = self.always[r.nid]
+        if not operands:  # (under a quantifier: always the evaluator's)
+            yield add(ast.Constant(None))
+            return
+        # read strictly only while an operand of its `known x` tests is unknown
+        unknown: list[ast.expr] = [_is(self.expr(o), U) for o in operands]
+        yield ast.If(test=unknown[0] if len(unknown) == 1 else ast.BoolOp(
+            op=ast.Or(), values=unknown), body=[add(ast.Constant(None))], orelse=[decide])
 
 
 Decided = list[tuple[int, int, list[tuple[int, Any, tuple[Any, ...] | None]]]]
@@ -761,7 +771,8 @@ def generate_values(checked: Checked, wanted: dict[int, list[n.Expr]]) -> Values
     return fn
 
 
-def generate_decisions(checked: Checked, slots: dict[int, int], always: frozenset[int],
+def generate_decisions(checked: Checked, slots: dict[int, int],
+                       always: dict[int, tuple[n.Expr, ...] | None],
                        atoms: dict[int, list[n.Expr]]) -> DecisionsFn:
     """Compile the function that decides every rule (see ``DecisionsGenerator``)."""
     fn: DecisionsFn = _compile(DecisionsGenerator(checked, slots, always, atoms), "_decide")

@@ -121,6 +121,7 @@ class RulePlan:
     #: agree while none is unknown (None: always read strictly)
     strict: Thunk | None = None
     checks: tuple[Thunk, ...] | None = ()
+    check_nodes: tuple[n.Expr, ...] | None = ()  # the operands ``checks`` compute
     cites: tuple[n.Citation, ...] = ()  # its actions' citations (for the engine's request)
 
 
@@ -203,6 +204,12 @@ class TraceValues:
         self._failed = False
         self._lock = threading.Lock()
 
+    def give_up(self) -> None:
+        """Use the closures alone (the guideline is too deep for CPython's compiler)."""
+        with self._lock:
+            if self._fn is None:
+                self._failed = True
+
     def warm(self) -> None:
         """Generate the function now (once; threads wait for the first)."""
         with self._lock:
@@ -251,7 +258,8 @@ class Decisions:
     closures alone, which then report the same error as before.
     """
 
-    def __init__(self, checked: Checked, slots: dict[int, int], always: frozenset[int],
+    def __init__(self, checked: Checked, slots: dict[int, int],
+                 always: dict[int, tuple[n.Expr, ...] | None],
                  atoms: dict[int, list[n.Expr]]) -> None:
         self._checked = checked
         self._slots = slots
@@ -260,6 +268,12 @@ class Decisions:
         self._fn: DecisionsFn | None = None
         self._failed = False
         self._lock = threading.Lock()
+
+    def give_up(self) -> None:
+        """Use the closures alone (the guideline is too deep for CPython's compiler)."""
+        with self._lock:
+            if self._fn is None:
+                self._failed = True
 
     def warm(self) -> None:
         """Generate the function now (once; threads wait for the first)."""
@@ -451,7 +465,7 @@ class Planner:
             resolve(node.against)
         wanted = {k: list(v.values()) for k, v in self._wanted.items()}
         slots: dict[int, int] = {}
-        always: set[int] = set()
+        always: dict[int, tuple[n.Expr, ...] | None] = {}
         atoms: dict[int, list[n.Expr]] = {}
         blocks = [block]
         while blocks:
@@ -460,13 +474,13 @@ class Planner:
                 slots[rp.rule.nid] = i
                 atoms[rp.rule.nid] = [a.node for a in rp.atoms]
                 if rp.strict is not None:
-                    always.add(rp.rule.nid)
+                    always[rp.rule.nid] = rp.check_nodes
             blocks.extend(lp.block for lp in b.loops)
         return Plan(block=block, invariants=invariants, citations=self.citations, cited=cited,
                     cited_by_id={id(cs): resolved for cs, resolved in cited.items()},
                     values=TraceValues(self.checked, wanted),
                     work=Work(self.checked, self.compiler),
-                    decisions=Decisions(self.checked, slots, frozenset(always), atoms))
+                    decisions=Decisions(self.checked, slots, always, atoms))
 
     def _mark_loop_defines(self, items: list[n.Item], top: bool) -> None:
         for item in items:
@@ -555,14 +569,15 @@ class Planner:
                 return [line for _, w, _ in values for line in w(env)]
             # not fired or undetermined: only the parts that stopped it
             return [line for v, w, ok in values if v is not ok for line in w(env)]
-        strict, checks = self.assumptions(rule)
+        strict, checks, nodes = self.assumptions(rule)
         return RulePlan(rule, cond, tuple(atoms), tuple(probes), self.order, why,
                         rule.span.location(), tuple(a.code for a in rule.actions),
                         traced=self.condition(rule, self.traced_part), strict=strict,
-                        checks=checks,
+                        checks=checks, check_nodes=nodes,
                         cites=tuple(dict.fromkeys(c for a in rule.actions for c in a.cites)))
 
-    def assumptions(self, rule: n.Rule) -> tuple[Thunk | None, tuple[Thunk, ...] | None]:
+    def assumptions(self, rule: n.Rule) -> tuple[Thunk | None, tuple[Thunk, ...] | None,
+                                                 tuple[n.Expr, ...] | None]:
         """What a rule's decision assumed: its condition read strictly (``Compiler.strict``),
         if it uses the idiom `known x and x` anywhere (through its defines too), and the
         operands of those `known` tests, which decide whether the strict reading can differ.
@@ -571,7 +586,7 @@ class Planner:
         "no" is undetermined in the strict reading: the engine then shows the facts as
         pending on its recommendations, or asks for them (``_Run.finish``)."""
         if all(a.kind == "request" for a in rule.actions):
-            return None, ()
+            return None, (), ()
         roots = [*([rule.when] if rule.when is not None else []), *rule.unless]
         tests: list[n.IsKnown] = []
         quantified = False  # a test under a quantifier: its operand needs the element
@@ -590,11 +605,12 @@ class Planner:
             inner = inside or isinstance(x, n.Quantifier)
             stack.extend((c, inner) for c in child_nodes(x))
         if not tests:
-            return None, ()
+            return None, (), ()
         strict = self.condition(rule, self.strict.compile)
         if quantified:
-            return strict, None
-        return strict, tuple(self.compiler.compile(t.operand) for t in tests)
+            return strict, None, None
+        return strict, tuple(self.compiler.compile(t.operand) for t in tests), \
+            tuple(t.operand for t in tests)
 
     def define_explainer(self, nid: int) -> Explainer:
         """A define's explanation, made once and kept per environment: many rules open the
