@@ -10,15 +10,12 @@ JSON path (``entry[3].resource.code.coding[0]``).
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import enum
-import gc
 import json
 import re
-import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import attrs
@@ -26,6 +23,7 @@ import attrs
 from spinerules.fhir.errors import FhirError, FhirProblem
 from spinerules.fhir.mapping import ICD10CM, Fact, Mapping_, Source, bundled_mapping
 from spinerules.fhir.ucum import UCUM_SYSTEM, UnitError, convert
+from spinerules.lang.parser import gc_paused
 from spinerules.records.loader import RecordError, dump_record, load_record
 
 __all__ = [
@@ -159,33 +157,11 @@ def parse_json(text: str | bytes, *, file: str | None = None) -> Any:
         raise FhirError([FhirProblem("$", f"not valid JSON: {exc}", file=file)]) from None
 
 
-_gc_lock = threading.Lock()
-_gc_pauses = 0
-_gc_was_enabled = False
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a Bundle is parsed and read.
-
-    Parsing and reading allocate thousands of small, acyclic objects that live until the
-    record is built; with the collector on, its passes over them free nothing. Reference
-    counting still frees everything as usual. Nested and concurrent pauses are counted, and
-    the collector is switched back on only if it was on when the first pause began.
-    """
-    global _gc_pauses, _gc_was_enabled
-    with _gc_lock:
-        if _gc_pauses == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pauses += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pauses -= 1
-            if _gc_pauses == 0 and _gc_was_enabled:
-                gc.enable()
+# The cyclic garbage collector is paused while a Bundle is parsed and read: parsing and
+# reading allocate thousands of small, acyclic objects that live until the record is built,
+# and the collector's passes over them free nothing. The pause is the parser's own (one
+# counter for the whole process, so that nested and concurrent pauses of either kind agree).
+_gc_paused = gc_paused
 
 
 def extract_bundle_json(text: str | bytes, *, as_of: datetime.date,
