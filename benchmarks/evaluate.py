@@ -317,14 +317,19 @@ def load_and_first_call() -> dict[str, Any]:
     text = (REPO / "examples" / "patients" / "founding-case.json").read_text(encoding="utf-8")
     out: dict[str, Any] = {}
     for name in ("vcf", "spine"):
+        lazy = float("inf")
+        for _ in range(3):  # the default: code generated on first use
+            t0 = time.perf_counter()
+            spinerules.load(name)
+            lazy = min(lazy, time.perf_counter() - t0)
         best = float("inf")
         g: Any = None
-        for _ in range(3):
+        for _ in range(3):  # as a service loads: every function generated at load
             t0 = time.perf_counter()
-            g = spinerules.load(name)
+            g = spinerules.load(name, warm=True)
             best = min(best, time.perf_counter() - t0)
         record = load_record_json(g.record_type, text)
-        row = {"load_ms": best * 1e3}
+        row = {"load_ms": best * 1e3, "lazy_load_ms": lazy * 1e3}
         for label, trace in (("first_ms", False), ("first_traced_ms", True)):
             t0 = time.perf_counter()
             g.evaluate(record, as_of=AS_OF, trace=trace)

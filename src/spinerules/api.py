@@ -133,8 +133,8 @@ class Guideline:
 
     def warm(self) -> None:
         """Generate the code behind ``codes``, ``evaluate`` and traces now rather than on
-        first use (``load`` and ``loads`` do it): a service's first request then costs what
-        every other does. A guideline too deep for CPython's compiler keeps its closures."""
+        first use (``load(..., warm=True)`` does it): a service's first request then costs
+        what every other does. A guideline too deep for CPython's compiler keeps its closures."""
         with gc_paused():
             self.fast.generate()
             for generated in (self.plan.decisions, self.plan.values):
@@ -566,8 +566,13 @@ def check(path_or_name: str | Path, **kwargs: Any) -> list[dg.Diagnostic]:
 
 def load(path_or_name: str | Path, *, root: str | Path | None = None,
          records: Mapping[str, type] | None = None,
-         limits: Limits = DEFAULT_LIMITS) -> Guideline:
+         limits: Limits = DEFAULT_LIMITS, warm: bool = False) -> Guideline:
     """Load, check and compile a guideline by path or bundled name; raises GuidelineError.
+
+    ``warm=True`` also generates the code behind ``codes``, ``evaluate`` and traces now
+    (``Guideline.warm``), as a service should: its first request then costs what every other
+    does. By default each is generated on first use, since generating all three costs more
+    than one evaluation (a one-shot command) and grows faster than the rule count.
 
     Example:
         >>> load("vcf").title
@@ -579,13 +584,14 @@ def load(path_or_name: str | Path, *, root: str | Path | None = None,
     if checked is None or errors:
         texts = checked.program.texts if checked is not None else _texts_of(path_or_name, problems)
         raise dg.GuidelineError(errors or problems, texts)
-    return _build(checked, problems, limits)
+    return _build(checked, problems, limits, warm)
 
 
 def loads(text: str, *, name: str = "<string>.rules", root: str | Path | None = None,
           records: Mapping[str, type] | None = None,
-          limits: Limits = DEFAULT_LIMITS) -> Guideline:
-    """Load a guideline from a string (imports resolve against ``root``, default cwd)."""
+          limits: Limits = DEFAULT_LIMITS, warm: bool = False) -> Guideline:
+    """Load a guideline from a string (imports resolve against ``root``, default cwd);
+    ``warm`` as for :func:`load`."""
     if not isinstance(text, str):
         hint = " (decode it first: text.decode('utf-8'))" if isinstance(text, bytes) else ""
         raise TypeError(f"loads() expects the guideline text as a str, got "
@@ -598,7 +604,7 @@ def loads(text: str, *, name: str = "<string>.rules", root: str | Path | None = 
         from spinerules.lang.source import Source
 
         raise dg.GuidelineError(errors or problems, {name: Source(name, printable(text))})
-    return _build(checked, problems, limits)
+    return _build(checked, problems, limits, warm)
 
 
 def _check_arguments(function: str, path: object, root: object, records: object,
@@ -619,8 +625,10 @@ def _check_arguments(function: str, path: object, root: object, records: object,
                         f"{type(limits).__name__}")
 
 
-def _build(checked: Checked, problems: list[dg.Diagnostic], limits: Limits) -> Guideline:
-    """Plan (closures, for results and traces) and generate its code (``Guideline.warm``)."""
+def _build(checked: Checked, problems: list[dg.Diagnostic], limits: Limits,
+           warm: bool = False) -> Guideline:
+    """Plan (closures, for results and traces) and, with ``warm``, generate its code
+    (``Guideline.warm``)."""
     try:
         with gc_paused():
             plan = Planner(checked).plan()
@@ -633,12 +641,13 @@ def _build(checked: Checked, problems: list[dg.Diagnostic], limits: Limits) -> G
                    "call stack",))], checked.program.texts) from None
     g = Guideline(checked=checked, plan=plan, fast=_FastPath(checked, plan),
                   limits=limits, warnings=tuple(d for d in problems if not d.is_error))
-    g.warm()
+    if warm:
+        g.warm()
     return g
 
 
 class _FastPath:
-    """``Guideline.codes``' function, generated when the guideline loads
+    """``Guideline.codes``' function, generated when the guideline loads with ``warm=True``
     (``Guideline.warm``), or on first use; one lock makes that happen once. A guideline
     whose generated code nests deeper than CPython's compiler allows (a condition with
     thousands of operators) keeps the closures of its plan, which give the same codes.
