@@ -49,9 +49,9 @@ def project(tmp_path: Path, entry: str = "main/ccr.rules", **files: str) -> Path
     """A small project: its entry imports a module by name and one by path."""
     return write(tmp_path / "proj", {
         "spinerules.toml": f'[project]\nname = "proj"\nversion = "1.2"\nentries = ["{entry}"]\n',
-        entry: 'guideline ccr "C"\n  record spine.Patient\nimport shared.sources\n'
+        entry: 'guideline ccr "C"\n  record spine.Patient\nimport common.sources\n'
                'rule R1:\n  when patient.age >= 65 years\n  recommend image "Image" cite S\n',
-        "shared/sources.rules": f'module shared.sources "Sources"\n{SOURCE}',
+        "common/sources.rules": f'module common.sources "Sources"\n{SOURCE}',
         **files,
     })
 
@@ -95,7 +95,7 @@ def test_a_bad_project_file_is_a_located_error(tmp_path: Path, text: str, line: 
 def test_imports_by_module_name_resolve_from_the_project_root(tmp_path: Path) -> None:
     root = project(tmp_path)
     g = spinerules.load(root / "main" / "ccr.rules")
-    assert "proj/shared/sources.rules" in g.program.texts
+    assert "proj/common/sources.rules" in g.program.texts
     assert Path(g.program.root) == root
 
 
@@ -124,7 +124,7 @@ def test_bundled_modules_are_imported_by_name_from_any_project(tmp_path: Path) -
 
 @pytest.mark.parametrize(("line", "words"), [
     ("import elsewhere:vcf.red_flags", "no package `elsewhere`"),
-    ("import shared.nothing", "no such file"),
+    ("import common.nothing", "no such file"),
     ("import spinerules:vcf.nothing", "no such file"),
 ])
 def test_a_bad_module_import_is_located(tmp_path: Path, line: str, words: str) -> None:
@@ -144,7 +144,7 @@ def test_module_imports_stay_inside_the_project(tmp_path: Path) -> None:
 
 def test_root_narrows_the_folder_imports_are_confined_to(tmp_path: Path) -> None:
     root = project(tmp_path, **{"main/ccr.rules": (
-        'guideline ccr "C"\nimport "../shared/sources.rules"\n'
+        'guideline ccr "C"\nimport "../common/sources.rules"\n'
         'rule R1:\n  when true\n  recommend image "Image" cite S\n')})
     code, _ = cli("check", str(root / "main" / "ccr.rules"))
     assert code == 0
