@@ -14,16 +14,12 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from spinerules.api import EvaluationFailedError, Guideline, analyse, load, parse_iso_date
 from spinerules.engine.result import Result
-from spinerules.fhir.commands import MAX_BYTES as FHIR_MAX_BYTES
-from spinerules.fhir.commands import fhir_group, problems_text, read_bundle
-from spinerules.fhir.errors import FhirError
-from spinerules.fhir.extract import Extraction, parse_json
 from spinerules.lang import diagnostics as dg
 from spinerules.lang.source import is_folder, read_limited
 from spinerules.records.loader import (
@@ -33,8 +29,21 @@ from spinerules.records.loader import (
     load_record_json,
 )
 
+if TYPE_CHECKING:
+    from spinerules.fhir.extract import Extraction
+
 EXIT_OK, EXIT_GUIDELINE, EXIT_USAGE, EXIT_RECORD, EXIT_EVAL = 0, 1, 2, 3, 4
 EXIT_INTERNAL = 5
+FHIR_MAX_BYTES = 64 * 1024 * 1024
+"""A FHIR Bundle's size limit (a patient's history is larger than a record); the same as
+``spinerules.fhir.commands.MAX_BYTES``, which a test keeps equal."""
+
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "fhir": ("spinerules.fhir.commands", "fhir_group"),
+}
+"""Commands whose wing is imported only when the command runs (or ``--help`` lists it): a
+one-shot ``spinerules check`` does not pay for the FHIR mapping, a web framework or a
+solver. Name -> (module, attribute)."""
 
 
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e"
@@ -115,6 +124,9 @@ def _read_input(g: Guideline, patient: str, as_of: datetime.date | None,
 
 
 def _fhir_bundle(data: bytes, name: str) -> Any:
+    from spinerules.fhir.errors import FhirError
+    from spinerules.fhir.extract import parse_json
+
     try:
         parsed = parse_json(data, file=name)
     except FhirError:
@@ -126,6 +138,8 @@ def _fhir_bundle(data: bytes, name: str) -> Any:
 
 def _extract(g: Guideline, bundle: Any, as_of: datetime.date | None, name: str,
              validate: bool) -> tuple[Any, Extraction]:
+    from spinerules.fhir.commands import problems_text, read_bundle
+    from spinerules.fhir.errors import FhirError
     from spinerules.fhir.mapping import BUNDLED, bundled_mapping
 
     key = next((k for k in BUNDLED if bundled_mapping(k).record_class is g.record_type), None)
@@ -159,7 +173,23 @@ def _evaluate(g: Guideline, record: Any, as_of: datetime.date, trace: bool) -> R
         _fail(dg.render(d, g.program.texts.get(d.span.source)), EXIT_EVAL)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """A group that imports the commands of :data:`LAZY_COMMANDS` when they are asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            import importlib
+
+            module, attr = LAZY_COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(module), attr)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="spinerules")
 def main() -> None:
     """Clinical spine-care guidelines as executable, testable, traceable rules."""
@@ -688,9 +718,6 @@ def fmt_cmd(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
     if failed or (check_only and changed):
         sys.exit(EXIT_GUIDELINE)
     sys.exit(EXIT_OK)
-
-
-main.add_command(fhir_group)
 
 
 @main.command("new")
