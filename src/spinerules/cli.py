@@ -32,6 +32,7 @@ from spinerules.records.loader import (
     RecordProblem,
     load_record_json,
 )
+from spinerules.service.commands import serve_cmd
 
 EXIT_OK, EXIT_GUIDELINE, EXIT_USAGE, EXIT_RECORD, EXIT_EVAL = 0, 1, 2, 3, 4
 EXIT_INTERNAL = 5
@@ -691,6 +692,7 @@ def fmt_cmd(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
 
 
 main.add_command(fhir_group)
+main.add_command(serve_cmd)
 
 
 @main.command("new")

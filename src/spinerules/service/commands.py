@@ -1,0 +1,80 @@
+"""``spinerules serve``: the CDS Hooks service and REST API on uvicorn.
+
+Only click is imported here; FastAPI, uvicorn and the guidelines load when the command runs,
+so that ``spinerules --help`` stays fast and works without the ``service`` extra.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+__all__ = ["serve_cmd"]
+
+EXIT_USAGE = 2
+
+
+@click.command("serve")
+@click.option("--guideline", "guidelines", multiple=True, metavar="NAME",
+              help="A guideline to serve (a bundled name or a path); repeat for more. "
+              "Default: every bundled guideline.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="uvicorn worker processes (each loads the guidelines once).")
+@click.option("--insecure-dev", is_flag=True,
+              help="Accept CDS Hooks calls without a JWT. For development on your own machine "
+              "only: anyone who can reach the port can call the service.")
+@click.option("--jwks", metavar="FILE|URL",
+              help="The JSON Web Key Set of the accepted issuers (a file, or an https URL).")
+@click.option("--issuer", "issuers", multiple=True, metavar="ISS",
+              help="An accepted JWT issuer (`iss`); repeat for more.")
+@click.option("--base-url", metavar="URL",
+              help="The service's public URL: a JWT's `aud` must be it plus the path called "
+              "(default: the URL each request reached).")
+@click.option("--audit-log", metavar="PATH", help="Append the JSON-lines audit log here.")
+@click.option("--max-body-bytes", default=2_000_000, show_default=True,
+              type=click.IntRange(1, None), help="Larger request bodies get 413.")
+@click.option("--time-limit", default=10.0, show_default=True,
+              type=click.FloatRange(0.01, None),
+              help="Seconds one request may take (FHIR fetches included): then 503.")
+def serve_cmd(guidelines: tuple[str, ...], host: str, port: int, workers: int,
+              insecure_dev: bool, jwks: str | None, issuers: tuple[str, ...],
+              base_url: str | None, audit_log: str | None, max_body_bytes: int,
+              time_limit: float) -> None:
+    """Serve the guidelines as CDS Hooks 2.0 services and a REST API (FastAPI on uvicorn).
+
+    Discovery at /cds-services, the REST API at /evaluate/{guideline} and /guidelines, the
+    OpenAPI document at /openapi.json.
+    """
+    try:
+        import uvicorn
+
+        from spinerules.service.config import ENV_VAR, ServiceConfig
+    except ImportError as exc:  # pragma: no cover - the extra not installed
+        click.echo(f"error: `spinerules serve` needs the service extra "
+                   f"(pip install 'spinerules[service]'): {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        config = ServiceConfig(guidelines=guidelines, insecure_dev=insecure_dev,
+                               issuers=issuers, jwks=jwks, base_url=base_url,
+                               audit_log=audit_log, max_body_bytes=max_body_bytes,
+                               time_limit=time_limit)
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    if insecure_dev:
+        click.echo("WARNING: --insecure-dev: CDS Hooks calls are accepted WITHOUT "
+                   "authentication. Never expose this service beyond your own machine.",
+                   err=True)
+    if workers == 1:
+        from spinerules.service.app import create_app
+
+        uvicorn.run(create_app(config), host=host, port=port, access_log=False)
+        return
+    # each worker process builds the app from the same config, read from the environment
+    os.environ[ENV_VAR] = config.to_json()
+    uvicorn.run("spinerules.service.app:app_factory", factory=True, host=host, port=port,
+                workers=workers, access_log=False)
