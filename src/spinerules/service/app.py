@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spinerules import api
+from spinerules.service import playground
 from spinerules.service.catalog import Catalog, Served
 from spinerules.service.config import ServiceConfig
 from spinerules.service.errors import ServiceError, error_body, json_path
@@ -258,6 +259,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
         return Response(content=await service.limited(work), media_type=JSON)
 
+    app.include_router(playground.router)  # the playground page at / (playground.py)
     app.openapi = _openapi_with_schemas(app)  # type: ignore[method-assign]
     return app
 
