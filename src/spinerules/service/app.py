@@ -17,10 +17,11 @@ Every 4xx and 5xx answers ``{"error": {"code", "message", "path"?}}``. Request b
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 import anyio
@@ -32,9 +33,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spinerules import api
 from spinerules.service import playground
+from spinerules.service.audit import AuditLog
+from spinerules.service.auth import Authenticator
 from spinerules.service.catalog import Catalog, Served
 from spinerules.service.config import ServiceConfig
 from spinerules.service.errors import ServiceError, error_body, json_path
+from spinerules.service.hooks import CdsService
 
 log = logging.getLogger("spinerules.service")
 
@@ -119,12 +123,60 @@ async def _send_error(send: Send, exc: ServiceError) -> None:
 
 
 class Service:
-    """The state behind the app: config, catalog, and (added by the CDS Hooks part) the
-    authenticator and the audit log."""
+    """The state behind the app: config, catalog, CDS services, authenticator, audit log."""
 
     def __init__(self, config: ServiceConfig) -> None:
+        from spinerules.service.cards import Words
+        from spinerules.service.hooks import make_services
+
         self.config = config
         self.catalog = Catalog(config.guidelines)
+        self.words = {gid: Words.of(s.guideline) for gid, s in self.catalog.guidelines.items()}
+        self.services = make_services(self.words)
+        self.discovery = dumps({"services": [s.discovery() for s in self.services.values()]})
+        self.auth: Authenticator | None = None if config.insecure_dev else \
+            Authenticator(config)
+        self.audit = AuditLog(config.audit_log, fsync=config.audit_fsync) \
+            if config.audit_log else None
+        self.client: Any = None  # httpx.AsyncClient, made on first use in the event loop
+
+    def fhir_client(self) -> Any:
+        if self.client is None:
+            import httpx
+
+            self.client = httpx.AsyncClient(timeout=self.config.fetch_timeout,
+                                            follow_redirects=False)
+        return self.client
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+            self.client = None
+        if self.audit is not None:
+            self.audit.close()
+
+    def service(self, service_id: str) -> CdsService:
+        found = self.services.get(service_id)
+        if found is None:
+            raise ServiceError(404, "unknown_service",
+                               f"no CDS service `{service_id[:80]}` here (GET /cds-services "
+                               "lists them)", "service_id")
+        return found
+
+    async def authenticate(self, request: Request) -> None:
+        """The CDS Hooks JWT of a call (nothing in insecure dev mode); 401 if wrong."""
+        if self.auth is None:
+            return
+        base = self.config.base_url
+        if base:
+            audience = base.rstrip("/") + request.url.path
+        else:
+            audience = f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
+        header = request.headers.get("authorization")
+        if self.auth.remote:
+            await anyio.to_thread.run_sync(self.auth.check, header, audience)
+        else:
+            self.auth.check(header, audience)
 
     def served(self, guideline_id: str) -> Served:
         found = self.catalog.guidelines.get(guideline_id)
@@ -208,6 +260,8 @@ RecordBody = Annotated[dict[str, Any], Body(
     description="A patient record (the record JSON of the guideline) or a FHIR R4 Bundle")]
 AsOf = Annotated[str | None, Query(description="the evaluation date, YYYY-MM-DD (default: "
                                    "today)", max_length=40)]
+ServiceId = Annotated[str, Path(max_length=200, description="a CDS service id "
+                                "(GET /cds-services)")]
 TraceFlag = Annotated[bool, Query(description="add `explanations`: for every code a rule can "
                                   "give, why it was or was not given")]
 
@@ -218,7 +272,13 @@ def create_app(config: ServiceConfig) -> FastAPI:
         log.warning("INSECURE DEV MODE: CDS Hooks calls are accepted without authentication; "
                     "never expose this service to a network")
     service = Service(config)
-    app = FastAPI(title="spinerules", version=_version(),
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await service.close()
+
+    app = FastAPI(title="spinerules", version=_version(), lifespan=lifespan,
                   description="Clinical spine-care guidelines as a CDS Hooks 2.0 service and a "
                   "REST API. Errors: {\"error\": {\"code\", \"message\", \"path\"}}.")
     app.state.service = service
@@ -255,13 +315,155 @@ def create_app(config: ServiceConfig) -> FastAPI:
         day = parse_as_of(as_of)
 
         def work() -> bytes:
-            return dumps(result_json(evaluate(served, record, day, trace), trace))
+            result = evaluate(served, record, day, trace)
+            if service.audit is not None:
+                service.audit.write(audit_entry("evaluate", None, None, served.guideline,
+                                                result))
+            return dumps(result_json(result, trace))
 
         return Response(content=await service.limited(work), media_type=JSON)
 
+    extras: list[Callable[[], dict[str, Any]]] = []
+    _cds_routes(app, service, extras)
     app.include_router(playground.router)  # the playground page at / (playground.py)
-    app.openapi = _openapi_with_schemas(app)  # type: ignore[method-assign]
+
+    app.openapi = _openapi_with_schemas(app, extras)  # type: ignore[method-assign]
     return app
+
+
+def audit_entry(kind: str, service: CdsService | None, instance: str | None,
+                g: api.Guideline, result: Any, cards: int | None = None,
+                extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An audit line: what was decided and by which guideline; no patient identifier."""
+    entry: dict[str, Any] = {
+        "kind": kind,
+        "guideline": {"id": g.id, "version": g.version, "hash": g.sha256},
+        "rules": sorted({r.rule for r in result.recommendations if r.rule}),
+        "codes": sorted(result.codes() | result.missing_codes()),
+    }
+    if service is not None:
+        entry["service"] = service.id
+        entry["hook"] = service.hook
+    if instance is not None:
+        entry["hookInstance"] = instance
+    if cards is not None:
+        entry["cards"] = cards
+    if extra:
+        entry.update(extra)
+    return entry
+
+
+def _cds_routes(app: FastAPI, service: Service,
+                extras: list[Callable[[], dict[str, Any]]]) -> None:
+    from pydantic import ValidationError
+
+    from spinerules.service import hooks
+    from spinerules.service.models import (
+        CardsResponse,
+        Discovery,
+        FeedbackRequest,
+        HookRequest,
+    )
+
+    def body_model(model: type[Any]) -> dict[str, Any]:
+        return {"requestBody": {"required": True, "content": {JSON: {"schema": {
+            "$ref": f"#/components/schemas/{model.__name__}"}}}}}
+
+    def validated(model: type[Any], data: Any) -> None:
+        try:
+            model.model_validate(data)
+        except ValidationError as exc:
+            errors = exc.errors()
+            first = errors[0]
+            path = json_path(tuple(first.get("loc", ())))
+            more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+            raise ServiceError(400, "malformed_request", f"{path}: {first.get('msg')}{more}",
+                               path, problems=[{"path": json_path(tuple(e.get("loc", ()))),
+                                                "message": str(e.get("msg"))}
+                                               for e in errors[:20]]) from None
+
+    async def read_json(request: Request) -> Any:
+        raw = await request.body()
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            where = getattr(exc, "pos", 0)
+            raise ServiceError(400, "invalid_json", f"the request body is not JSON "
+                               f"(at character {where})", "$") from None
+
+    @app.get("/cds-services", tags=["CDS Hooks"], summary="CDS Hooks discovery",
+             responses={200: {"model": Discovery}})
+    def discovery() -> Response:
+        return Response(content=service.discovery, media_type=JSON)
+
+    @app.post("/cds-services/{service_id}", tags=["CDS Hooks"], summary="Call a CDS service",
+              responses={200: {"model": CardsResponse}, 400: _ERROR_RESPONSE,
+                         401: _ERROR_RESPONSE, 404: _ERROR_RESPONSE, 413: _ERROR_RESPONSE,
+                         502: _ERROR_RESPONSE, 503: _ERROR_RESPONSE},
+              openapi_extra=body_model(HookRequest))
+    async def call(request: Request, service_id: ServiceId, as_of: AsOf = None) -> Response:
+        cds = service.service(service_id)
+        await service.authenticate(request)
+        data = await read_json(request)
+        validated(HookRequest, data)
+        patient = hooks.check_call(cds, data)
+        day = parse_as_of(as_of)
+        resources, missing = hooks.collect_prefetch(cds, data.get("prefetch"))
+
+        async def answer() -> bytes:
+            if missing and data.get("fhirServer"):
+                await hooks.fetch_missing(cds, data, patient, missing, service.fhir_client(),
+                                          resources)
+            return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+
+        def work() -> bytes:
+            record = hooks.extract(cds, resources, day)
+            try:
+                cards, result = hooks.hook_cards(cds, data, record, day, patient)
+            except api.EvaluationFailedError as exc:
+                raise ServiceError(422, "evaluation_failed", "the guideline could not be "
+                                   f"evaluated: {exc.diagnostic.message}") from None
+            if service.audit is not None:
+                service.audit.write(audit_entry(
+                    "hook", cds, data["hookInstance"], cds.words.guideline, result,
+                    len(cards)))
+            return dumps({"cards": cards})
+
+        return Response(content=await service.within_time(answer()), media_type=JSON)
+
+    @app.post("/cds-services/{service_id}/feedback", tags=["CDS Hooks"],
+              summary="Feedback on cards (recorded in the audit log)",
+              responses={200: {"content": {JSON: {"schema": {"type": "object"}}}},
+                         400: _ERROR_RESPONSE, 401: _ERROR_RESPONSE, 404: _ERROR_RESPONSE},
+              openapi_extra=body_model(FeedbackRequest))
+    async def feedback(request: Request, service_id: ServiceId) -> Response:
+        cds = service.service(service_id)
+        await service.authenticate(request)
+        data = await read_json(request)
+        validated(FeedbackRequest, data)
+        if service.audit is not None:
+            g = cds.words.guideline
+            for item in data["feedback"]:
+                reason = (item.get("overrideReason") or {}).get("reason") or {}
+                service.audit.write({
+                    "kind": "feedback", "service": cds.id, "hook": cds.hook,
+                    "guideline": {"id": g.id, "version": g.version, "hash": g.sha256},
+                    "card": item["card"], "outcome": item["outcome"],
+                    "acceptedSuggestions": [s["id"] for s in
+                                            item.get("acceptedSuggestions") or []],
+                    # the coded reason only: a free-text comment may name the patient
+                    **({"overrideReason": reason.get("code")} if reason else {})})
+        return Response(content=b"{}", media_type=JSON)
+
+    def models() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for model in (HookRequest, FeedbackRequest, CardsResponse, Discovery):
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            out.update(schema.pop("$defs", {}))
+            out[model.__name__] = schema
+        return out
+
+    extras.append(models)
 
 
 def app_factory() -> FastAPI:
@@ -341,7 +543,8 @@ _ERROR_SCHEMA: dict[str, Any] = {
                                                             "message": {"type": "string"}}}}}}}}
 
 
-def _openapi_with_schemas(app: FastAPI) -> Callable[[], dict[str, Any]]:
+def _openapi_with_schemas(app: FastAPI, extras: list[Callable[[], dict[str, Any]]],
+                          ) -> Callable[[], dict[str, Any]]:
     """FastAPI's OpenAPI document, with the result contract's schema (its ``$defs`` moved to
     ``components``) and the error body added."""
     from fastapi.openapi.utils import get_openapi
@@ -354,16 +557,12 @@ def _openapi_with_schemas(app: FastAPI) -> Callable[[], dict[str, Any]]:
         schemas = doc.setdefault("components", {}).setdefault("schemas", {})
         schemas.update(_result_components())
         schemas["ErrorBody"] = _ERROR_SCHEMA
-        for extra in _EXTRA_COMPONENTS:
+        for extra in extras:
             schemas.update(extra())
         app.openapi_schema = doc
         return doc
 
     return openapi
-
-
-#: more component schemas, added by the CDS Hooks part
-_EXTRA_COMPONENTS: list[Callable[[], dict[str, Any]]] = []
 
 
 def _result_components() -> dict[str, Any]:

@@ -34,6 +34,7 @@ class ServiceConfig:
     max_body_bytes: a larger request body is refused with 413.
     time_limit: seconds an evaluation (with its FHIR fetches) may take: then 503.
     audit_log: the JSON-lines audit file (None: no audit log).
+    audit_fsync: force each audit line to disk before answering (survives a power loss).
     fetch_timeout: seconds for each request to the EHR's FHIR server.
     algorithms: the JWT signature algorithms accepted.
     """
@@ -46,6 +47,7 @@ class ServiceConfig:
     max_body_bytes: int = 2_000_000
     time_limit: float = 10.0
     audit_log: str | None = None
+    audit_fsync: bool = False
     fetch_timeout: float = 5.0
     algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
 
