@@ -74,9 +74,9 @@
 
   function inline(text, parent) {
     let last = 0;
-    INLINE.lastIndex = 0;
+    const re = new RegExp(INLINE.source, "g"); // one per call: strong and em recurse
     let m;
-    while ((m = INLINE.exec(text)) !== null) {
+    while ((m = re.exec(text)) !== null) {
       if (m.index > last) parent.append(document.createTextNode(text.slice(last, m.index)));
       const t = m[0];
       if (m[1]) parent.append(el("code", {}, t.slice(1, -1)));
@@ -363,9 +363,11 @@
       el("span", { class: "badge " + indicator }, LABELS[indicator]),
       el("h4", { class: "card-summary", id: titleId }, card.summary || "")));
     if (card.detail) {
+      // as an EHR lists them: the summary first, the detail one click away (open when critical)
       const d = renderMarkdown(card.detail);
       d.classList.add("card-detail");
-      item.append(d);
+      item.append(el("details", { class: "card-more", open: indicator === "critical" },
+        el("summary", {}, "Details"), d));
     }
     const sources = Array.isArray(card.source) ? card.source : card.source ? [card.source] : [];
     if (sources.length) {
@@ -377,9 +379,12 @@
       }
       item.append(p);
     }
-    const links = (card.links || []).filter((l) => l && l.url);
+    const shownUrls = new Set(sources.map((x) => x.url));
+    const links = (card.links || []).filter((l) => l && l.url && !shownUrls.has(l.url));
     if (links.length) {
-      item.append(el("div", { class: "card-links" }, el("strong", {}, "Links"),
+      const more = item.querySelector(".card-more") || item.appendChild(
+        el("details", { class: "card-more" }, el("summary", {}, "Details")));
+      more.append(el("div", { class: "card-links" }, el("strong", {}, "Links"),
         el("ul", {}, ...links.map((l) => el("li", {}, link(l.url, l.label || l.url),
           l.type === "smart" ? " (SMART app)" : "")))));
     }
@@ -579,7 +584,7 @@
         const bundle = isBundle ? data
           : await api("POST", `/playground/bundle/${enc(g)}?as_of=${enc(asOf)}`, data);
         const { body, left } = cdsRequest(bundle, service);
-        const response = await api("POST", `/cds-services/${enc(service.id)}`, body);
+        const response = await api("POST", `/cds-services/${enc(service.id)}?as_of=${enc(asOf)}`, body);
         renderCards(response, `${(response.cards || []).length} card(s) from the service `
           + `${service.id} (${hook})` + (left ? `; ${left} resource(s) matched no prefetch template` : "")
           + (isBundle ? "." : "; the record was sent as FHIR."));
