@@ -505,9 +505,14 @@ def _install_errors(app: FastAPI) -> None:
                                            problems=listed))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = str(exc.detail) if exc.detail else code.replace("_", " ")
+        where = f"{request.method} {request.url.path[:200]}"
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no such resource: {where} (the API is listed at /openapi.json)"
+        elif exc.status_code == 405:
+            message = f"method not allowed: {where} (the API is listed at /openapi.json)"
         return error_response(ServiceError(exc.status_code, code, message,
                                            headers=getattr(exc, "headers", None)))
 
