@@ -11,7 +11,8 @@ from jsonschema import Draft202012Validator
 
 from spinerules import api
 from spinerules.engine.result import result_schema
-from tests.service.conftest import AS_OF, bundle_of, check_error, record
+
+from .helpers import AS_OF, bundle_of, check_error, record
 
 RESULT = Draft202012Validator(result_schema())
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from spinerules import api
 from spinerules.service.cards import (
+    SUMMARY_MAX,
     Words,
     card_id,
     links_of,
@@ -337,9 +338,10 @@ def order_cards(service: CdsService, orders: list[tuple[str, Order]], result: An
             if why:
                 detail.append(f"**Why:** {why}")
             detail.append(sources_md(r.citations))
-            cards.append(_card(hook_instance, f"{path}\0{r.code}",
-                               f"{order.display}: {r.text or r.code}", detail, r.citations,
-                               words))
+            head = order.display if len(order.display) <= 60 else order.display[:59] + "…"
+            text = summary(r.text or r.code, SUMMARY_MAX - len(head) - 2)
+            cards.append(_card(hook_instance, f"{path}\0{r.code}", f"{head}: {text}", detail,
+                               r.citations, words))
         action = words.actions.get(order.code)
         if action is None or action[0] not in ("recommend", "consider") or \
                 order.code in given or against:
