@@ -264,3 +264,12 @@ def test_unreachable_fhir_server_is_a_502_within_the_timeout(client: Any,
         port = s.getsockname()[1]
     call = dict(hook_call(), prefetch=None, fhirServer=f"http://127.0.0.1:{port}/fhir")
     check_error(client.post(URL, json=call), 502, "fhir_server_unreachable")
+
+
+def test_card_ids_are_rfc_4122_name_based_uuids() -> None:
+    import uuid
+
+    from spinerules.service.cards import _NS, card_id
+
+    for args in (("abc", "code", "dexa_scan"), ("é", "missing", "labs.egfr")):
+        assert card_id(*args) == str(uuid.uuid5(_NS, "\0".join(args)))

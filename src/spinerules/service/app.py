@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import importlib.util
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -324,6 +325,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     extras: list[Callable[[], dict[str, Any]]] = []
     _cds_routes(app, service, extras)
+    if importlib.util.find_spec("spinerules.service.playground") is not None:
+        playground = importlib.import_module("spinerules.service.playground")
+        app.include_router(playground.router)  # the page at / (its own module)
 
     app.openapi = _openapi_with_schemas(app, extras)  # type: ignore[method-assign]
     return app
