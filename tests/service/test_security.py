@@ -146,3 +146,30 @@ def test_serve_refuses_to_start_without_auth_and_warns_in_dev(
     config = ServiceConfig.from_json(os.environ[ENV_VAR])
     assert config == ServiceConfig(guidelines=("vcf",), insecure_dev=True,
                                    audit_log="/tmp/a.jsonl")
+
+
+def test_workers_share_the_replay_record(tmp_path: Path, jwks_file: Path,
+                                         make_token: Callable[..., str]) -> None:
+    config = ServiceConfig(issuers=(ISSUER,), jwks=str(jwks_file), replay_dir=str(tmp_path))
+    first, second = Authenticator(config), Authenticator(config)  # two worker processes
+    token = make_token(PATH)
+    first.check(f"Bearer {token}", BASE + PATH)
+    with pytest.raises(Exception, match="already used") as info:
+        second.check(f"Bearer {token}", BASE + PATH)
+    assert getattr(info.value, "code", None) == "token_replayed"
+    second.check(f"Bearer {make_token(PATH)}", BASE + PATH)  # a new token passes
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_serve_reports_a_broken_guideline_without_a_traceback(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    from spinerules.cli import main
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: pytest.fail("started"))
+    for workers in ("1", "2"):
+        result = CliRunner().invoke(main, ["serve", "--guideline", "no-such-guideline",
+                                           "--insecure-dev", "--workers", workers])
+        assert result.exit_code == 1, result.output
+        assert "SR" in result.output and "Traceback" not in result.output
