@@ -69,6 +69,9 @@ def test_patient_view_cards_for_the_founding_case(client: Any, hook_call: Call) 
     assert resource["code"]["coding"][0] == {
         "system": ORDER_SYSTEM, "code": "dexa_scan",
         "display": "Bone densitometry (DXA of hip and lumbar spine)"}
+    assert resource["code"]["coding"][1] == {
+        "system": "http://snomed.info/sct", "code": "312681000",
+        "display": "Bone density scan (procedure)"}
     assert resource["subject"] == {"reference": "Patient/pt-1"}
     findings = [c for c in cards if c["summary"].startswith("Findings:")]
     assert len(findings) == 1 and "Genant grade 1" in findings[0]["summary"]
@@ -116,7 +119,8 @@ def test_order_sign_warns_on_augmentation_with_a_contraindication(
 
 def test_order_sign_warns_on_contrast_mri_without_suspicion(client: Any,
                                                             hook_call: Call) -> None:
-    call = hook_call("founding-case", "order-sign", orders=[_order("mri_with_contrast")])
+    snomed = _order("41333006", system="http://snomed.info/sct")  # lumbar, with contrast
+    call = hook_call("founding-case", "order-sign", orders=[snomed])
     cards = cards_of(client, call, ORDER_URL)
     assert [c["indicator"] for c in cards] == ["warning"]
     assert cards[0]["summary"].startswith("Not indicated by vcf: MRI of the spine with IV")

@@ -249,7 +249,7 @@ def order_resource(order: Order, r: Recommendation | None,
                    patient_ref: str | None) -> dict[str, Any]:
     codings = [{"system": ORDER_SYSTEM, "code": order.code, "display": order.display}]
     codings += [{"system": s.system, "code": s.code, "display": s.display}
-                for s in order.standard if s.verified]
+                for s in order.standard if s.verified][:1]
     concept = {"coding": codings, "text": order.display}
     resource: dict[str, Any] = {"resourceType": order.resource, "status": "draft",
                                 "intent": "proposal"}
