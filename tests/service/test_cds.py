@@ -277,3 +277,17 @@ def test_card_ids_are_rfc_4122_name_based_uuids() -> None:
 
     for args in (("abc", "code", "dexa_scan"), ("é", "missing", "labs.egfr")):
         assert card_id(*args) == str(uuid.uuid5(_NS, "\0".join(args)))
+
+
+def test_rest_cards_are_the_hook_s_cards(client: Any, hook_call: Call) -> None:
+    from .helpers import bundle_of, record
+
+    hook = cards_of(client, hook_call())
+    for body in (record("founding-case"), bundle_of("founding-case")):
+        response = client.post(f"/cards/vcf?as_of={AS_OF}", json=body)
+        assert response.status_code == 200, response.text
+        check_cds("cdsServiceResponse", response.json())
+        rest = response.json()["cards"]
+        assert [c["summary"] for c in rest] == [c["summary"] for c in hook]
+        assert [c["detail"] for c in rest] == [c["detail"] for c in hook]
+    check_error(client.post("/cards/vcf", json={"age": "old"}), 400, "invalid_record")

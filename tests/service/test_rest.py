@@ -113,7 +113,7 @@ def test_a_request_over_the_time_limit_gets_503() -> None:
 def test_openapi_publishes_models_for_every_route(client: Any) -> None:
     doc = client.get("/openapi.json").json()
     assert {"/guidelines", "/guidelines/{guideline}/examples/{name}", "/evaluate/{guideline}",
-            "/cds-services", "/cds-services/{service_id}",
+            "/cards/{guideline}", "/cds-services", "/cds-services/{service_id}",
             "/cds-services/{service_id}/feedback"} <= set(doc["paths"])
     schemas = doc["components"]["schemas"]
     for name in ("Result", "ErrorBody", "HookRequest", "FeedbackRequest", "CardsResponse",

@@ -8,6 +8,8 @@ start, so that the first request costs what every other does), and answers:
 - ``POST /evaluate/{id}?as_of=YYYY-MM-DD[&trace=true]``: a record or a FHIR R4 Bundle in,
   the result contract out (``docs/integrators/results.md``); with ``trace=true`` it also
   holds ``explanations`` (code: why or why not)
+- ``POST /cards/{id}?as_of=YYYY-MM-DD``: a record or a Bundle in, the patient-view cards out
+  (``{"cards": [...]}``, as the CDS service gives them; for the playground and tests)
 - ``GET /cds-services``, ``POST /cds-services/{id}``, ``POST /cds-services/{id}/feedback``
 - ``GET /openapi.json``
 
@@ -22,6 +24,7 @@ import datetime
 import importlib.util
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
@@ -320,6 +323,30 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 service.audit.write(audit_entry("evaluate", None, None, served.guideline,
                                                 result))
             return dumps(result_json(result, trace))
+
+        return Response(content=await service.limited(work), media_type=JSON)
+
+    @app.post("/cards/{guideline}", tags=["REST"],
+              summary="The patient-view cards of a record or a FHIR R4 Bundle (no EHR)",
+              responses={200: {"content": {JSON: {"schema": {
+                  "$ref": "#/components/schemas/CardsResponse"}}}},
+                  400: _ERROR_RESPONSE, 404: _ERROR_RESPONSE, 413: _ERROR_RESPONSE,
+                  422: _ERROR_RESPONSE, 503: _ERROR_RESPONSE})
+    async def cards_route(guideline: GuidelineId, record: RecordBody,
+                          as_of: AsOf = None) -> Response:
+        from spinerules.service.cards import result_cards
+
+        served = service.served(guideline)
+        day = parse_as_of(as_of)
+        words = service.words[served.id]
+
+        def work() -> bytes:
+            result = evaluate(served, record, day, False)
+            cards = result_cards(result, words, f"rest-{uuid.uuid4()}", None)
+            if service.audit is not None:
+                service.audit.write(audit_entry("cards", None, None, served.guideline,
+                                                result, len(cards)))
+            return dumps({"cards": cards})
 
         return Response(content=await service.limited(work), media_type=JSON)
 
