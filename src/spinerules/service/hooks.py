@@ -225,11 +225,24 @@ async def fetch_missing(service: CdsService, call: dict[str, Any], patient: str,
         raise ServiceError(400, "malformed_request", "fhirServer must be an http(s) URL",
                            "$.fhirServer")
     base = base.rstrip("/") + "/"
+    import httpx
+
+    try:
+        parsed = httpx.URL(base)
+    except (httpx.InvalidURL, ValueError):
+        parsed = None
+    if parsed is None or not parsed.host:
+        raise ServiceError(400, "malformed_request", "fhirServer is not a valid URL",
+                           "$.fhirServer")
     headers = {"Accept": "application/fhir+json"}
     auth = call.get("fhirAuthorization")
     if isinstance(auth, dict) and isinstance(auth.get("access_token"), str):
-        headers["Authorization"] = f"Bearer {auth['access_token']}"
-    import httpx
+        token = auth["access_token"]
+        if not token.isascii() or not token.isprintable() or " " in token.strip():
+            raise ServiceError(400, "malformed_request", "fhirAuthorization.access_token "
+                               "must be printable ASCII without spaces",
+                               "$.fhirAuthorization.access_token")
+        headers["Authorization"] = f"Bearer {token.strip()}"
 
     for key in missing:
         url: str | None = base + service.prefetch[key].replace(
@@ -238,7 +251,7 @@ async def fetch_missing(service: CdsService, call: dict[str, Any], patient: str,
         while url is not None and pages < _MAX_PAGES:
             try:
                 response = await client.get(url, headers=headers)
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 raise ServiceError(502, "fhir_server_unreachable", f"the FHIR server did not "
                                    f"answer for {key}: {type(exc).__name__}",
                                    "$.fhirServer") from None
