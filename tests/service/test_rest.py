@@ -77,6 +77,12 @@ def test_evaluate_errors_are_json_and_located(client: Any) -> None:
     check_error(client.post("/evaluate/vcf", content=b"{nope",
                             headers={"content-type": "application/json"}), 400, "invalid_json")
     check_error(client.post("/evaluate/vcf", json=[1, 2]), 422, "invalid_request")
+    err = check_error(client.post("/evaluate/vcf", content=b'{"age": 70}',
+                                  headers={"content-type": "text/plain"}), 415,
+                      "unsupported_media_type")
+    assert "application/json" in err["message"]
+    check_error(client.post("/evaluate/vcf", content=b"\xff\xfe{",
+                            headers={"content-type": "application/json"}), 400, "invalid_json")
     check_error(client.get("/no/such/page"), 404, "not_found")
     check_error(client.delete("/guidelines"), 405, "method_not_allowed")
 

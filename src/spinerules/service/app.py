@@ -49,7 +49,7 @@ JSON = "application/json"
 _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                  405: "method_not_allowed", 406: "not_acceptable", 413: "body_too_large",
                  415: "unsupported_media_type", 422: "invalid_request",
-                 503: "unavailable"}
+                 502: "fhir_server_error", 503: "unavailable"}
 
 
 def dumps(data: Any) -> bytes:
@@ -296,7 +296,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     @app.get("/guidelines/{guideline}/examples/{name}", tags=["REST"],
              summary="An example patient (a record, or a FHIR Bundle)",
              responses={200: {"content": {JSON: {"schema": {"type": "object"}}}},
-                        404: _ERROR_RESPONSE})
+                        **_errors(404, 422)})
     def example(guideline: GuidelineId, name: Annotated[str, Path(max_length=200)]) -> Response:
         served = service.served(guideline)
         data = service.catalog.example(served, name)
@@ -310,8 +310,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
               summary="Evaluate a patient record or a FHIR R4 Bundle",
               responses={200: {"content": {JSON: {"schema": {
                   "$ref": "#/components/schemas/Result"}}}},
-                  400: _ERROR_RESPONSE, 404: _ERROR_RESPONSE, 413: _ERROR_RESPONSE,
-                  422: _ERROR_RESPONSE, 503: _ERROR_RESPONSE})
+                  **_errors(400, 404, 413, 415, 422, 503)})
     async def evaluate_route(guideline: GuidelineId, record: RecordBody, as_of: AsOf = None,
                              trace: TraceFlag = False) -> Response:
         served = service.served(guideline)
@@ -330,8 +329,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
               summary="The patient-view cards of a record or a FHIR R4 Bundle (no EHR)",
               responses={200: {"content": {JSON: {"schema": {
                   "$ref": "#/components/schemas/CardsResponse"}}}},
-                  400: _ERROR_RESPONSE, 404: _ERROR_RESPONSE, 413: _ERROR_RESPONSE,
-                  422: _ERROR_RESPONSE, 503: _ERROR_RESPONSE})
+                  **_errors(400, 404, 413, 415, 422, 503)})
     async def cards_route(guideline: GuidelineId, record: RecordBody,
                           as_of: AsOf = None) -> Response:
         from spinerules.service.cards import result_cards
@@ -426,9 +424,8 @@ def _cds_routes(app: FastAPI, service: Service,
         return Response(content=service.discovery, media_type=JSON)
 
     @app.post("/cds-services/{service_id}", tags=["CDS Hooks"], summary="Call a CDS service",
-              responses={200: {"model": CardsResponse}, 400: _ERROR_RESPONSE,
-                         401: _ERROR_RESPONSE, 404: _ERROR_RESPONSE, 413: _ERROR_RESPONSE,
-                         502: _ERROR_RESPONSE, 503: _ERROR_RESPONSE},
+              responses={200: {"model": CardsResponse},
+                         **_errors(400, 401, 404, 413, 422, 502, 503)},
               openapi_extra=body_model(HookRequest))
     async def call(request: Request, service_id: ServiceId, as_of: AsOf = None) -> Response:
         cds = service.service(service_id)
@@ -463,7 +460,7 @@ def _cds_routes(app: FastAPI, service: Service,
     @app.post("/cds-services/{service_id}/feedback", tags=["CDS Hooks"],
               summary="Feedback on cards (recorded in the audit log)",
               responses={200: {"content": {JSON: {"schema": {"type": "object"}}}},
-                         400: _ERROR_RESPONSE, 401: _ERROR_RESPONSE, 404: _ERROR_RESPONSE},
+                         **_errors(400, 401, 404, 413, 422)},
               openapi_extra=body_model(FeedbackRequest))
     async def feedback(request: Request, service_id: ServiceId) -> Response:
         cds = service.service(service_id)
@@ -516,8 +513,14 @@ def _install_errors(app: FastAPI) -> None:
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, exc: RequestValidationError) -> Response:
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if errors and tuple(errors[0].get("loc", ())) == ("body",) and \
+                kind not in ("application/json", "application/fhir+json"):
+            return error_response(ServiceError(
+                415, "unsupported_media_type", f"send the body as JSON with Content-Type: "
+                f"application/json (got {kind[:60] or 'no Content-Type'})", "$"))
         if errors and errors[0].get("type") == "json_invalid":
             err = errors[0]
             where = err.get("loc", ("body", 0))[-1]
@@ -540,6 +543,8 @@ def _install_errors(app: FastAPI) -> None:
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = str(exc.detail) if exc.detail else code.replace("_", " ")
         where = f"{request.method} {request.url.path[:200]}"
+        if exc.status_code == 400 and message.startswith("There was an error parsing"):
+            code, message = "invalid_json", "the request body is not JSON (UTF-8 text)"
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such resource: {where} (the API is listed at /openapi.json)"
         elif exc.status_code == 405:
@@ -558,6 +563,12 @@ def _install_errors(app: FastAPI) -> None:
 _ERROR_RESPONSE: dict[str, Any] = {
     "description": "an error", "content": {JSON: {"schema": {
         "$ref": "#/components/schemas/ErrorBody"}}}}
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The documented error answers of a route (each the JSON error body)."""
+    return {status: dict(_ERROR_RESPONSE, description=_STATUS_CODES.get(
+        status, "error").replace("_", " ")) for status in statuses}
+
 
 _GUIDELINES_SCHEMA: dict[str, Any] = {
     "type": "array", "items": {
