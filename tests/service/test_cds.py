@@ -291,3 +291,27 @@ def test_rest_cards_are_the_hook_s_cards(client: Any, hook_call: Call) -> None:
         assert [c["summary"] for c in rest] == [c["summary"] for c in hook]
         assert [c["detail"] for c in rest] == [c["detail"] for c in hook]
     check_error(client.post("/cards/vcf", json={"age": "old"}), 400, "invalid_record")
+
+
+def test_card_reasons_read_the_conditions_as_the_text_report_does() -> None:
+    from spinerules import api
+    from spinerules.engine.report import Glossary, condition_words, split_because
+    from spinerules.service.cards import own_conditions, reason
+
+    from .helpers import record
+
+    g = api.load("vcf")
+    glossary = g.glossary()
+    cache: dict[object, object] = {}
+    seen = 0
+    for name in ("founding-case", "infection-red-flag", "augmentation-contraindicated",
+                 "pathologic-unstable", "neuro-deficit"):
+        for r in g.evaluate(record(name), as_of=AS_OF).recommendations:
+            own, bound, _ = split_because(r)
+            assert own_conditions(r) == (own, bound)
+            plain = "; ".join(dict.fromkeys(
+                w for e, v in own if (w := condition_words(e, v, glossary)) is not None))
+            assert reason(r, glossary, cache).endswith(plain)
+            assert reason(r, glossary, cache) == reason(r, glossary)  # cached alike
+            seen += 1
+    assert seen > 40 and isinstance(glossary, Glossary)

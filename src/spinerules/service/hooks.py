@@ -344,7 +344,7 @@ def order_cards(service: CdsService, orders: list[tuple[str, Order]], result: An
                    if r.code in order.cautions
                    or (r.code == order.code and r.action == "advise_against")]
         for r in against:
-            why = reason(r, words.glossary)
+            why = reason(r, words.glossary, words.cache)
             detail = [f"**Draft order:** {order.display}",
                       f"**{'Avoid' if r.action == 'advise_against' else 'Caution'}:** "
                       f"{r.text or r.code}"]
