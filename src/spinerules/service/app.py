@@ -8,6 +8,8 @@ start, so that the first request costs what every other does), and answers:
 - ``POST /evaluate/{id}?as_of=YYYY-MM-DD[&trace=true]``: a record or a FHIR R4 Bundle in,
   the result contract out (``docs/integrators/results.md``); with ``trace=true`` it also
   holds ``explanations`` (code: why or why not)
+- ``POST /cards/{id}?as_of=YYYY-MM-DD``: a record or a Bundle in, the patient-view cards out
+  (``{"cards": [...]}``, as the CDS service gives them; for the playground and tests)
 - ``GET /cds-services``, ``POST /cds-services/{id}``, ``POST /cds-services/{id}/feedback``
 - ``GET /openapi.json``
 
@@ -19,8 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import importlib.util
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
@@ -46,7 +50,7 @@ JSON = "application/json"
 _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                  405: "method_not_allowed", 406: "not_acceptable", 413: "body_too_large",
                  415: "unsupported_media_type", 422: "invalid_request",
-                 503: "unavailable"}
+                 502: "fhir_server_error", 503: "unavailable"}
 
 
 def dumps(data: Any) -> bytes:
@@ -59,6 +63,31 @@ def dumps(data: Any) -> bytes:
 
         return json.dumps(_finite(data), ensure_ascii=False, allow_nan=False,
                           separators=(",", ":")).encode("utf-8")
+
+
+_orjson: Any
+try:  # the service extra installs it; plain json otherwise
+    _orjson = importlib.import_module("orjson")
+except ImportError:  # pragma: no cover
+    _orjson = None
+
+
+def dumps_plain(data: Any) -> bytes:
+    """JSON bytes of data holding only strings, booleans, integers and containers (cards,
+    discovery): orjson when installed (about 40 times faster than json here). Results go
+    through :func:`dumps`, whose non-finite numbers orjson would write as null."""
+    if _orjson is not None:
+        out: bytes = _orjson.dumps(data)
+        return out
+    return dumps(data)
+
+
+def loads(raw: bytes) -> Any:
+    """A request body's JSON (orjson when installed: it refuses NaN and integers beyond
+    64 bits, which no request of this API needs)."""
+    if _orjson is not None:
+        return _orjson.loads(raw)
+    return json.loads(raw)
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -293,7 +322,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     @app.get("/guidelines/{guideline}/examples/{name}", tags=["REST"],
              summary="An example patient (a record, or a FHIR Bundle)",
              responses={200: {"content": {JSON: {"schema": {"type": "object"}}}},
-                        404: _ERROR_RESPONSE})
+                        **_errors(404, 422)})
     def example(guideline: GuidelineId, name: Annotated[str, Path(max_length=200)]) -> Response:
         served = service.served(guideline)
         data = service.catalog.example(served, name)
@@ -307,8 +336,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
               summary="Evaluate a patient record or a FHIR R4 Bundle",
               responses={200: {"content": {JSON: {"schema": {
                   "$ref": "#/components/schemas/Result"}}}},
-                  400: _ERROR_RESPONSE, 404: _ERROR_RESPONSE, 413: _ERROR_RESPONSE,
-                  422: _ERROR_RESPONSE, 503: _ERROR_RESPONSE})
+                  **_errors(400, 404, 413, 415, 422, 503)})
     async def evaluate_route(guideline: GuidelineId, record: RecordBody, as_of: AsOf = None,
                              trace: TraceFlag = False) -> Response:
         served = service.served(guideline)
@@ -320,6 +348,29 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 service.audit.write(audit_entry("evaluate", None, None, served.guideline,
                                                 result))
             return dumps(result_json(result, trace))
+
+        return Response(content=await service.limited(work), media_type=JSON)
+
+    @app.post("/cards/{guideline}", tags=["REST"],
+              summary="The patient-view cards of a record or a FHIR R4 Bundle (no EHR)",
+              responses={200: {"content": {JSON: {"schema": {
+                  "$ref": "#/components/schemas/CardsResponse"}}}},
+                  **_errors(400, 404, 413, 415, 422, 503)})
+    async def cards_route(guideline: GuidelineId, record: RecordBody,
+                          as_of: AsOf = None) -> Response:
+        from spinerules.service.cards import result_cards
+
+        served = service.served(guideline)
+        day = parse_as_of(as_of)
+        words = service.words[served.id]
+
+        def work() -> bytes:
+            result = evaluate(served, record, day, False)
+            cards = result_cards(result, words, f"rest-{uuid.uuid4()}", None)
+            if service.audit is not None:
+                service.audit.write(audit_entry("cards", None, None, served.guideline,
+                                                result, len(cards)))
+            return dumps_plain({"cards": cards})
 
         return Response(content=await service.limited(work), media_type=JSON)
 
@@ -385,7 +436,7 @@ def _cds_routes(app: FastAPI, service: Service,
     async def read_json(request: Request) -> Any:
         raw = await request.body()
         try:
-            return json.loads(raw)
+            return loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             where = getattr(exc, "pos", 0)
             raise ServiceError(400, "invalid_json", f"the request body is not JSON "
@@ -397,9 +448,8 @@ def _cds_routes(app: FastAPI, service: Service,
         return Response(content=service.discovery, media_type=JSON)
 
     @app.post("/cds-services/{service_id}", tags=["CDS Hooks"], summary="Call a CDS service",
-              responses={200: {"model": CardsResponse}, 400: _ERROR_RESPONSE,
-                         401: _ERROR_RESPONSE, 404: _ERROR_RESPONSE, 413: _ERROR_RESPONSE,
-                         502: _ERROR_RESPONSE, 503: _ERROR_RESPONSE},
+              responses={200: {"model": CardsResponse},
+                         **_errors(400, 401, 404, 413, 422, 502, 503)},
               openapi_extra=body_model(HookRequest))
     async def call(request: Request, service_id: ServiceId, as_of: AsOf = None) -> Response:
         cds = service.service(service_id)
@@ -427,14 +477,14 @@ def _cds_routes(app: FastAPI, service: Service,
                 service.audit.write(audit_entry(
                     "hook", cds, data["hookInstance"], cds.words.guideline, result,
                     len(cards)))
-            return dumps({"cards": cards})
+            return dumps_plain({"cards": cards})
 
         return Response(content=await service.within_time(answer()), media_type=JSON)
 
     @app.post("/cds-services/{service_id}/feedback", tags=["CDS Hooks"],
               summary="Feedback on cards (recorded in the audit log)",
               responses={200: {"content": {JSON: {"schema": {"type": "object"}}}},
-                         400: _ERROR_RESPONSE, 401: _ERROR_RESPONSE, 404: _ERROR_RESPONSE},
+                         **_errors(400, 401, 404, 413, 422)},
               openapi_extra=body_model(FeedbackRequest))
     async def feedback(request: Request, service_id: ServiceId) -> Response:
         cds = service.service(service_id)
@@ -487,8 +537,14 @@ def _install_errors(app: FastAPI) -> None:
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, exc: RequestValidationError) -> Response:
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if errors and tuple(errors[0].get("loc", ())) == ("body",) and \
+                kind not in ("application/json", "application/fhir+json"):
+            return error_response(ServiceError(
+                415, "unsupported_media_type", f"send the body as JSON with Content-Type: "
+                f"application/json (got {kind[:60] or 'no Content-Type'})", "$"))
         if errors and errors[0].get("type") == "json_invalid":
             err = errors[0]
             where = err.get("loc", ("body", 0))[-1]
@@ -507,9 +563,16 @@ def _install_errors(app: FastAPI) -> None:
                                            problems=listed))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = str(exc.detail) if exc.detail else code.replace("_", " ")
+        where = f"{request.method} {request.url.path[:200]}"
+        if exc.status_code == 400 and message.startswith("There was an error parsing"):
+            code, message = "invalid_json", "the request body is not JSON (UTF-8 text)"
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no such resource: {where} (the API is listed at /openapi.json)"
+        elif exc.status_code == 405:
+            message = f"method not allowed: {where} (the API is listed at /openapi.json)"
         return error_response(ServiceError(exc.status_code, code, message,
                                            headers=getattr(exc, "headers", None)))
 
@@ -524,6 +587,12 @@ def _install_errors(app: FastAPI) -> None:
 _ERROR_RESPONSE: dict[str, Any] = {
     "description": "an error", "content": {JSON: {"schema": {
         "$ref": "#/components/schemas/ErrorBody"}}}}
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The documented error answers of a route (each the JSON error body)."""
+    return {status: dict(_ERROR_RESPONSE, description=_STATUS_CODES.get(
+        status, "error").replace("_", " ")) for status in statuses}
+
 
 _GUIDELINES_SCHEMA: dict[str, Any] = {
     "type": "array", "items": {

@@ -8,13 +8,20 @@ configured JWKS: a file read at start, or an https URL read at start and again w
 names a key id not yet known (at most once a minute). ``jku`` headers are not followed: only
 configured keys are trusted.
 
-A ``jti`` seen before is refused until the token it came with expires (tokens are kept
-in memory per process until their ``exp``; a token without ``exp`` is refused anyway).
+A ``jti`` seen before is refused until the token it came with expires. The ``jti``s are
+kept in memory per process, or, with ``ServiceConfig.replay_dir`` (``spinerules serve
+--workers N`` makes one), as one empty file per token in that folder, created with
+``O_CREAT | O_EXCL`` (atomic across processes: of two workers seeing the same token, one
+creation fails) and stamped with the token's expiry, so that every worker refuses a token any
+of them has seen; expired entries are removed every 30 seconds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -24,6 +31,8 @@ import jwt
 
 from spinerules.service.config import ServiceConfig
 from spinerules.service.errors import ServiceError
+
+log = logging.getLogger("spinerules.service")
 
 LEEWAY = 30  # seconds of clock skew tolerated on exp and iat
 _REFETCH_EVERY = 60.0
@@ -45,8 +54,18 @@ class Authenticator:
         self._lock = threading.Lock()
         self._seen: dict[str, float] = {}  # jti -> expiry (epoch seconds)
         self._next_purge = 0.0
+        self.replay_dir = config.replay_dir
         if self.source is not None:
-            self._load_keys()
+            try:
+                self._load_keys()
+            except (OSError, ValueError, jwt.PyJWTError) as exc:
+                if not self.remote:
+                    raise ValueError(f"cannot read the JWKS file {self.source}: "
+                                     f"{exc}") from None
+                # a key server down at start: tried again when a token arrives
+                log.warning("JWKS %s not read at start (%s); retried on the first token",
+                            self.source, type(exc).__name__)
+                self._fetched = time.monotonic() - _REFETCH_EVERY
 
     @property
     def remote(self) -> bool:
@@ -130,6 +149,9 @@ class Authenticator:
         return claims
 
     def _once(self, jti: str, exp: float) -> None:
+        if self.replay_dir is not None:
+            self._once_shared(jti, exp)
+            return
         now = time.time()
         with self._lock:
             if now >= self._next_purge:
@@ -140,3 +162,38 @@ class Authenticator:
                 raise _unauthorized("token_replayed", "this token (jti) was already used; "
                                     "sign a new one for each call")
             self._seen[jti] = exp
+
+    def _once_shared(self, jti: str, exp: float) -> None:
+        assert self.replay_dir is not None
+        now = time.time()
+        if now >= self._next_purge:
+            self._next_purge = now + 30
+            self._purge(now)
+        name = os.path.join(self.replay_dir, hashlib.sha256(jti.encode()).hexdigest())
+        try:
+            fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            try:
+                seen = os.stat(name).st_mtime
+            except FileNotFoundError:  # purged between the two calls: expired
+                seen = 0.0
+            if seen + LEEWAY > now:
+                raise _unauthorized("token_replayed", "this token (jti) was already used; "
+                                    "sign a new one for each call") from None
+            os.utime(name, (exp, exp))  # an expired entry: the token is new again
+            return
+        os.close(fd)
+        os.utime(name, (exp, exp))
+
+    def _purge(self, now: float) -> None:
+        assert self.replay_dir is not None
+        try:
+            with os.scandir(self.replay_dir) as entries:
+                for entry in entries:
+                    try:
+                        if entry.stat().st_mtime + LEEWAY <= now:
+                            os.unlink(entry.path)
+                    except FileNotFoundError:
+                        pass
+        except FileNotFoundError:
+            os.makedirs(self.replay_dir, mode=0o700, exist_ok=True)

@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import re
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -28,7 +30,6 @@ from spinerules.engine.report import (
     md,
     question,
     short_facts,
-    split_because,
 )
 from spinerules.engine.result import ASK_CODE, Citation, Recommendation, Result
 from spinerules.lang import nodes as n
@@ -84,6 +85,8 @@ class Words:
     glossary: Glossary
     actions: dict[str, tuple[str, str | None, tuple[Citation, ...]]]  # code -> kind, text, cites
     rule_cites: dict[str, tuple[Citation, ...]]  # rule id -> the citations of its actions
+    #: the parts of cards that do not depend on the patient, by rule and code (or fact)
+    cache: dict[Any, Any] = dataclasses.field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, g: api.Guideline) -> Words:
@@ -111,18 +114,26 @@ def _with_locator(c: Citation, locator: str | None) -> Citation:
 
 
 def card_id(hook_instance: str, kind: str, key: str) -> str:
-    """A stable card id: the same hook call gives the same ids (feedback names them)."""
-    return str(uuid.uuid5(_NS, f"{hook_instance}\0{kind}\0{key}"))
+    """A stable card id: the same hook call gives the same ids (feedback names them). The
+    name-based UUID of RFC 4122 (version 5, SHA-1), formatted without ``uuid.UUID``'s
+    overhead (``tests/service`` checks it against ``uuid.uuid5``)."""
+    h = bytearray(hashlib.sha1(_NS.bytes + f"{hook_instance}\0{kind}\0{key}".encode(),
+                               usedforsecurity=False).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x50
+    h[8] = (h[8] & 0x3F) | 0x80
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
-_CACHE_MAX = 4096
-_SOURCES: dict[tuple[str, str | None], tuple[dict[str, Any], dict[str, Any] | None, str]] = {}
+_CACHE_MAX = 20_000
+_SOURCES: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any] | None, str]] = {}
 
 
 def _cited(c: Citation) -> tuple[dict[str, Any], dict[str, Any] | None, str]:
     """A citation's card ``source``, its ``links`` entry (None without a URL) and its
-    Markdown line, made once per citation key and locator (the same in every call)."""
-    key = (c.key, c.locator)
+    Markdown line, made once per citation (its key, locator and identifiers: two
+    guidelines may use one key for different works)."""
+    key = (c.key, c.locator, c.title, c.year, c.doi, c.pmid, c.url, c.unverified)
     found = _SOURCES.get(key)
     if found is None:
         url = link(c)
@@ -165,11 +176,52 @@ def sources_md(cites: Iterable[Citation]) -> str:
     return "**Sources**\n\n" + "\n".join(lines.values()) if lines else ""
 
 
-def reason(r: Recommendation, glossary: Glossary) -> str:
-    """The short reason of a recommendation (as the text report's "why")."""
-    own, bound, _defines = split_because(r)
+_IDENT = re.compile(r"[a-z_][a-z0-9_]*\Z")
+_BOUND = re.compile(r"[a-z_]+\[\d+\]\Z")
+
+
+def own_conditions(r: Recommendation) -> tuple[list[tuple[str, Any]], str | None]:
+    """A recommendation's own conditions and the list item it is for: the first two parts
+    of ``report.split_because``, without collecting the defines' conditions (most of a
+    ``because`` list, and not shown on a card)."""
+    own: list[tuple[str, Any]] = []
+    bound = None
+    for b in r.because:
+        e = b.expression
+        if e.startswith("via "):
+            continue
+        v = b.value
+        if isinstance(v, str) and _BOUND.match(v) and _IDENT.match(e):
+            bound = v
+        else:
+            own.append((e, v))
+    return own, bound
+
+
+def _words(e: str, v: Any, glossary: Glossary, cache: dict[Any, Any] | None) -> str | None:
+    """``condition_words``, remembered in ``cache`` (a guideline's) per condition and
+    (hashable) value."""
+    if cache is None:
+        return condition_words(e, v, glossary)
+    key = ("words", e, v.__class__, v)
+    try:
+        if key in cache:
+            found: str | None = cache[key]
+            return found
+    except TypeError:  # a list value
+        return condition_words(e, v, glossary)
+    found = condition_words(e, v, glossary)
+    if len(cache) < _CACHE_MAX:
+        cache[key] = found
+    return found
+
+
+def reason(r: Recommendation, glossary: Glossary, cache: dict[Any, Any] | None = None) -> str:
+    """The short reason of a recommendation (as the text report's "why"); ``cache``: a
+    guideline's ``Words.cache``, where the words of each condition and value are kept."""
+    own, bound = own_conditions(r)
     why = "; ".join(dict.fromkeys(w for e, v in own
-                                  if (w := condition_words(e, v, glossary)) is not None))
+                                  if (w := _words(e, v, glossary, cache)) is not None))
     if bound:
         name, _, index = bound.partition("[")
         owner = name[:-1] if name.endswith("s") else name
@@ -179,37 +231,63 @@ def reason(r: Recommendation, glossary: Glossary) -> str:
     return why
 
 
+def _static_parts(r: Recommendation, words: Words) -> dict[str, Any]:
+    """What a recommendation's card holds whatever the patient (its text, sources, links,
+    summary, indicator): made once per rule and code, then shared (never mutated)."""
+    key = (r.rule, r.code, r.location, r.action)
+    found: dict[str, Any] | None = words.cache.get(key)
+    if found is not None:
+        return found
+    text = r.text or r.code.replace("_", " ")
+    tail = []
+    if r.strength:
+        tail.append(f"Strength: {r.strength}" + (f"; urgency: {r.urgency}" if r.urgency
+                                                 else ""))
+    sources = sources_md(r.citations)
+    if sources:
+        tail.append(sources)
+    if r.against:
+        tail.append(sources_md(r.against).replace("**Sources**", "**Sources against**"))
+    tail.append(f"`{r.code}` from rule `{r.rule}` of {words.guideline.id} "
+                f"{words.guideline.version or ''}".rstrip())
+    found = {"text": md(text), "tail": "\n\n".join(tail),
+             "summary": summary(_LABELS.get(r.action, "") + text),
+             "indicator": indicator(r.action, r.urgency),
+             "source": source_of(r.citations, words),
+             "links": links_of(r.citations + r.against),
+             "order": BY_CODE.get(r.code) if r.action in ("recommend", "consider") else None}
+    if len(words.cache) < _CACHE_MAX:
+        words.cache[key] = found
+    return found
+
+
 def recommendation_card(r: Recommendation, words: Words, hook_instance: str,
                         patient_ref: str | None) -> dict[str, Any]:
-    text = r.text or r.code.replace("_", " ")
-    why = reason(r, words.glossary)
-    parts = [md(text)]
+    static = _static_parts(r, words)
+    parts = [static["text"]]
+    why = reason(r, words.glossary, words.cache)
     if why:
         parts.append(f"**Why:** {md(why)}")
     if r.pending:
-        parts.append(f"**Taken as no while not recorded:** {md(short_facts(r.pending))}")
-    if r.strength:
-        parts.append(f"Strength: {r.strength}" + (f"; urgency: {r.urgency}" if r.urgency
-                                                  else ""))
-    sources = sources_md(r.citations)
-    if sources:
-        parts.append(sources)
-    if r.against:
-        parts.append(sources_md(r.against).replace("**Sources**", "**Sources against**"))
-    parts.append(f"`{r.code}` from rule `{r.rule}` of {words.guideline.id} "
-                 f"{words.guideline.version or ''}".rstrip())
+        key = ("pending", r.pending)
+        pending = words.cache.get(key)
+        if pending is None:
+            pending = f"**Taken as no while not recorded:** {md(short_facts(r.pending))}"
+            if len(words.cache) < _CACHE_MAX:
+                words.cache[key] = pending
+        parts.append(pending)
+    parts.append(static["tail"])
     card: dict[str, Any] = {
         "uuid": card_id(hook_instance, "code", f"{r.code}\0{r.rule}\0{r.location}"),
-        "summary": summary(_LABELS.get(r.action, "") + text),
-        "indicator": indicator(r.action, r.urgency),
+        "summary": static["summary"],
+        "indicator": static["indicator"],
         "detail": "\n\n".join(parts),
-        "source": source_of(r.citations, words),
+        "source": static["source"],
     }
-    links = links_of(r.citations + r.against)
-    if links:
-        card["links"] = links
-    order = BY_CODE.get(r.code)
-    if order is not None and r.action in ("recommend", "consider"):
+    if static["links"]:
+        card["links"] = static["links"]
+    order = static["order"]
+    if order is not None:
         card["suggestions"] = [suggestion(order, r, hook_instance, patient_ref)]
         card["selectionBehavior"] = "at-most-one"
     return card
@@ -219,7 +297,7 @@ def order_resource(order: Order, r: Recommendation | None,
                    patient_ref: str | None) -> dict[str, Any]:
     codings = [{"system": ORDER_SYSTEM, "code": order.code, "display": order.display}]
     codings += [{"system": s.system, "code": s.code, "display": s.display}
-                for s in order.standard if s.verified]
+                for s in order.standard if s.verified][:1]
     concept = {"coding": codings, "text": order.display}
     resource: dict[str, Any] = {"resourceType": order.resource, "status": "draft",
                                 "intent": "proposal"}
@@ -298,28 +376,39 @@ def missing_cards(result: Result, words: Words, hook_instance: str) -> list[dict
             if not cites:
                 cites = m.citations
             cites = _first_distinct(cites, MISSING_SOURCES)
-            ask = question(fact, words.glossary)
-            decides = "; ".join(dict.fromkeys(words.glossary.rule(w) for w in rules[:8]))
-            if len(rules) > 8:
-                decides += f"; and {len(rules) - 8} more"
-            parts = [f"**Record:** {md(ask)}"]
-            if m.text and m.code != ASK_CODE:
-                parts.append(md(m.text))
-            if decides:
-                parts.append(f"**The answer would decide:** {md(decides)}")
-            parts.append(f"Fact `{fact}`, asked by `{m.code}`.")
-            sources = sources_md(cites)
-            if sources:
-                parts.append(sources)
-            card: dict[str, Any] = {
-                "uuid": card_id(hook_instance, "missing", fact),
-                "summary": summary(f"Missing: {ask}"), "indicator": "info",
-                "detail": "\n\n".join(parts), "source": source_of(cites, words)}
-            links = links_of(cites)
-            if links:
-                card["links"] = links
+            key = ("missing", fact, m.code, tuple(rules),
+                   tuple((c.key, c.locator) for c in cites))
+            card = words.cache.get(key)
+            if card is None:
+                card = _missing_card(fact, m, rules, cites, words)
+                if len(words.cache) < _CACHE_MAX:
+                    words.cache[key] = card
+            card = {"uuid": card_id(hook_instance, "missing", fact), **card}
             cards.append(card)
     return cards
+
+
+def _missing_card(fact: str, m: Any, rules: list[str], cites: tuple[Citation, ...],
+                  words: Words) -> dict[str, Any]:
+    ask = question(fact, words.glossary)
+    decides = "; ".join(dict.fromkeys(words.glossary.rule(w) for w in rules[:8]))
+    if len(rules) > 8:
+        decides += f"; and {len(rules) - 8} more"
+    parts = [f"**Record:** {md(ask)}"]
+    if m.text and m.code != ASK_CODE:
+        parts.append(md(m.text))
+    if decides:
+        parts.append(f"**The answer would decide:** {md(decides)}")
+    parts.append(f"Fact `{fact}`, asked by `{m.code}`.")
+    sources = sources_md(cites)
+    if sources:
+        parts.append(sources)
+    card: dict[str, Any] = {"summary": summary(f"Missing: {ask}"), "indicator": "info",
+                            "detail": "\n\n".join(parts), "source": source_of(cites, words)}
+    links = links_of(cites)
+    if links:
+        card["links"] = links
+    return card
 
 
 def _first_distinct(cites: tuple[Citation, ...], n: int) -> tuple[Citation, ...]:

@@ -6,8 +6,13 @@ so that ``spinerules --help`` stays fast and works without the ``service`` extra
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 import sys
+import tempfile
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -72,9 +77,43 @@ def serve_cmd(guidelines: tuple[str, ...], host: str, port: int, workers: int,
     if workers == 1:
         from spinerules.service.app import create_app
 
-        uvicorn.run(create_app(config), host=host, port=port, access_log=False)
+        uvicorn.run(_built(lambda: create_app(config)), host=host, port=port,
+                    access_log=False)
         return
+    _check_before_forking(config)
+    if not insecure_dev:
+        # the workers share one record of the token ids they have accepted
+        config = dataclasses.replace(config, replay_dir=tempfile.mkdtemp(
+            prefix="spinerules-jti-"))
     # each worker process builds the app from the same config, read from the environment
     os.environ[ENV_VAR] = config.to_json()
     uvicorn.run("spinerules.service.app:app_factory", factory=True, host=host, port=port,
                 workers=workers, access_log=False)
+
+
+def _built(make: Callable[[], Any]) -> Any:
+    """The app, or a clean exit naming the problem (a guideline with errors: 1; a JWKS file
+    that cannot be read: 2)."""
+    from spinerules.lang.diagnostics import GuidelineError
+
+    try:
+        return make()
+    except GuidelineError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    except (ValueError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def _check_before_forking(config: Any) -> None:
+    """What each worker would fail on, found once in the parent with a clear message: the
+    guidelines' errors and the JWKS file."""
+    from spinerules import api
+    from spinerules.service.auth import Authenticator
+
+    for name in config.guidelines:
+        if any(d.is_error for d in api.check(name)):
+            _built(functools.partial(api.load, name))  # reports the errors and exits
+    if not config.insecure_dev:
+        _built(lambda: Authenticator(config))

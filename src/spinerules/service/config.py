@@ -37,6 +37,8 @@ class ServiceConfig:
     audit_fsync: force each audit line to disk before answering (survives a power loss).
     fetch_timeout: seconds for each request to the EHR's FHIR server.
     algorithms: the JWT signature algorithms accepted.
+    replay_dir: a folder where the ``jti`` of every accepted token is kept until it expires,
+        shared by the workers of one host (None: in memory, per process).
     """
 
     guidelines: tuple[str, ...] = ()
@@ -50,6 +52,7 @@ class ServiceConfig:
     audit_fsync: bool = False
     fetch_timeout: float = 5.0
     algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
+    replay_dir: str | None = None
 
     def __post_init__(self) -> None:
         if not self.insecure_dev and (not self.issuers or not self.jwks):

@@ -19,6 +19,7 @@ from typing import Any
 
 from spinerules import api
 from spinerules.service.cards import (
+    SUMMARY_MAX,
     Words,
     card_id,
     links_of,
@@ -224,11 +225,24 @@ async def fetch_missing(service: CdsService, call: dict[str, Any], patient: str,
         raise ServiceError(400, "malformed_request", "fhirServer must be an http(s) URL",
                            "$.fhirServer")
     base = base.rstrip("/") + "/"
+    import httpx
+
+    try:
+        parsed = httpx.URL(base)
+    except (httpx.InvalidURL, ValueError):
+        parsed = None
+    if parsed is None or not parsed.host:
+        raise ServiceError(400, "malformed_request", "fhirServer is not a valid URL",
+                           "$.fhirServer")
     headers = {"Accept": "application/fhir+json"}
     auth = call.get("fhirAuthorization")
     if isinstance(auth, dict) and isinstance(auth.get("access_token"), str):
-        headers["Authorization"] = f"Bearer {auth['access_token']}"
-    import httpx
+        token = auth["access_token"]
+        if not token.isascii() or not token.isprintable() or " " in token.strip():
+            raise ServiceError(400, "malformed_request", "fhirAuthorization.access_token "
+                               "must be printable ASCII without spaces",
+                               "$.fhirAuthorization.access_token")
+        headers["Authorization"] = f"Bearer {token.strip()}"
 
     for key in missing:
         url: str | None = base + service.prefetch[key].replace(
@@ -237,7 +251,7 @@ async def fetch_missing(service: CdsService, call: dict[str, Any], patient: str,
         while url is not None and pages < _MAX_PAGES:
             try:
                 response = await client.get(url, headers=headers)
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 raise ServiceError(502, "fhir_server_unreachable", f"the FHIR server did not "
                                    f"answer for {key}: {type(exc).__name__}",
                                    "$.fhirServer") from None
@@ -330,16 +344,17 @@ def order_cards(service: CdsService, orders: list[tuple[str, Order]], result: An
                    if r.code in order.cautions
                    or (r.code == order.code and r.action == "advise_against")]
         for r in against:
-            why = reason(r, words.glossary)
+            why = reason(r, words.glossary, words.cache)
             detail = [f"**Draft order:** {order.display}",
                       f"**{'Avoid' if r.action == 'advise_against' else 'Caution'}:** "
                       f"{r.text or r.code}"]
             if why:
                 detail.append(f"**Why:** {why}")
             detail.append(sources_md(r.citations))
-            cards.append(_card(hook_instance, f"{path}\0{r.code}",
-                               f"{order.display}: {r.text or r.code}", detail, r.citations,
-                               words))
+            head = order.display if len(order.display) <= 60 else order.display[:59] + "…"
+            text = summary(r.text or r.code, SUMMARY_MAX - len(head) - 2)
+            cards.append(_card(hook_instance, f"{path}\0{r.code}", f"{head}: {text}", detail,
+                               r.citations, words))
         action = words.actions.get(order.code)
         if action is None or action[0] not in ("recommend", "consider") or \
                 order.code in given or against:

@@ -4,10 +4,10 @@ Each entry ties a guideline code that asks for something orderable (an MRI, a DX
 referral) to the FHIR resource a CDS card suggests (a ``ServiceRequest``) and to the codes
 by which a draft order is recognised at ``order-sign``. Every order carries a coding in
 the project's own system (``ORDER_SYSTEM``, the guideline code itself), which an EHR can
-map in its order catalogue. Standard codes (SNOMED CT, LOINC) are listed where one is
-known; ``verified`` says whether it was checked against the code system's own release for
-this table (docs/integrators/cds-hooks.md lists them): an unverified code is used only to
-*recognise* a draft order, and is marked in the suggested resource's display text.
+map in its order catalogue, and its SNOMED CT procedure code where one was checked
+(``verified``; docs/integrators/cds-hooks.md lists them and where they were checked). An
+unverified code (the ATC classes) only recognises draft orders; a suggested resource
+carries the project coding and the first verified code.
 
 ``cautions`` names the codes a guideline gives that speak against the order (a warning or
 an advice against): a draft order meeting one gets a warning card at ``order-sign``.
@@ -42,15 +42,49 @@ class Order:
     cautions: tuple[str, ...] = ()
 
 
+#: SNOMED CT codes checked against the expansion of a published FHIR ValueSet, the Belgian
+#: eHealth Platform's ``be-vs-diagnostic-imaging-procedure`` 1.0.0 (SNOMED CT displays),
+#: and, for 312681000, the code Synthea's modules use for a bone density scan. Codes in
+#: the ``1000119`` namespace are the US edition's. The first code of an order is the one a
+#: suggested resource carries; all of them recognise a draft order.
+
+
+def _sct(code: str, display: str) -> StdCode:
+    return StdCode(SNOMED, code, display, verified=True)
+
+
 ORDERS: tuple[Order, ...] = (
     Order("mri_without_contrast", "MRI of the spine without contrast", "ServiceRequest",
-          "imaging"),
+          "imaging", (_sct("241645008", "Magnetic resonance imaging of spine (procedure)"),
+                      _sct("411611000119102", "Magnetic resonance imaging of cervical, "
+                           "thoracic, and lumbar spine without contrast (procedure)"),
+                      _sct("571891000119109", "Magnetic resonance imaging of cervical spine "
+                           "without contrast (procedure)"),
+                      _sct("396171000119100", "Magnetic resonance imaging of thoracic spine "
+                           "without contrast (procedure)"),
+                      _sct("394451000119106", "Magnetic resonance imaging of lumbar spine "
+                           "without contrast (procedure)"))),
     Order("mri_with_contrast", "MRI of the spine with IV contrast (gadolinium)",
-          "ServiceRequest", "imaging"),
-    Order("ct_whole_spine", "CT of the whole spine", "ServiceRequest", "imaging"),
-    Order("ct_cervical_spine", "CT of the cervical spine", "ServiceRequest", "imaging"),
+          "ServiceRequest", "imaging",
+          (_sct("431985004", "Magnetic resonance imaging of spine with contrast (procedure)"),
+           _sct("495741000119105", "Magnetic resonance imaging of cervical, thoracic, and "
+                "lumbar spine with contrast (procedure)"),
+           _sct("60443006", "Magnetic resonance imaging of cervical spine with contrast "
+                "(procedure)"),
+           _sct("91333005", "Magnetic resonance imaging of thoracic spine with contrast "
+                "(procedure)"),
+           _sct("41333006", "Magnetic resonance imaging of lumbar spine with contrast "
+                "(procedure)"))),
+    Order("ct_whole_spine", "CT of the whole spine", "ServiceRequest", "imaging",
+          (_sct("429875006", "Computed tomography of whole spine (procedure)"),
+           _sct("241577003", "Computed tomography of spine (procedure)"))),
+    Order("ct_cervical_spine", "CT of the cervical spine", "ServiceRequest", "imaging",
+          (_sct("572061000119104", "Computed tomography of cervical spine without contrast "
+                "(procedure)"),)),
     Order("dexa_scan", "Bone densitometry (DXA of hip and lumbar spine)", "ServiceRequest",
-          "imaging", (StdCode(SNOMED, "312681000", "Bone densitometry (procedure)"),)),
+          "imaging", (_sct("312681000", "Bone density scan (procedure)"),
+                      _sct("413841000119101", "Dual energy X-ray absorptiometry of bone of "
+                           "hip joint region and bone of spine (procedure)"))),
     Order("vertebral_augmentation_referral",
           "Referral for vertebral augmentation (vertebroplasty or kyphoplasty)",
           "ServiceRequest", "referral", cautions=("warn_augmentation_contraindicated",)),
