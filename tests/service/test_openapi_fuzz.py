@@ -97,7 +97,7 @@ def _valid_bodies() -> dict[str, Any]:
     call = {"hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea", "hook": "patient-view",
             "context": {"userId": "Practitioner/fuzz", "patientId": "p1"},
             "prefetch": prefetch_from_bundle(bundle, prefetch_templates(mapping), "p1")}
-    return {"POST /evaluate/{guideline}": record, "POST /playground/bundle/{guideline}": record,
+    return {"POST /evaluate/{guideline}": record, "POST /cards/{guideline}": record,
             "POST /cds-services/{service_id}": call}
 
 

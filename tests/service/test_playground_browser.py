@@ -93,14 +93,20 @@ def page(browser: Any, base_url: str) -> Iterator[Any]:
 def _service_cards(base_url: str, example: str) -> list[tuple[str, str]]:
     """(indicator, summary) of the cards the service gives for the example when called
     directly, with the prefetch built by the service's own helper (not the page's code)."""
+    import datetime
+
     import httpx
 
+    from spinerules.fhir.generate import to_bundle
+    from spinerules.records.loader import load_record
+    from spinerules.records.spine import Patient
     from spinerules.service.hooks import prefetch_from_bundle
 
     with httpx.Client(base_url=base_url, timeout=30) as c:
         data = c.get(f"/guidelines/vcf/examples/{example}").json()
-        if data.get("resourceType") != "Bundle":
-            data = c.post(f"/playground/bundle/vcf?as_of={AS_OF}", json=data).json()
+        if data.get("resourceType") != "Bundle":  # a record: as the EHR would hold it
+            data = to_bundle(load_record(Patient, data),
+                             as_of=datetime.date.fromisoformat(AS_OF))
         service = c.get("/cds-services").json()["services"]
         templates = next(s for s in service if s["id"] == "vcf-patient-view")["prefetch"]
         answer = c.post(f"/cds-services/vcf-patient-view?as_of={AS_OF}", json={
@@ -129,8 +135,7 @@ def test_founding_case_shows_cards_sources_questions_and_explanations(
     _evaluate(page, "founding-case")
     assert page.is_hidden("#error"), page.text_content("#error")
     cards = page.locator("#cards > li.card")
-    # the page sent the whole patient: the same cards as the service gives when called
-    # directly with the same patient
+    # the same cards as an EHR gets from the CDS Hooks service for this patient as FHIR
     shown = page.eval_on_selector_all(
         "#cards > li.card", "cs => cs.map(c => [c.dataset.indicator, "
         "c.querySelector('.card-summary').textContent])")
@@ -167,7 +172,8 @@ def test_bundle_example_and_bad_json(page: Any, base_url: str) -> None:
     assert page.is_hidden("#error"), page.text_content("#error")
     assert page.locator("#cards > li.card").count() == len(
         _service_cards(base_url, "founding-case.bundle")) > 0
-    assert "resource(s)" not in page.inner_text("#cards-note")  # every resource prefetched
+    note = page.inner_text("#cards-note")
+    assert "vcf-patient-view" in note and "resource(s)" not in note  # all prefetched
     page.fill("#record", "{not json")
     page.get_by_role("button", name="Evaluate").click()
     assert "not valid JSON" in page.inner_text("#error")

@@ -574,20 +574,25 @@
         $("raw-result").textContent = "";
       });
     const cards = (async () => {
-      const hook = $("hook").value || "patient-view";
-      const service = servicesFor(g).find((s) => s.hook === hook);
-      if (!service) {
-        renderCards(null, `No CDS service of ${g} for the hook ${hook}.`);
-        return;
-      }
       try {
-        const bundle = isBundle ? data
-          : await api("POST", `/playground/bundle/${enc(g)}?as_of=${enc(asOf)}`, data);
-        const { body, left } = cdsRequest(bundle, service);
+        if (!isBundle) {
+          // a record is not FHIR: the REST twin of patient-view gives the same cards
+          const response = await api("POST", `/cards/${enc(g)}?as_of=${enc(asOf)}`, data);
+          renderCards(response, `${(response.cards || []).length} card(s), as the service `
+            + `${g}-patient-view gives them (the record through POST /cards/${g}).`);
+          return;
+        }
+        const hook = $("hook").value || "patient-view";
+        const service = servicesFor(g).find((s) => s.hook === hook);
+        if (!service) {
+          renderCards(null, `No CDS service of ${g} for the hook ${hook}.`);
+          return;
+        }
+        // a Bundle goes to the CDS Hooks service as an EHR sends a patient: as prefetch
+        const { body, left } = cdsRequest(data, service);
         const response = await api("POST", `/cds-services/${enc(service.id)}?as_of=${enc(asOf)}`, body);
-        renderCards(response, `${(response.cards || []).length} card(s) from the service `
-          + `${service.id} (${hook})` + (left ? `; ${left} resource(s) matched no prefetch template` : "")
-          + (isBundle ? "." : "; the record was sent as FHIR."));
+        renderCards(response, `${(response.cards || []).length} card(s) from the CDS service `
+          + `${service.id}` + (left ? `; ${left} resource(s) matched no prefetch template.` : "."));
       } catch (e) {
         errors.push(e.message);
         renderCards(null, "No cards: see the error above.");
