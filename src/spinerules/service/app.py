@@ -377,13 +377,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
     extras: list[Callable[[], dict[str, Any]]] = []
     _cds_routes(app, service, extras)
     if importlib.util.find_spec("spinerules.service.playground") is not None:
-        # the page at / (its own module): ``install(app)`` when it has one (to mount static
-        # files, say), else its ``router``
         playground = importlib.import_module("spinerules.service.playground")
-        if hasattr(playground, "install"):
-            playground.install(app)
-        else:
-            app.include_router(playground.router)
+        app.include_router(playground.router)  # the page at / (its own module)
 
     app.openapi = _openapi_with_schemas(app, extras)  # type: ignore[method-assign]
     return app
