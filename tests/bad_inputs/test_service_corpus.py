@@ -14,8 +14,8 @@ A case holds ``description``; ``expect`` (``status``, ``code``, optionally the J
 - ``headers``: sent as given; ``replay``: the request is sent twice with the same token and
   the second answer is checked (the first must succeed).
 
-The app under test authenticates with an ES384 key from a JWKS file and limits bodies to
-64 kB. No case may produce a 5xx.
+The app under test authenticates with an ES384 key from a JWKS file, limits bodies to
+64 kB and fetches only from ``https://ehr.example.org/fhir``. No case may produce a 5xx.
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ def client(keys: dict[str, Any], tmp_path_factory: pytest.TempPathFactory,
     jwks = tmp_path_factory.mktemp("corpus") / "jwks.json"
     jwks.write_text(json.dumps({"keys": [jwk]}), encoding="utf-8")
     app = create_app(ServiceConfig(guidelines=("vcf",), issuers=(ISSUER,), jwks=str(jwks),
-                                   base_url=BASE, max_body_bytes=64_000))
+                                   base_url=BASE, max_body_bytes=64_000,
+                                   fhir_servers=("https://ehr.example.org/fhir",)))
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 

@@ -24,6 +24,7 @@ import datetime
 import importlib.util
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
@@ -449,7 +450,7 @@ def _cds_routes(app: FastAPI, service: Service,
 
     @app.post("/cds-services/{service_id}", tags=["CDS Hooks"], summary="Call a CDS service",
               responses={200: {"model": CardsResponse},
-                         **_errors(400, 401, 404, 413, 422, 502, 503)},
+                         **_errors(400, 401, 403, 404, 413, 422, 502, 503)},
               openapi_extra=body_model(HookRequest))
     async def call(request: Request, service_id: ServiceId, as_of: AsOf = None) -> Response:
         cds = service.service(service_id)
@@ -460,10 +461,12 @@ def _cds_routes(app: FastAPI, service: Service,
         day = parse_as_of(as_of)
         resources, missing = hooks.collect_prefetch(cds, data.get("prefetch"))
 
+        deadline = time.monotonic() + service.config.time_limit
+
         async def answer() -> bytes:
             if missing and data.get("fhirServer"):
                 await hooks.fetch_missing(cds, data, patient, missing, service.fhir_client(),
-                                          resources)
+                                          resources, service.config.fhir_servers)
             return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
 
         def work() -> bytes:
@@ -473,6 +476,8 @@ def _cds_routes(app: FastAPI, service: Service,
             except api.EvaluationFailedError as exc:
                 raise ServiceError(422, "evaluation_failed", "the guideline could not be "
                                    f"evaluated: {exc.diagnostic.message}") from None
+            if time.monotonic() > deadline:
+                return b""  # answered 503 already: not audited as answered
             if service.audit is not None:
                 service.audit.write(audit_entry(
                     "hook", cds, data["hookInstance"], cds.words.guideline, result,

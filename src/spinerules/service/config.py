@@ -37,6 +37,8 @@ class ServiceConfig:
     audit_fsync: force each audit line to disk before answering (survives a power loss).
     fetch_timeout: seconds for each request to the EHR's FHIR server.
     algorithms: the JWT signature algorithms accepted.
+    fhir_servers: the FHIR servers the service may fetch from (URL prefixes; a call whose
+        ``fhirServer`` matches none is refused with 403); empty: any.
     replay_dir: a folder where the ``jti`` of every accepted token is kept until it expires,
         shared by the workers of one host (None: in memory, per process).
     """
@@ -53,6 +55,7 @@ class ServiceConfig:
     fetch_timeout: float = 5.0
     algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
     replay_dir: str | None = None
+    fhir_servers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.insecure_dev and (not self.issuers or not self.jwks):
@@ -71,7 +74,7 @@ class ServiceConfig:
     @classmethod
     def from_json(cls, text: str) -> ServiceConfig:
         data: dict[str, Any] = json.loads(text)
-        for key in ("guidelines", "issuers", "algorithms"):
+        for key in ("guidelines", "issuers", "algorithms", "fhir_servers"):
             if key in data:
                 data[key] = tuple(data[key])
         return cls(**data)

@@ -214,10 +214,11 @@ def add_resources(out: list[tuple[str, dict[str, Any], str | None]], value: Any,
 
 async def fetch_missing(service: CdsService, call: dict[str, Any], patient: str,
                         missing: list[str], client: Any,
-                        out: list[tuple[str, dict[str, Any], str | None]]) -> None:
+                        out: list[tuple[str, dict[str, Any], str | None]],
+                        allowed: tuple[str, ...] = ()) -> None:
     """Fetch the missing prefetch from ``fhirServer`` with ``fhirAuthorization`` (bearer):
     only from that server (``next`` links elsewhere are not followed), at most
-    ``_MAX_PAGES`` pages per query."""
+    ``_MAX_PAGES`` pages per query; ``allowed``: the URL prefixes it may be (empty: any)."""
     base = call.get("fhirServer")
     if not missing or not isinstance(base, str):
         return
@@ -234,6 +235,10 @@ async def fetch_missing(service: CdsService, call: dict[str, Any], patient: str,
     if parsed is None or not parsed.host:
         raise ServiceError(400, "malformed_request", "fhirServer is not a valid URL",
                            "$.fhirServer")
+    if allowed and not any(base.startswith(a.rstrip("/") + "/") for a in allowed):
+        raise ServiceError(403, "fhir_server_not_allowed", "this service does not fetch from "
+                           "that fhirServer (send the prefetch, or ask for the server to be "
+                           "allowed)", "$.fhirServer")
     headers = {"Accept": "application/fhir+json"}
     auth = call.get("fhirAuthorization")
     if isinstance(auth, dict) and isinstance(auth.get("access_token"), str):
