@@ -2,9 +2,9 @@
 //
 // The page talks to the service's own API only: GET /guidelines (and their examples),
 // GET /cds-services (discovery), POST /evaluate/{guideline}?trace=true (the result JSON: the
-// questions and the explanations) and POST /cds-services/{id} (the cards, as an EHR would
-// show them). A plain record is written as a FHIR Bundle first (POST /playground/bundle/...),
-// and a Bundle is split into the service's prefetch templates, as an EHR fills them.
+// questions and the explanations), and for the cards POST /cds-services/{id} with a FHIR
+// Bundle split into the service's prefetch templates, as an EHR fills them, or
+// POST /cards/{guideline} with a plain record (not FHIR; the same patient-view cards).
 //
 // Every text from a response is put in the page as text (textContent, createTextNode): no
 // response string is ever parsed as HTML. Card details are Markdown, rendered by the small
