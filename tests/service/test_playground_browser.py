@@ -182,14 +182,16 @@ def test_bundle_example_and_bad_json(page: Any, base_url: str) -> None:
 def test_markdown_renderer_never_makes_html_from_text(page: Any) -> None:
     out = page.evaluate("""() => {
         const d = window.spinerulesPlayground.renderMarkdown(
-          "<img src=x onerror=alert(1)> **bold** and `code`\\n\\n- [doi](https://doi.org/10.1/x)"
+          "<img src=x onerror=alert(1)> **bold** and `code`, _em_ but weeks_since_onset"
+          + "\\n\\n- [doi](https://doi.org/10.1/x)"
           + "\\n- [bad](javascript:alert(1))");
-        return {html: d.innerHTML, text: d.textContent,
+        return {html: d.innerHTML, text: d.textContent, ems: d.querySelectorAll('em').length,
                 imgs: d.querySelectorAll('img').length, strong: d.querySelectorAll('strong').length,
                 links: [...d.querySelectorAll('a')].map(a => a.getAttribute('href'))};
     }""")
     assert out["imgs"] == 0 and "&lt;img" in out["html"]
     assert out["strong"] == 1 and "<code>code</code>" in out["html"]
+    assert out["ems"] == 1 and "weeks_since_onset" in out["text"]  # no emphasis inside a word
     assert out["links"] == ["https://doi.org/10.1/x"]  # javascript: is text, not a link
 
 

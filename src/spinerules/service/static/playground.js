@@ -67,10 +67,11 @@
 
   // ---------- Markdown, a small safe subset ----------
   // Blocks: paragraphs, "#" headings (shown as strong lines), "-", "*" and "1." lists.
-  // Inline: `code`, **strong**, *em* / _em_, [text](http(s) URL), bare http(s) URLs.
+  // Inline: `code`, **strong**, *em* / _em_ (not inside a word: weeks_since_onset stays as
+  // it is), [text](http(s) URL), bare http(s) URLs.
   // The output is DOM nodes built from text: any HTML in the source stays literal text.
 
-  const INLINE = /(`[^`\n]+`)|(\*\*[^*\n]+\*\*)|(\*[^*\s][^*\n]*\*|_[^_\s][^_\n]*_)|(\[[^\]\n]+\]\([^)\s]+\))|(https?:\/\/[^\s<>()]+[^\s<>().,;:!?'"])/g;
+  const INLINE = /(`[^`\n]+`)|(\*\*[^*\n]+\*\*)|(\*[^*\s][^*\n]*\*|(?<![A-Za-z0-9_])_[^_\s][^_\n]*_(?![A-Za-z0-9_]))|(\[[^\]\n]+\]\([^)\s]+\))|(https?:\/\/[^\s<>()]+[^\s<>().,;:!?'"])/g;
 
   function inline(text, parent) {
     let last = 0;
