@@ -179,6 +179,32 @@ def test_bundle_example_and_bad_json(page: Any, base_url: str) -> None:
     assert "not valid JSON" in page.inner_text("#error")
 
 
+def test_order_sign_warns_about_a_draft_order_in_the_bundle(page: Any) -> None:
+    """A contrast MRI drafted for the founding case (no infection or tumour suspected): the
+    page sends it as the order being signed and shows the service's warning."""
+    page.select_option("#guideline", "vcf")
+    page.fill("#as-of", AS_OF)
+    page.get_by_role("button", name="founding-case.bundle", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#record').value.includes('Bundle')")
+    bundle = json.loads(page.input_value("#record"))
+    bundle["entry"].append({"fullUrl": "urn:uuid:5b0a6c9e-8d1f-4c33-9a57-0c2f1e6d7a10",
+                            "resource": {
+        "resourceType": "ServiceRequest", "status": "draft", "intent": "order",
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "41333006"}]},
+        "subject": {"reference": bundle["entry"][0]["fullUrl"]}}})
+    page.fill("#record", json.dumps(bundle))
+    page.select_option("#hook", "order-sign")
+    before = page.get_attribute("body", "data-evaluated") or "0"
+    page.get_by_role("button", name="Evaluate").click()
+    page.wait_for_function("n => (document.body.dataset.evaluated || '0') !== n", arg=before)
+    assert page.is_hidden("#error"), page.text_content("#error")
+    cards = page.locator("#cards > li.card")
+    assert cards.count() == 1
+    assert cards.first.get_attribute("data-indicator") == "warning"
+    assert "MRI of the spine with IV" in cards.first.locator(".card-summary").inner_text()
+    assert "vcf-order-sign for 1 draft order" in page.inner_text("#cards-note")
+
+
 def test_markdown_renderer_never_makes_html_from_text(page: Any) -> None:
     out = page.evaluate("""() => {
         const d = window.spinerulesPlayground.renderMarkdown(

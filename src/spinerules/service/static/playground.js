@@ -199,7 +199,9 @@
     const previous = hook.value || "patient-view";
     const hooks = [...new Set(servicesFor(g).map((s) => s.hook).filter(Boolean))];
     if (!hooks.includes("patient-view")) hooks.unshift("patient-view");
-    hook.replaceChildren(...hooks.map((h) => el("option", { value: h }, h)));
+    const names = { "patient-view": "patient-view (chart opened)",
+      "order-sign": "order-sign (draft orders signed)" };
+    hook.replaceChildren(...hooks.map((h) => el("option", { value: h }, names[h] || h)));
     hook.value = hooks.includes(previous) ? previous : "patient-view";
   }
 
@@ -317,8 +319,17 @@
     return entries.map((e) => e.resource);
   }
 
+  const ORDER_TYPES = ["ServiceRequest", "MedicationRequest"];
+  const isDraftOrder = (r) => ORDER_TYPES.includes(r.resourceType) && r.status === "draft";
+
+  // The hook call an EHR makes for this patient: the Patient and one searchset Bundle per
+  // prefetch template; for order-sign, the Bundle's draft orders (ServiceRequest or
+  // MedicationRequest with status "draft") are the orders being signed, in
+  // context.draftOrders, and not part of the prefetch.
   function cdsRequest(bundle, service) {
-    const resources = normalise(bundle);
+    const all = normalise(bundle);
+    const orders = service.hook === "order-sign" ? all.filter(isDraftOrder) : [];
+    const resources = all.filter((r) => !orders.includes(r));
     const patient = resources.find((r) => r.resourceType === "Patient");
     const patientId = patient ? patient.id : "unknown";
     const prefetch = {};
@@ -336,13 +347,17 @@
         };
       }
     }
+    const context = { userId: "Practitioner/playground", patientId };
+    if (service.hook === "order-sign") {
+      context.draftOrders = {
+        resourceType: "Bundle", type: "collection",
+        entry: orders.map((r) => ({ fullUrl: `${r.resourceType}/${r.id}`, resource: r })),
+      };
+    }
     return {
-      body: {
-        hookInstance: uuid(), hook: service.hook,
-        context: { userId: "Practitioner/playground", patientId },
-        prefetch,
-      },
+      body: { hookInstance: uuid(), hook: service.hook, context, prefetch },
       left: resources.filter((r) => !used.has(r)).length,
+      orders: orders.length,
     };
   }
 
@@ -576,6 +591,9 @@
       });
     const cards = (async () => {
       try {
+        if (!isBundle && $("hook").value === "order-sign") {
+          throw new Error("order-sign needs a FHIR Bundle holding the draft orders to sign");
+        }
         if (!isBundle) {
           // a record is not FHIR: the REST twin of patient-view gives the same cards
           const response = await api("POST", `/cards/${enc(g)}?as_of=${enc(asOf)}`, data);
@@ -590,10 +608,15 @@
           return;
         }
         // a Bundle goes to the CDS Hooks service as an EHR sends a patient: as prefetch
-        const { body, left } = cdsRequest(data, service);
+        const { body, left, orders } = cdsRequest(data, service);
+        if (hook === "order-sign" && !orders) {
+          throw new Error("order-sign: the Bundle holds no draft order to sign (a ServiceRequest"
+            + " or MedicationRequest with \"status\": \"draft\")");
+        }
         const response = await api("POST", `/cds-services/${enc(service.id)}?as_of=${enc(asOf)}`, body);
         renderCards(response, `${(response.cards || []).length} card(s) from the CDS service `
-          + `${service.id}` + (left ? `; ${left} resource(s) matched no prefetch template.` : "."));
+          + `${service.id}` + (hook === "order-sign" ? ` for ${orders} draft order(s)` : "")
+          + (left ? `; ${left} resource(s) matched no prefetch template.` : "."));
       } catch (e) {
         errors.push(e.message);
         renderCards(null, "No cards: see the error above.");
