@@ -131,3 +131,25 @@ def test_openapi_publishes_models_for_every_route(client: Any) -> None:
     call = doc["paths"]["/cds-services/{service_id}"]["post"]
     assert call["requestBody"]["content"]["application/json"]["schema"]["$ref"] \
         .endswith("/HookRequest")
+
+
+def test_a_project_guideline_with_its_own_record_is_served_by_rest() -> None:
+    from pathlib import Path
+
+    from fastapi.testclient import TestClient
+
+    from spinerules.service.app import create_app
+    from spinerules.service.config import ServiceConfig
+
+    project = Path(__file__).resolve().parents[2] / "examples" / "projects" / "canadian-cspine"
+    app = create_app(ServiceConfig(insecure_dev=True, guidelines=(str(project),)))
+    with TestClient(app) as c:
+        listed = c.get("/guidelines").json()
+        assert [g["id"] for g in listed] == ["ccr"]
+        examples = listed[0]["examples"]
+        assert examples == sorted(p.stem for p in (project / "patients").glob("*.json"))
+        patient = c.get(f"/guidelines/ccr/examples/{examples[0]}").json()
+        response = c.post(f"/evaluate/ccr?as_of={AS_OF}", json=patient)
+        assert response.status_code == 200, response.text
+        RESULT.validate(response.json())
+        assert c.get("/cds-services").json() == {"services": []}  # no FHIR mapping

@@ -173,3 +173,23 @@ def test_serve_reports_a_broken_guideline_without_a_traceback(
                                            "--insecure-dev", "--workers", workers])
         assert result.exit_code == 1, result.output
         assert "SR" in result.output and "Traceback" not in result.output
+
+
+def test_cors_only_for_the_configured_origins() -> None:
+    from fastapi.testclient import TestClient
+
+    from spinerules.service.app import create_app
+
+    sandbox = "https://sandbox.cds-hooks.org"
+    app = create_app(ServiceConfig(insecure_dev=True, guidelines=("vcf",),
+                                   cors_origins=(sandbox,)))
+    with TestClient(app) as c:
+        pre = c.options(PATH, headers={"Origin": sandbox,
+                                       "Access-Control-Request-Method": "POST",
+                                       "Access-Control-Request-Headers": "authorization"})
+        assert pre.status_code == 200
+        assert pre.headers["access-control-allow-origin"] == sandbox
+        other = c.get("/cds-services", headers={"Origin": "https://elsewhere.example"})
+        assert "access-control-allow-origin" not in other.headers
+        assert c.get("/cds-services", headers={"Origin": sandbox}) \
+            .headers["access-control-allow-origin"] == sandbox

@@ -313,6 +313,12 @@ def create_app(config: ServiceConfig) -> FastAPI:
                   "REST API. Errors: {\"error\": {\"code\", \"message\", \"path\"}}.")
     app.state.service = service
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    if config.cors_origins:  # browsers: an EHR sandbox that calls from its page
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
+                           allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"], max_age=600)
     _install_errors(app)
 
     @app.get("/guidelines", tags=["REST"], summary="The served guidelines",

@@ -399,10 +399,8 @@ def _missing_card(fact: str, m: Any, rules: list[str], cites: tuple[Citation, ..
         parts.append(md(m.text))
     if decides:
         parts.append(f"**The answer would decide:** {md(decides)}")
-    parts.append(f"Fact `{fact}`, asked by `{m.code}`.")
-    sources = sources_md(cites)
-    if sources:
-        parts.append(sources)
+    parts.append(f"Fact `{fact}`, asked by `{m.code}`; the sources of the rules waiting on "
+                 "it are linked below.")
     card: dict[str, Any] = {"summary": summary(f"Missing: {ask}"), "indicator": "info",
                             "detail": "\n\n".join(parts), "source": source_of(cites, words)}
     links = links_of(cites)

@@ -2,9 +2,10 @@
 
 Examples of a guideline: the bundled example patients (``guidelines/patients``) that its own
 files name (its case files and comments), or that are named after it (``<id>-*.json``);
-every example if it names none. The founding case also comes as a FHIR R4 Bundle
-(``founding-case.bundle``), generated from its record by the bundled mapping, so that an
-integrator can try the Bundle path with one click.
+every example if it names none. A guideline with a record type of its own (a project) has
+the JSON files of its project's ``patients/`` folder. The founding case also comes as a
+FHIR R4 Bundle (``founding-case.bundle``), generated from its record by the bundled
+mapping, so that an integrator can try the Bundle path with one click.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ class Catalog:
             self.guidelines[g.id] = Served(guideline=g, listing=listing, examples=examples)
 
     def _examples_for(self, g: api.Guideline, every: list[Path]) -> dict[str, Path | None]:
+        from spinerules.records.spine import Patient
+
+        if g.record_type is not Patient:  # a record of its own: its project's patients/
+            own = Path(g.program.root) / "patients"
+            return {p.stem: p for p in sorted(own.glob("*.json"))} if own.is_dir() else {}
         by_stem = {p.stem: p for p in every}
         named: set[str] = set()
         entry = g.program.paths.get(g.program.entry, g.program.entry)

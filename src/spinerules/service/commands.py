@@ -42,6 +42,9 @@ EXIT_USAGE = 2
 @click.option("--fhir-server", "fhir_servers", multiple=True, metavar="URL",
               help="A FHIR server the service may fetch missing prefetch from (a URL "
               "prefix); repeat for more. Default: whatever fhirServer a call names.")
+@click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
+              help="A web origin allowed to call from a browser (an EHR sandbox such as "
+              "https://sandbox.cds-hooks.org); repeat for more.")
 @click.option("--audit-log", metavar="PATH", help="Append the JSON-lines audit log here.")
 @click.option("--max-body-bytes", default=2_000_000, show_default=True,
               type=click.IntRange(1, None), help="Larger request bodies get 413.")
@@ -50,7 +53,8 @@ EXIT_USAGE = 2
               help="Seconds one request may take (FHIR fetches included): then 503.")
 def serve_cmd(guidelines: tuple[str, ...], host: str, port: int, workers: int,
               insecure_dev: bool, jwks: str | None, issuers: tuple[str, ...],
-              base_url: str | None, fhir_servers: tuple[str, ...], audit_log: str | None,
+              base_url: str | None, fhir_servers: tuple[str, ...],
+              cors_origins: tuple[str, ...], audit_log: str | None,
               max_body_bytes: int, time_limit: float) -> None:
     """Serve the guidelines as CDS Hooks 2.0 services and a REST API (FastAPI on uvicorn).
 
@@ -69,7 +73,8 @@ def serve_cmd(guidelines: tuple[str, ...], host: str, port: int, workers: int,
         config = ServiceConfig(guidelines=guidelines, insecure_dev=insecure_dev,
                                issuers=issuers, jwks=jwks, base_url=base_url,
                                audit_log=audit_log, max_body_bytes=max_body_bytes,
-                               time_limit=time_limit, fhir_servers=fhir_servers)
+                               time_limit=time_limit, fhir_servers=fhir_servers,
+                               cors_origins=cors_origins)
     except ValueError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)

@@ -39,6 +39,8 @@ class ServiceConfig:
     algorithms: the JWT signature algorithms accepted.
     fhir_servers: the FHIR servers the service may fetch from (URL prefixes; a call whose
         ``fhirServer`` matches none is refused with 403); empty: any.
+    cors_origins: web origins allowed to call from a browser (CORS), such as
+        ``https://sandbox.cds-hooks.org``; empty: none.
     replay_dir: a folder where the ``jti`` of every accepted token is kept until it expires,
         shared by the workers of one host (None: in memory, per process).
     """
@@ -56,6 +58,7 @@ class ServiceConfig:
     algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
     replay_dir: str | None = None
     fhir_servers: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.insecure_dev and (not self.issuers or not self.jwks):
@@ -74,7 +77,7 @@ class ServiceConfig:
     @classmethod
     def from_json(cls, text: str) -> ServiceConfig:
         data: dict[str, Any] = json.loads(text)
-        for key in ("guidelines", "issuers", "algorithms", "fhir_servers"):
+        for key in ("guidelines", "issuers", "algorithms", "fhir_servers", "cors_origins"):
             if key in data:
                 data[key] = tuple(data[key])
         return cls(**data)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import logging
 import re
 import urllib.parse
 from typing import Any
@@ -31,6 +32,8 @@ from spinerules.service.cards import (
 )
 from spinerules.service.errors import ServiceError
 from spinerules.service.orders import BY_CODE, Order, order_for
+
+log = logging.getLogger("spinerules.service")
 
 HOOKS = ("patient-view", "order-sign")
 PATIENT = "{{context.patientId}}"
@@ -123,7 +126,12 @@ def make_services(words: dict[str, Words]) -> dict[str, CdsService]:
 
     out: dict[str, CdsService] = {}
     for gid, w in words.items():
-        mapping = mapping_for(w.guideline.record_type)
+        try:
+            mapping = mapping_for(w.guideline.record_type)
+        except KeyError:  # no FHIR mapping for its record: REST only
+            log.info("guideline %s: no FHIR mapping for its record type, so no CDS "
+                     "Hooks service (the REST API serves it)", gid)
+            continue
         templates = prefetch_templates(mapping)
         for hook in HOOKS:
             sid = f"{gid}-{hook}"
