@@ -2,7 +2,7 @@
 
     python benchmarks/run.py                 # full size (~5-10 minutes on 2 cores)
     python benchmarks/run.py --quick         # small smoke run (seconds); writes nothing
-    python benchmarks/run.py --only front    # one part: front | eval | fhir (prints only)
+    python benchmarks/run.py --only front    # one part: front | eval | fhir | service (prints only)
     python benchmarks/run.py --output FILE   # write the report somewhere else
 
 A full run of both parts writes ``docs/performance.md``; ``--quick`` and ``--only`` runs
@@ -178,7 +178,7 @@ def report(tables: list[tuple[str, list[Table]]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
-    ap.add_argument("--only", choices=["front", "eval", "fhir"], help="run one part")
+    ap.add_argument("--only", choices=["front", "eval", "fhir", "service"], help="run one part")
     ap.add_argument("--output", type=Path, help="write the report here")
     args = ap.parse_args(argv)
 
@@ -214,6 +214,15 @@ def main(argv: list[str] | None = None) -> int:
         fhir_tables = fhir_in.tables(fhir_in.run(args.quick))
         for t in fhir_tables:
             print(t.text(), flush=True)
+    service_tables: list[Table] = []
+    if args.only in (None, "service"):
+        print("service under load ...", flush=True)
+        import service_load
+
+        service_tables = service_load.tables(
+            service_load.run(args.quick, log=lambda s: print(s, flush=True)))
+        for t in service_tables:
+            print(t.text(), flush=True)
     seconds = time.perf_counter() - start
     targets = _targets(front_res, ev_res)
     summary = _summary(front_res, ev_res)
@@ -227,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         output = REPO / "docs" / "performance.md"
     if output is not None:
         text = report([("", [targets, summary]), ("Front end", front_tables),
-                       ("Evaluation", ev_tables), ("FHIR in", fhir_tables), ("", [mach])])
+                       ("Evaluation", ev_tables), ("FHIR in", fhir_tables),
+                       ("Service under load (CDS Hooks)", service_tables), ("", [mach])])
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
         print(f"wrote {output}")

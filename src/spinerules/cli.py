@@ -40,6 +40,7 @@ FHIR_MAX_BYTES = 64 * 1024 * 1024
 
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "fhir": ("spinerules.fhir.commands", "fhir_group"),
+    "serve": ("spinerules.service.commands", "serve_cmd"),
 }
 """Commands whose wing is imported only when the command runs (or ``--help`` lists it): a
 one-shot ``spinerules check`` does not pay for the FHIR mapping, a web framework or a
