@@ -26,6 +26,7 @@ from spinerules.lang.project import find_project
 from spinerules.lang.resolve import Program, assemble, printable
 from spinerules.lang.resources import bundled, guidelines_dir
 from spinerules.lang.source import Span
+from spinerules.records.loader import load_record, validate_record
 
 
 def default_records() -> dict[str, type]:
@@ -187,13 +188,12 @@ class Guideline:
     def _record(self, record: Any) -> Any:
         """An instance of the record type; anything else goes through the JSON loader, so
         a bad value is a ``RecordError`` naming what was expected."""
-        from spinerules.records.loader import load_record, validate_record
-
-        if isinstance(record, self.record_type):  # attrs checks no types: check them here
+        cls = self.checked.record
+        if isinstance(record, cls):  # attrs checks no types: check them here (once a record)
             validate_record(record, max_list_length=self.limits.max_list_length)
             return record
 
-        return load_record(self.record_type, record, max_list_length=self.limits.max_list_length)
+        return load_record(cls, record, max_list_length=self.limits.max_list_length)
 
     def evaluate(self, record: Any, *, as_of: datetime.date | str | None = None,
                  trace: bool = False) -> Result:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import keyword
 import operator
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -543,6 +544,7 @@ class Work:
         # of the record's lists: counts are kept by those lengths (and the budget)
         self._fields: tuple[tuple[str, ...], ...] | None = None
         self._known: dict[tuple[int, ...], tuple[int, n.Node | None, bool]] = {}
+        self._key: Callable[[Any, int], tuple[int, ...]] | None = None
         if self.top.constant:
             fields: dict[tuple[str, ...], None] = {}
             blocks = [self.top]
@@ -554,6 +556,7 @@ class Work:
                         fields[f] = None
                     blocks.append(inner)
             self._fields = tuple(fields)
+            self._key = _lengths_key(self._fields)
 
     # -- static part ------------------------------------------------------------------
     def expr(self, e: n.Expr) -> tuple[int, tuple[n.Quantifier, ...]]:
@@ -657,9 +660,17 @@ class Work:
     # -- counting -----------------------------------------------------------------------
     def check(self, record: Any, as_of: datetime.date, budget: int) -> int:
         """The count for one record; raises ``BudgetExceededError`` past ``budget``."""
-        env = Env(record, as_of, budget)
         key: tuple[int, ...] | None = None
-        if self._fields is not None:
+        if self._key is not None:
+            key = self._key(record, budget)
+            known = self._known.get(key)
+            if known is not None:
+                steps, node, over = known
+                if over:
+                    raise BudgetExceededError(steps, node)
+                return steps
+        elif self._fields is not None:
+            env = Env(record, as_of, budget)
             key = (budget, *(self._length(f, _never, env) for f in self._fields))
             known = self._known.get(key)
             if known is not None:
@@ -667,6 +678,7 @@ class Work:
                 if over:
                     raise BudgetExceededError(steps, node)
                 return steps
+        env = Env(record, as_of, budget)
         counter = _Counter(budget)
         try:
             self._count(self.top, env, counter, None)
@@ -743,6 +755,26 @@ class Work:
                         counter.add(len(items_i) * per, iq)
                 else:
                     self._quantifier(iq, child, counter)
+
+
+def _lengths_key(fields: tuple[tuple[str, ...], ...]
+                 ) -> Callable[[Any, int], tuple[int, ...]] | None:
+    """A function giving ``(budget, length of each record list in fields)`` (0 for a
+    missing one), as ``Work.check`` keys its counts, generated as straight-line code (the
+    key of every call); None if a name is not a plain identifier."""
+    lines = ["def key(record, budget):"]
+    for i, path in enumerate(fields):
+        if not all(f.isidentifier() and not keyword.iskeyword(f) for f in path):
+            return None
+        lines.append("    x = record")
+        for f in path:
+            lines.append(f"    if x is not None: x = x.{f}")
+        lines.append(f"    n{i} = 0 if x is None else len(x)")
+    lines.append("    return (budget, " + "".join(f"n{i}, " for i in range(len(fields))) + ")")
+    namespace: dict[str, Any] = {"len": len, "__builtins__": {}}
+    exec(compile("\n".join(lines), "<record list lengths>", "exec"), namespace)  # field names only
+    key: Callable[[Any, int], tuple[int, ...]] = namespace["key"]
+    return key
 
 
 def _never(env: Env) -> Any:  # pragma: no cover - record lists are read directly

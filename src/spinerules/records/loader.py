@@ -44,6 +44,7 @@ import math
 import re
 import types
 import typing
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -165,9 +166,11 @@ def load_record(
     if fast is not None:
         try:
             built: T = fast(data, max_list_length)
-            return built
         except Exception:  # something is wrong: the converter below finds and names it
             pass
+        else:
+            _remember_valid(built, max_list_length)
+            return built
     token = _LIST_LIMIT.set(max_list_length)
     try:
         result: T = _CONVERTER.structure(data, cls)
@@ -178,6 +181,7 @@ def load_record(
         raise RecordError([problem], source=source) from None
     finally:
         _LIST_LIMIT.reset(token)
+    _remember_valid(result, max_list_length)
     return result
 
 
@@ -767,12 +771,99 @@ def validate_record(obj: object, *, source: str | None = None,
         spinerules.records.RecordError: age: expected a whole number from 0 to 120, got 500 (int)
         neuro.deficit: expected True or False, got 1 (int)
     """
+    entry = _VALID.get(id(obj))
+    if entry is not None and entry() is obj and entry.limit <= max_list_length:
+        return  # loaded or checked before, and it cannot have changed since
     if attrs.has(type(obj)) and _instance_ok(type(obj))(obj, max_list_length):
+        _remember_valid(obj, max_list_length)
         return  # the common case, checked quickly; the walk below names what is wrong
     problems: list[RecordProblem] = []
     _instance_check(type(obj))(obj, ROOT, problems, max_list_length)
     if problems:
         raise RecordError(_capped(problems), source=source)
+    _remember_valid(obj, max_list_length)
+
+
+# --- records known to be valid -----------------------------------------------------------
+
+
+class _Valid(weakref.ref):  # type: ignore[type-arg]
+    """A weak reference to a record known valid under list limits ``>= limit``."""
+
+    __slots__ = ("key", "limit")
+    key: int
+    limit: int
+
+
+def _forget(ref: _Valid) -> None:
+    """Called as a known-valid record is freed (before its id can be reused)."""
+    if _VALID.get(ref.key) is ref:
+        del _VALID[ref.key]
+
+
+_VALID: dict[int, _Valid] = {}
+"""Records that :func:`load_record` built or :func:`validate_record` passed, by ``id``
+(only while they live: each entry goes as its record is freed), so that evaluating one
+record again, or a record the loader built, does not check it again. Only records that
+cannot change are kept (:func:`_immutable`)."""
+
+
+def _remember_valid(obj: object, limit: int) -> None:
+    """Note that ``obj`` is valid under the list limit ``limit``, if it cannot change."""
+    if not _immutable(type(obj)):
+        return
+    key = id(obj)
+    entry = _VALID.get(key)
+    if entry is not None and entry() is obj and entry.limit <= limit:
+        return
+    try:
+        ref = _Valid(obj, _forget)
+    except TypeError:  # (no weak references to it)
+        return
+    ref.key, ref.limit = key, limit
+    _VALID[key] = ref
+
+
+_IMMUTABLE: dict[type[Any], bool] = {}
+
+
+def _immutable(cls: type[Any]) -> bool:
+    """Whether an instance of ``cls`` cannot change once built: a frozen attrs class whose
+    fields hold only booleans, numbers, strings, dates, enumeration members, ``Literal``
+    values, tuples of those, and instances of such classes (a ``list`` field, or a class
+    that is not frozen, can change after it was checked: such records are checked on every
+    call)."""
+    known = _IMMUTABLE.get(cls)
+    if known is None:
+        _IMMUTABLE[cls] = False  # (while it is worked out: a class that holds itself)
+        try:
+            known = _IMMUTABLE[cls] = _find_immutable(cls)
+        except Exception:  # anything unusual: checked on every call
+            known = False
+    return known
+
+
+def _find_immutable(cls: type[Any]) -> bool:
+    props = getattr(cls, "__attrs_props__", None)
+    if not attrs.has(cls) or props is None or not props.is_frozen:
+        return False
+    hints = typing.get_type_hints(cls)
+    return all(_immutable_type(hints[f.name]) for f in attrs.fields(cls))
+
+
+def _immutable_type(annotation: Any) -> bool:
+    tp = _optional_inner(annotation)[0]
+    origin = typing.get_origin(tp)
+    if tp in (bool, int, float, str, datetime.date):
+        return True
+    if origin is typing.Literal:
+        return all(type(c) in (bool, int, str) for c in typing.get_args(tp))
+    if origin is tuple:
+        args = typing.get_args(tp)
+        return len(args) == 2 and args[1] is Ellipsis and _immutable_type(args[0])
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return True
+    return isinstance(tp, type) and attrs.has(tp) and _immutable(tp)
 
 
 
