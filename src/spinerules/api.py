@@ -700,7 +700,7 @@ class _FastPath:
                 if not self.too_deep:
                     try:
                         self.json_fn = generate_json(self._checked)
-                    except (RecursionError, SyntaxError, NotImplementedError):
+                    except Exception:  # (a record it cannot read): the record's way
                         self.json_fn = None
             return self.json_fn
 

@@ -860,17 +860,18 @@ class _Valid(weakref.ref):  # type: ignore[type-arg]
     limit: int
 
 
-def _forget(ref: _Valid) -> None:
-    """Called as a known-valid record is freed (before its id can be reused)."""
-    if _VALID.get(ref.key) is ref:
-        del _VALID[ref.key]
-
-
 _VALID: dict[int, _Valid] = {}
 """Records that :func:`load_record` built or :func:`validate_record` passed, by ``id``
 (only while they live: each entry goes as its record is freed), so that evaluating one
 record again, or a record the loader built, does not check it again. Only records that
 cannot change are kept (:func:`_immutable`)."""
+
+
+def _forget(ref: _Valid, valid: dict[int, _Valid] = _VALID) -> None:
+    """Called as a known-valid record is freed (before its id can be reused); the table is
+    bound here, so that a record freed as the interpreter exits finds it still."""
+    if valid.get(ref.key) is ref:
+        del valid[ref.key]
 
 
 def _remember_valid(obj: object, limit: int) -> None:
