@@ -14,7 +14,7 @@ import attrs
 
 from spinerules.checker.check import Checked, check_program, structure_problems
 from spinerules.checker.declared import DECLARED_MARK, declare
-from spinerules.engine.codegen import FastFn, generate
+from spinerules.engine.codegen import FastFn, generate, generate_json
 from spinerules.engine.compile import BudgetExceededError, EvaluationError
 from spinerules.engine.evaluate import Plan, Planner, fast_codes, run
 from spinerules.engine.report import Glossary
@@ -26,6 +26,7 @@ from spinerules.lang.project import find_project
 from spinerules.lang.resolve import Program, assemble, printable
 from spinerules.lang.resources import bundled, guidelines_dir
 from spinerules.lang.source import Span
+from spinerules.records.loader import json_ok, load_record, validate_record
 
 
 def default_records() -> dict[str, type]:
@@ -137,6 +138,7 @@ class Guideline:
         what every other does. A guideline too deep for CPython's compiler keeps its closures."""
         with gc_paused():
             self.fast.generate()
+            self.fast.generate_json()
             for generated in (self.plan.decisions, self.plan.values):
                 if generated is None:
                     continue
@@ -187,13 +189,12 @@ class Guideline:
     def _record(self, record: Any) -> Any:
         """An instance of the record type; anything else goes through the JSON loader, so
         a bad value is a ``RecordError`` naming what was expected."""
-        from spinerules.records.loader import load_record, validate_record
-
-        if isinstance(record, self.record_type):  # attrs checks no types: check them here
+        cls = self.checked.record
+        if isinstance(record, cls):  # attrs checks no types: check them here (once a record)
             validate_record(record, max_list_length=self.limits.max_list_length)
             return record
 
-        return load_record(self.record_type, record, max_list_length=self.limits.max_list_length)
+        return load_record(cls, record, max_list_length=self.limits.max_list_length)
 
     def evaluate(self, record: Any, *, as_of: datetime.date | str | None = None,
                  trace: bool = False) -> Result:
@@ -248,12 +249,18 @@ class Guideline:
         Bundle is read as in :meth:`evaluate` (its provenance is not kept).
         """
         when = as_of if type(as_of) is datetime.date else as_date(as_of)
-        if type(record) is dict and "resourceType" in record:
-            record = self.extract(record, as_of=when).record
-        record = self._record(record)
+        fn: FastFn | None = None
+        if type(record) is dict:
+            if "resourceType" in record:
+                record = self.extract(record, as_of=when).record
+            else:  # JSON read as it is, when checked and known within the budget
+                fn = self.fast.for_json(record, self.limits)
+        if fn is None:
+            record = self._record(record)
         try:
-            self._within_budget(record, when)
-            fn = self.fast.fn or self.fast.generate()  # (called directly: one frame less)
+            if fn is None:
+                self._within_budget(record, when)
+                fn = self.fast.fn or self.fast.generate()  # (called directly: one frame less)
             return frozenset(fn(record, when, self.limits.max_steps * _BACKSTOP))
         except BudgetExceededError as exc:
             raise self._budget_error(exc) from None
@@ -658,11 +665,44 @@ class _FastPath:
         self._plan = plan
         self.fn: FastFn | None = None  #: the function, once generated
         self.too_deep = False  #: CPython's compiler could not compile it
+        self.json_fn: FastFn | None = None  #: the function for JSON records, once generated
+        self.json_tried = False  #: generate_json ran (json_fn None: it cannot be made)
         self._lock = threading.Lock()
 
     def __call__(self, record: Any, as_of: datetime.date, budget: int) -> set[str]:
         fn = self.fn or self.generate()
         return fn(record, as_of, budget)
+
+    def for_json(self, data: dict[str, Any], limits: Limits) -> FastFn | None:
+        """The function reading a record given as JSON (``codegen.JsonGenerator``) if
+        ``data`` loads without a problem (``json_ok``) and a record with lists of the same
+        lengths was counted within the budget before; else None: the record is loaded
+        (which names what is wrong), counted, and read by ``fn``."""
+        fn = self.json_fn
+        if fn is None:
+            if self.json_tried:
+                return None
+            fn = self.generate_json()
+            if fn is None:
+                return None
+        if not json_ok(self._checked.record, data, limits.max_list_length):
+            return None
+        work = self._plan.work
+        if work is not None and not work.within(data, limits.max_steps):
+            return None
+        return fn
+
+    def generate_json(self) -> FastFn | None:
+        """Generate the function for JSON records (once), or note that it cannot be."""
+        with self._lock:
+            if not self.json_tried:
+                self.json_tried = True
+                if not self.too_deep:
+                    try:
+                        self.json_fn = generate_json(self._checked)
+                    except Exception:  # (a record it cannot read): the record's way
+                        self.json_fn = None
+            return self.json_fn
 
     def generate(self) -> FastFn:
         """Generate the function (once; threads wait for the first)."""

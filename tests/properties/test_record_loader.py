@@ -1,5 +1,6 @@
 """The generated record loaders (issue #18) accept exactly what the converter accepts and
-build the same records: for generated valid records (dumped to JSON-shaped dicts) and the
+build the same records, and their checks (``loader.json_ok``, nothing built) accept the same:
+for generated valid records (dumped to JSON-shaped dicts) and the
 same with one value, key or list spoiled, ``loader._fast_loader`` either builds the
 converter's record or, where the converter reports a problem, refuses (``load_record``
 then reports the converter's problems, unchanged)."""
@@ -87,6 +88,9 @@ def test_generated_loader_agrees_with_the_converter(name: str, data: st.DataObje
         got = fast(raw, limit)
     except Exception:
         got = None  # refused
+    # the generated check (no record built) accepts exactly what the loader accepts
+    assert loader._fast_checker(cls) is not None
+    assert loader.json_ok(cls, raw, limit) is (got is not None)
     if isinstance(want, RecordError):
         assert got is None, f"the generated loader accepted what the converter refuses: {want}"
     else:

@@ -13,16 +13,17 @@ import spinerules
 def test_load_generates_every_function() -> None:
     g = spinerules.load("vcf", warm=True)
     assert g.fast.fn is not None
+    assert g.fast.json_fn is not None  # (codes() of a record given as JSON)
     assert g.plan.decisions is not None and g.plan.decisions._fn is not None
     assert g.plan.values is not None and g.plan.values._fn is not None
-    fns = (g.fast.fn, g.plan.decisions._fn, g.plan.values._fn)
+    fns = (g.fast.fn, g.fast.json_fn, g.plan.decisions._fn, g.plan.values._fn)
     record = {"age": 74, "fractures": [{"level": "L1", "height_loss_pct": 22}]}
     as_of = datetime.date(2026, 2, 18)
     g.codes(record, as_of=as_of)
     g.evaluate(record, as_of=as_of)
     g.evaluate(record, as_of=as_of, trace=True)
     # the same functions: none made again on first use
-    assert (g.fast.fn, g.plan.decisions._fn, g.plan.values._fn) == fns
+    assert (g.fast.fn, g.fast.json_fn, g.plan.decisions._fn, g.plan.values._fn) == fns
 
 
 def test_loads_warms_when_asked() -> None:

@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import ast
 import datetime
+import enum
 import itertools
 import sys
+import types
+import typing
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -731,6 +734,152 @@ class DecisionsGenerator(Generator):
             op=ast.Or(), values=unknown), body=[add(ast.Constant(None))], orelse=[decide])
 
 
+class JsonGenerator(Generator):
+    """Builds the fast function of a guideline for a record given as JSON (dicts, lists,
+    strings, numbers), already checked by ``records.loader.json_ok``: it reads
+    ``d.get(name)`` where the record's function reads ``record.name``, and converts each
+    value it reads as the record loader would have (an enumeration's string to its member,
+    a date's text to a date, a number of a ``float`` field to a float, a list of those to a
+    tuple); records stay dicts, read in turn. So it gives the codes the record's function
+    gives on the record the loader builds, without building it.
+    """
+
+    FUNCTION = "_fast_json"
+
+    def __init__(self, checked: Checked) -> None:
+        super().__init__(checked)
+        self.var_cls: dict[str, type | None] = {}  # loop variable -> its record class
+
+    def _bind(self, var: str, source: n.Expr) -> type | None:
+        t = self.type_of(source)
+        elem = t.elem if isinstance(t, ts.ListT) else None
+        saved = self.var_cls.get(var)
+        self.var_cls[var] = elem.cls if isinstance(elem, ts.RecordT) else None
+        return saved
+
+    def quantifier(self, e: n.Quantifier) -> ast.expr:
+        saved = self._bind(e.var, e.source)
+        try:
+            return super().quantifier(e)
+        finally:
+            self.var_cls[e.var] = saved
+
+    def loop(self, loop: n.For) -> Iterator[ast.stmt]:
+        saved = self._bind(loop.var, loop.source)
+        try:
+            yield from super().loop(loop)
+        finally:
+            self.var_cls[loop.var] = saved
+
+    def path(self, e: n.Path) -> ast.expr:
+        ref = self.checked.refs.get(e.nid)
+        if not isinstance(ref, FieldRef) or not ref.fields:
+            return super().path(e)
+        cls = self.checked.record if ref.root == "patient" else self.var_cls.get(ref.root)
+        if cls is None:
+            raise NotImplementedError(f"no record class for {ref.root}")
+        base: ast.expr = _name("record") if ref.root == "patient" else _name(self.vars[ref.root])
+        t = self.type_of(e)
+        factor = UNITS[t.unit][1] if isinstance(t, ts.QuantityT) and t.unit in UNITS else None
+        annotation = _annotation(cls, ref.fields)
+        if ref.root != "patient":
+            return self.json_field(base, ref.fields, factor, annotation)
+        key = (tuple(ref.fields), factor)
+        if key not in self.fields:
+            # the record holding the field, read once too (None when it is missing)
+            fields = ref.fields
+            if len(fields) > 1:
+                base, fields = self.holder(fields[:-1]), fields[-1:]
+            local = self.fields[key] = self.fresh("_f")
+            self.reads.append(ast.Assign(targets=[_store(local)], value=self.json_field(
+                base, fields, factor, annotation)))
+        return _name(self.fields[key])
+
+    def holder(self, fields: tuple[str, ...]) -> ast.expr:
+        """A local holding ``record.get(a).get(b)...``, or an empty dict if any is None."""
+        key = (("", *fields), None)  # (a key no field read has)
+        if key not in self.fields:
+            base: ast.expr = _name("record") if len(fields) == 1 else self.holder(fields[:-1])
+            local = self.fields[key] = self.fresh("_h")
+            read = ast.Call(func=ast.Attribute(value=base, attr="get", ctx=ast.Load()),
+                            args=[ast.Constant(fields[-1])], keywords=[])
+            self.reads.append(ast.Assign(targets=[_store(local)], value=ast.BoolOp(
+                op=ast.Or(), values=[read, self.const(_EMPTY)])))
+        return _name(self.fields[key])
+
+    def json_field(self, base: ast.expr, fields: Iterable[str], factor: float | None,
+                   annotation: Any) -> ast.expr:
+        """``base.get(a).get(b)`` converted (times the unit factor), or ``_U`` if any
+        step is None."""
+        tmp = self.fresh()
+        checks: list[ast.expr] = []
+        current = base
+        for f in fields:
+            read = ast.Call(func=ast.Attribute(value=current, attr="get", ctx=ast.Load()),
+                            args=[ast.Constant(f)], keywords=[])
+            checks.append(_is(_walrus(tmp, read), ast.Constant(None)))
+            current = _name(tmp)
+        value = self.convert(_name(tmp), annotation)
+        if factor is not None and factor != 1.0:
+            value = ast.BinOp(left=value, op=ast.Mult(), right=ast.Constant(factor))
+        test = checks[0] if len(checks) == 1 else ast.BoolOp(op=ast.Or(), values=checks)
+        return _ifexp(test, U, value)
+
+    def convert(self, x: ast.expr, annotation: Any) -> ast.expr:
+        """``x``, a checked JSON value of a field, as the record loader makes it."""
+        tp = _optional(annotation)
+        origin = typing.get_origin(tp)
+        if tp is float:
+            return ast.Call(func=_name("float"), args=[x], keywords=[])
+        if tp is datetime.date:
+            return ast.Call(func=self.const(datetime.date.fromisoformat), args=[x], keywords=[])
+        if isinstance(tp, type) and issubclass(tp, enum.Enum):
+            return ast.Subscript(value=self.const({m.value: m for m in tp}), slice=x,
+                                 ctx=ast.Load())
+        if tp in (bool, int, str) or origin is typing.Literal or (
+                isinstance(tp, type) and attrs.has(tp)):
+            return x  # (a record stays a dict)
+        if origin in (tuple, list):
+            element = typing.get_args(tp)[0]
+            inner = _optional(element)
+            if isinstance(inner, type) and attrs.has(inner):
+                return x  # a list of records: a list of dicts, each read in turn
+            item = self.fresh("_x")
+            one = self.convert(_name(item), element)
+            if element is not inner:  # (optional elements)
+                one = _ifexp(_is(_name(item), ast.Constant(None)), ast.Constant(None), one)
+            listed = ast.ListComp(elt=one, generators=[ast.comprehension(
+                target=_store(item), iter=x, ifs=[], is_async=0)])
+            if origin is list:
+                return listed
+            return ast.Call(func=self.const(tuple), args=[listed], keywords=[])
+        raise NotImplementedError(f"cannot read {tp!r} from JSON")
+
+
+_EMPTY: dict[str, Any] = {}  #: a missing record, read by generated code (never written)
+
+
+def _optional(annotation: Any) -> Any:
+    """``X`` for ``X | None``, else the annotation."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+        raise NotImplementedError(f"cannot read {annotation!r} from JSON")
+    return annotation
+
+
+def _annotation(cls: type, fields: Iterable[str]) -> Any:
+    """The annotation of the field at the end of ``fields`` from record class ``cls``."""
+    annotation: Any = cls
+    for f in fields:
+        owner = _optional(annotation)
+        if not (isinstance(owner, type) and attrs.has(owner)):
+            raise NotImplementedError(f"{owner!r} is not a record")
+        annotation = typing.get_type_hints(owner)[f]
+    return annotation
+
+
 Decided = list[tuple[int, int, list[tuple[int, Any, tuple[Any, ...] | None]]]]
 DecisionsFn = Callable[[Any, datetime.date, int], Decided]
 
@@ -762,6 +911,13 @@ def _compile(gen: Generator, name: str) -> Any:
 def generate(checked: Checked) -> FastFn:
     """Compile a checked guideline's fast function."""
     fn: FastFn = _compile(Generator(checked), "_fast")
+    return fn
+
+
+def generate_json(checked: Checked) -> FastFn:
+    """Compile a checked guideline's fast function for JSON records (see
+    ``JsonGenerator``); raises ``NotImplementedError`` for a record it cannot read."""
+    fn: FastFn = _compile(JsonGenerator(checked), "_fast_json")
     return fn
 
 

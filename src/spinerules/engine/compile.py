@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import keyword
 import operator
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -543,6 +544,8 @@ class Work:
         # of the record's lists: counts are kept by those lengths (and the budget)
         self._fields: tuple[tuple[str, ...], ...] | None = None
         self._known: dict[tuple[int, ...], tuple[int, n.Node | None, bool]] = {}
+        self._key: Callable[[Any, int], tuple[int, ...]] | None = None
+        self._json_key: Callable[[Any, int], tuple[int, ...]] | None = None
         if self.top.constant:
             fields: dict[tuple[str, ...], None] = {}
             blocks = [self.top]
@@ -554,6 +557,8 @@ class Work:
                         fields[f] = None
                     blocks.append(inner)
             self._fields = tuple(fields)
+            self._key = _lengths_key(self._fields)
+            self._json_key = _lengths_key(self._fields, json=True)
 
     # -- static part ------------------------------------------------------------------
     def expr(self, e: n.Expr) -> tuple[int, tuple[n.Quantifier, ...]]:
@@ -657,9 +662,17 @@ class Work:
     # -- counting -----------------------------------------------------------------------
     def check(self, record: Any, as_of: datetime.date, budget: int) -> int:
         """The count for one record; raises ``BudgetExceededError`` past ``budget``."""
-        env = Env(record, as_of, budget)
         key: tuple[int, ...] | None = None
-        if self._fields is not None:
+        if self._key is not None:
+            key = self._key(record, budget)
+            known = self._known.get(key)
+            if known is not None:
+                steps, node, over = known
+                if over:
+                    raise BudgetExceededError(steps, node)
+                return steps
+        elif self._fields is not None:
+            env = Env(record, as_of, budget)
             key = (budget, *(self._length(f, _never, env) for f in self._fields))
             known = self._known.get(key)
             if known is not None:
@@ -667,6 +680,7 @@ class Work:
                 if over:
                     raise BudgetExceededError(steps, node)
                 return steps
+        env = Env(record, as_of, budget)
         counter = _Counter(budget)
         try:
             self._count(self.top, env, counter, None)
@@ -677,6 +691,15 @@ class Work:
         if key is not None:
             self._remember(key, (counter.steps, None, False))
         return counter.steps
+
+    def within(self, data: Any, budget: int) -> bool:
+        """Whether a record given as JSON (checked, ``records.loader.json_ok``) is known to
+        be within the budget: counted before for a record with lists of the same lengths.
+        False when not known (``check`` on the loaded record then counts it, or raises)."""
+        if self._json_key is None:
+            return False
+        known = self._known.get(self._json_key(data, budget))
+        return known is not None and not known[2]
 
     def _remember(self, key: tuple[int, ...], value: tuple[int, n.Node | None, bool]) -> None:
         if len(self._known) >= 4096:  # (lengths are bounded, but their combinations less)
@@ -743,6 +766,28 @@ class Work:
                         counter.add(len(items_i) * per, iq)
                 else:
                     self._quantifier(iq, child, counter)
+
+
+def _lengths_key(fields: tuple[tuple[str, ...], ...], json: bool = False
+                 ) -> Callable[[Any, int], tuple[int, ...]] | None:
+    """A function giving ``(budget, length of each record list in fields)`` (0 for a
+    missing one), as ``Work.check`` keys its counts, generated as straight-line code (the
+    key of every call); None if a name is not a plain identifier. With ``json``, of a
+    record given as JSON (dicts and lists)."""
+    lines = ["def key(record, budget):"]
+    for i, path in enumerate(fields):
+        if not all(f.isidentifier() and not keyword.iskeyword(f) for f in path):
+            return None
+        lines.append("    x = record")
+        for f in path:
+            lines.append(f"    if x is not None: x = x.get({f!r})" if json
+                         else f"    if x is not None: x = x.{f}")
+        lines.append(f"    n{i} = 0 if x is None else len(x)")
+    lines.append("    return (budget, " + "".join(f"n{i}, " for i in range(len(fields))) + ")")
+    namespace: dict[str, Any] = {"len": len, "__builtins__": {}}
+    exec(compile("\n".join(lines), "<record list lengths>", "exec"), namespace)  # field names only
+    key: Callable[[Any, int], tuple[int, ...]] = namespace["key"]
+    return key
 
 
 def _never(env: Env) -> Any:  # pragma: no cover - record lists are read directly

@@ -44,6 +44,7 @@ import math
 import re
 import types
 import typing
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -67,6 +68,7 @@ __all__ = [
     "RecordError",
     "RecordProblem",
     "dump_record",
+    "json_ok",
     "load_record",
     "load_record_json",
     "validate_record",
@@ -165,9 +167,11 @@ def load_record(
     if fast is not None:
         try:
             built: T = fast(data, max_list_length)
-            return built
         except Exception:  # something is wrong: the converter below finds and names it
             pass
+        else:
+            _remember_valid(built, max_list_length)
+            return built
     token = _LIST_LIMIT.set(max_list_length)
     try:
         result: T = _CONVERTER.structure(data, cls)
@@ -178,6 +182,7 @@ def load_record(
         raise RecordError([problem], source=source) from None
     finally:
         _LIST_LIMIT.reset(token)
+    _remember_valid(result, max_list_length)
     return result
 
 
@@ -585,10 +590,49 @@ def _fast_loader(cls: type[Any]) -> Callable[[Any, int], Any] | None:
     return loader
 
 
+_CHECKERS: dict[type[Any], Callable[[Any, int], Any] | None] = {}
+
+
+def _fast_checker(cls: type[Any]) -> Callable[[Any, int], Any] | None:
+    """The generated check of one record class's JSON (``_make_fast_loader(cls, True)``);
+    None for a class it cannot be made for."""
+    try:
+        return _CHECKERS[cls]
+    except KeyError:
+        pass
+    _MAKING.add(cls)  # (a class that holds itself checks itself by a late lookup)
+    try:
+        checker = _make_fast_loader(cls, check=True)
+    except (TypeError, ValueError, NameError):
+        checker = None
+    finally:
+        _MAKING.discard(cls)
+    _CHECKERS[cls] = checker
+    return checker
+
+
+_MAKING: set[type[Any]] = set()  #: record classes whose check is being generated
+
+
+def json_ok(cls: type[Any], data: object, max_list_length: int = DEFAULT_MAX_LIST_LENGTH
+            ) -> bool:
+    """Whether :func:`load_record` would load ``data`` as ``cls`` without a problem, found
+    without building the record (True), for code that reads the JSON itself. False when
+    something is wrong, and also when it cannot tell (a class with a required field or a
+    default other than None): :func:`load_record` then says what is wrong, or loads it."""
+    checker = _fast_checker(cls)
+    if checker is None or type(data) is not dict:
+        return False
+    try:
+        return checker(data, max_list_length) is True
+    except Exception:  # something is wrong (load_record names it)
+        return False
+
+
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def _make_fast_loader(cls: type[Any]) -> Callable[[Any, int], Any] | None:
+def _make_fast_loader(cls: type[Any], check: bool = False) -> Callable[[Any, int], Any] | None:
     """A loader for JSON-shaped data of a valid record: one straight-line function per
     record class, generated from its attrs fields (names, annotations, ``min``/``max``
     metadata, defaults), that checks and converts every value in one pass and builds the
@@ -604,6 +648,10 @@ def _make_fast_loader(cls: type[Any]) -> Callable[[Any, int], Any] | None:
     (the usual case) is so read once, without the converter's exception bookkeeping.
     Only the class's own field names (Python identifiers) go into the text; keys, types,
     bounds and defaults are names bound in the function's namespace.
+
+    With ``check``, the function only checks (the same tests; it builds nothing and
+    returns True), for a class whose every field is an optional fact whose default is None
+    (else None: no check is made): see :func:`json_ok`.
     """
     hints = typing.get_type_hints(cls)
     ns: dict[str, Any] = {"cls": cls, "dict": dict, "type": type, "list": list,
@@ -611,7 +659,7 @@ def _make_fast_loader(cls: type[Any]) -> Callable[[Any, int], Any] | None:
                           "isinstance": isinstance, "len": len, "refuse": _refuse,
                           "printable": _printable, "inf": math.inf, "DATE": _DATE.fullmatch,
                           "fromiso": datetime.date.fromisoformat,
-                          "loader_of": _fast_loader}
+                          "loader_of": _fast_loader, "checker_of": _fast_checker}
     fields = attrs.fields(cls)
     ns["KEYS"] = frozenset(f.name for f in fields)
     lines = ["def load(d, limit):",
@@ -630,9 +678,11 @@ def _make_fast_loader(cls: type[Any]) -> Callable[[Any, int], Any] | None:
         tp, optional = _optional_inner(hints[f.name])
         ns[f"K{i}"] = f.name
         default = f.default
-        test = ["        " + line for line in _fast_value(tp, f.metadata, i, ns)]
+        test = ["        " + line for line in _fast_value(tp, f.metadata, i, ns, check)]
         if default is None and optional:  # the usual fact: missing or null is unknown
             lines += [f"    v = get(K{i})", "    if v is not None:", *test]
+        elif check:  # (code reading the JSON reads a missing fact as None)
+            return None
         else:
             if default is attrs.NOTHING:  # required: missing, it is refused
                 missing = "refuse()"
@@ -648,17 +698,21 @@ def _make_fast_loader(cls: type[Any]) -> Callable[[Any, int], Any] | None:
                       f"    if v is refuse: v = {missing}",
                       "    elif v is None: " + ("pass" if optional else "refuse()"),
                       "    else:", *test]
-        lines.append(f"    a{i} = v")
+        if not check:
+            lines.append(f"    a{i} = v")
         args.append(f"{name}=a{i}")
-    lines.append(f"    return cls({', '.join(args)})")
-    code = compile("\n".join(lines), f"<record loader of {cls.__qualname__}>", "exec")
+    lines.append("    return True" if check else f"    return cls({', '.join(args)})")
+    what = "check" if check else "loader"
+    code = compile("\n".join(lines), f"<record {what} of {cls.__qualname__}>", "exec")
     exec(code, ns)  # text made of the class's own field names (see above)
     load: Callable[[Any, int], Any] = ns["load"]
     return load
 
 
-def _fast_value(tp: Any, metadata: Mapping[str, Any], i: int, ns: dict[str, Any]) -> list[str]:
-    """Lines that check (and convert) ``v``, a value of type ``tp``, or refuse it."""
+def _fast_value(tp: Any, metadata: Mapping[str, Any], i: int, ns: dict[str, Any],
+                check: bool = False) -> list[str]:
+    """Lines that check (and convert) ``v``, a value of type ``tp``, or refuse it; with
+    ``check``, lines that only check it (nested records by their checks, nothing built)."""
     origin = typing.get_origin(tp)
     low, high = metadata.get("min"), metadata.get("max")
     ns[f"L{i}"] = -math.inf if low is None else low
@@ -681,11 +735,19 @@ def _fast_value(tp: Any, metadata: Mapping[str, Any], i: int, ns: dict[str, Any]
     if isinstance(tp, type) and issubclass(tp, enum.Enum) and all(
             type(m.value) is str for m in tp):
         ns[f"E{i}"] = {m.value: m for m in tp}.get
+        if check:
+            return [f"if type(v) is not str or E{i}(v) is None: refuse()"]
         return ["if type(v) is not str: refuse()",
                 f"v = E{i}(v)",
                 "if v is None: refuse()"]
     if isinstance(tp, type) and attrs.has(tp):
         ns[f"R{i}"] = tp
+        if check:
+            nested = _fast_checker(tp) if tp not in _MAKING else None
+            if nested is not None:  # (bound now: one call less for each record)
+                ns[f"C{i}"] = nested
+                return [f"C{i}(v, limit)"]
+            return [f"(checker_of(R{i}) or refuse)(v, limit)"]
         return [f"v = (loader_of(R{i}) or refuse)(v, limit)"]
     if origin in (tuple, list):
         args = typing.get_args(tp)
@@ -696,6 +758,13 @@ def _fast_value(tp: Any, metadata: Mapping[str, Any], i: int, ns: dict[str, Any]
         head = ["if type(v) is not list or len(v) > limit: refuse()"]
         if isinstance(element, type) and attrs.has(element) and not none_ok:
             ns[f"R{i}"] = element
+            if check:
+                nested = _fast_checker(element) if element not in _MAKING else None
+                if nested is not None:
+                    ns[f"C{i}"] = nested
+                    return [*head, f"for x in v: C{i}(x, limit)"]
+                return [*head, f"check_item = checker_of(R{i}) or refuse",
+                        "for x in v: check_item(x, limit)"]
             return [*head, f"load_item = loader_of(R{i}) or refuse",
                     f"v = {make}([load_item(x, limit) for x in v])"]
         ns[f"X{i}"] = _strict_hook(element, {})
@@ -767,12 +836,100 @@ def validate_record(obj: object, *, source: str | None = None,
         spinerules.records.RecordError: age: expected a whole number from 0 to 120, got 500 (int)
         neuro.deficit: expected True or False, got 1 (int)
     """
+    entry = _VALID.get(id(obj))
+    if entry is not None and entry() is obj and entry.limit <= max_list_length:
+        return  # loaded or checked before, and it cannot have changed since
     if attrs.has(type(obj)) and _instance_ok(type(obj))(obj, max_list_length):
+        _remember_valid(obj, max_list_length)
         return  # the common case, checked quickly; the walk below names what is wrong
     problems: list[RecordProblem] = []
     _instance_check(type(obj))(obj, ROOT, problems, max_list_length)
     if problems:
         raise RecordError(_capped(problems), source=source)
+    _remember_valid(obj, max_list_length)
+
+
+# --- records known to be valid -----------------------------------------------------------
+
+
+class _Valid(weakref.ref):  # type: ignore[type-arg]
+    """A weak reference to a record known valid under list limits ``>= limit``."""
+
+    __slots__ = ("key", "limit")
+    key: int
+    limit: int
+
+
+_VALID: dict[int, _Valid] = {}
+"""Records that :func:`load_record` built or :func:`validate_record` passed, by ``id``
+(only while they live: each entry goes as its record is freed), so that evaluating one
+record again, or a record the loader built, does not check it again. Only records that
+cannot change are kept (:func:`_immutable`)."""
+
+
+def _forget(ref: _Valid, valid: dict[int, _Valid] = _VALID) -> None:
+    """Called as a known-valid record is freed (before its id can be reused); the table is
+    bound here, so that a record freed as the interpreter exits finds it still."""
+    if valid.get(ref.key) is ref:
+        del valid[ref.key]
+
+
+def _remember_valid(obj: object, limit: int) -> None:
+    """Note that ``obj`` is valid under the list limit ``limit``, if it cannot change."""
+    if not _immutable(type(obj)):
+        return
+    key = id(obj)
+    entry = _VALID.get(key)
+    if entry is not None and entry() is obj and entry.limit <= limit:
+        return
+    try:
+        ref = _Valid(obj, _forget)
+    except TypeError:  # (no weak references to it)
+        return
+    ref.key, ref.limit = key, limit
+    _VALID[key] = ref
+
+
+_IMMUTABLE: dict[type[Any], bool] = {}
+
+
+def _immutable(cls: type[Any]) -> bool:
+    """Whether an instance of ``cls`` cannot change once built: a frozen attrs class whose
+    fields hold only booleans, numbers, strings, dates, enumeration members, ``Literal``
+    values, tuples of those, and instances of such classes (a ``list`` field, or a class
+    that is not frozen, can change after it was checked: such records are checked on every
+    call)."""
+    known = _IMMUTABLE.get(cls)
+    if known is None:
+        _IMMUTABLE[cls] = False  # (while it is worked out: a class that holds itself)
+        try:
+            known = _IMMUTABLE[cls] = _find_immutable(cls)
+        except Exception:  # anything unusual: checked on every call
+            known = False
+    return known
+
+
+def _find_immutable(cls: type[Any]) -> bool:
+    props = getattr(cls, "__attrs_props__", None)
+    if not attrs.has(cls) or props is None or not props.is_frozen:
+        return False
+    hints = typing.get_type_hints(cls)
+    return all(_immutable_type(hints[f.name]) for f in attrs.fields(cls))
+
+
+def _immutable_type(annotation: Any) -> bool:
+    tp = _optional_inner(annotation)[0]
+    origin = typing.get_origin(tp)
+    if tp in (bool, int, float, str, datetime.date):
+        return True
+    if origin is typing.Literal:
+        return all(type(c) in (bool, int, str) for c in typing.get_args(tp))
+    if origin is tuple:
+        args = typing.get_args(tp)
+        return len(args) == 2 and args[1] is Ellipsis and _immutable_type(args[0])
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return True
+    return isinstance(tp, type) and attrs.has(tp) and _immutable(tp)
 
 
 
