@@ -32,6 +32,7 @@ from spinerules.records.loader import (
     RecordProblem,
     load_record_json,
 )
+from spinerules.verify.commands import diff_cmd, verify_cmd
 
 EXIT_OK, EXIT_GUIDELINE, EXIT_USAGE, EXIT_RECORD, EXIT_EVAL = 0, 1, 2, 3, 4
 EXIT_INTERNAL = 5
@@ -691,6 +692,8 @@ def fmt_cmd(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
 
 
 main.add_command(fhir_group)
+main.add_command(verify_cmd)  # (z3 loads only when `verify` or `diff` runs)
+main.add_command(diff_cmd)
 
 
 @main.command("new")

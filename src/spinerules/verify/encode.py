@@ -208,6 +208,7 @@ class RuleInstance:
     env_key: tuple[str, ...] = ()
     #: the `all(...)` quantifiers its condition reaches: (node, "vacuously true" formula)
     vacuous: tuple[tuple[n.Quantifier, Any], ...] = ()
+    env: Env | None = None  # its environment (to encode parts of its condition again)
 
 
 @attrs.frozen
@@ -227,8 +228,15 @@ class Encoder:
 
     def __init__(self, checked: Checked, *, max_list: int = 3,
                  patient: SymRecord | None = None, as_of: Any = None,
-                 base: list[Any] | None = None, prefix: str = "") -> None:
+                 base: list[Any] | None = None, prefix: str = "",
+                 overrides: dict[str, V] | None = None,
+                 node_overrides: dict[int, V] | None = None) -> None:
         self.checked = checked
+        #: expressions replaced by a value, by node id
+        self.node_overrides = node_overrides or {}
+        #: facts replaced by a value, by their name in the symbolic record
+        #: (``bone_health.dexa_done``, ``fractures[0].marrow_edema``)
+        self.overrides = overrides or {}
         self.max_list = max_list
         self.prefix = prefix
         self.base: list[Any] = base if base is not None else []
@@ -282,6 +290,8 @@ class Encoder:
         return self.checked.types.get(e.nid, ts.ERROR)
 
     def expr(self, e: n.Expr, env: Env) -> V:
+        if self.node_overrides and e.nid in self.node_overrides:
+            return self.node_overrides[e.nid]
         if isinstance(e, n.Number):
             value = e.value * UNITS[e.unit][1] if e.unit else e.value
             return V(TRUE, real(value), "num")
@@ -346,6 +356,8 @@ class Encoder:
                 raise Unsupported("a field of a value that is not a record", e)
             cur = rec.get(f)
             known = z3.And(known, cur.known)
+            if self.overrides and rec._name(f) in self.overrides:
+                return self.overrides[rec._name(f)]
         return V(known, cur.val, cur.kind)
 
     def define(self, nid: int, env: Env) -> V:
@@ -598,7 +610,7 @@ class Encoder:
                 fires = z3.And(active, t)
                 ri = RuleInstance(item, path, active, fires,
                                   z3.And(active, z3.Not(t), z3.Not(f)), env.block,
-                                  tuple(vac))
+                                  tuple(vac), env)
                 self.rules.append(ri)
                 for action in item.actions:
                     self.emissions.append(Emission(action.code, action.kind, item.rule_id,
