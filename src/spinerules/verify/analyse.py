@@ -237,8 +237,14 @@ def _walk_rules(items: Any) -> Iterator[n.Rule]:
 # ---------------------------------------------------------------------- verify
 
 
-def verify(g: Guideline, *, max_list: int = 3, lints: bool = True) -> Report:
-    """Every question of ``spinerules verify`` on one loaded guideline."""
+CHECKS = ("invariants", "conflicts", "rules", "lints")
+
+
+def verify(g: Guideline, *, max_list: int = 3, lints: bool = True,
+           checks: tuple[str, ...] = CHECKS) -> Report:
+    """The questions of ``spinerules verify`` on one loaded guideline: ``checks`` chooses
+    among invariants, conflicts (contradictions), rules (dead, never decided) and lints
+    (``lints=False`` leaves the lints out too)."""
     start = time.perf_counter()
     try:
         enc = Encoder(g.checked, max_list=max_list).encode()
@@ -251,7 +257,7 @@ def verify(g: Guideline, *, max_list: int = 3, lints: bool = True) -> Report:
     proved: list[str] = []
 
     # invariants (`never a and b` is the language's declaration of an exclusive pair)
-    for inv, when in enc.invariants:
+    for inv, when in (enc.invariants if "invariants" in checks else []):
         if inv.mode == "never":
             goal = [z3.And(*[enc.fired(c) for c in inv.codes])]
             if when is not None:
@@ -278,7 +284,7 @@ def verify(g: Guideline, *, max_list: int = 3, lints: bool = True) -> Report:
             witness=record, as_of=as_of, confirmed=ok, problem=problem))
 
     # a code both recommended (or considered) and advised against
-    for code in enc.codes():
+    for code in (enc.codes() if "conflicts" in checks else []):
         pos, neg = enc.fired_kind(code, POSITIVE), enc.fired_kind(code, ("advise_against",))
         if z3.is_false(z3.simplify(pos)) or z3.is_false(z3.simplify(neg)):
             continue
@@ -295,20 +301,22 @@ def verify(g: Guideline, *, max_list: int = 3, lints: bool = True) -> Report:
                 witness=record, as_of=as_of, confirmed=ok, problem=problem))
 
     # dead and never-decidable rules
-    rules = enc.all_rules()
+    rules = enc.all_rules() if "rules" in checks or "lints" in checks else []
     dead: set[int] = set()
     for rule in rules:
         if not solver.sat(enc.rule_fires(rule)):
             dead.add(rule.nid)
+            if "rules" not in checks:
+                continue
             findings.append(Finding(
                 kind="dead_rule", subject=rule.rule_id, location=rule.span.location(),
                 message=f"rule {rule.rule_id} can never fire", proof=True))
-        elif not solver.sat(enc.rule_decided(rule)):
+        elif "rules" in checks and not solver.sat(enc.rule_decided(rule)):
             findings.append(Finding(
                 kind="never_decided", subject=rule.rule_id, location=rule.span.location(),
                 message=f"rule {rule.rule_id} can never be decided: it is undetermined for "
                         "every record", proof=True))
-    if lints:
+    if lints and "lints" in checks:
         findings += _lints(g, enc, solver, w, dead)
     notes = ("`never a and b` invariants are the language's exclusive pairs; coverage goals "
              "are `always a or b when c` invariants",
