@@ -69,6 +69,9 @@ rule R.ask:
 rule R.score:
   when loss_grade >= 1 and patient.pain / 2 < 4
   recommend pain_code cite S
+rule R.scores:
+  when total > loss_grade and total != 2
+  recommend scores_code cite S
 invariant "no pain code with a high total": never pain_code and total_high
 invariant "no pain code under 3": never pain_code when patient.pain < 3
 invariant "a flag with two known items gets a code": always item_code or all_ok when patient.flag

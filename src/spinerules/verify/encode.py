@@ -380,16 +380,12 @@ class Encoder:
     def compare(self, e: n.Compare, env: Env) -> V:
         a, b = self.expr(e.left, env), self.expr(e.right, env)
         op = e.op
-        if a.kind == "bool" or b.kind == "bool":
-            av, bv = a.val, b.val
-        else:
-            av, bv = a.val, b.val
-        res = _op(op, av, bv)
+        res = _op(op, a.val, b.val)
         known = z3.And(a.known, b.known)
         t, f = z3.And(known, res), z3.And(known, z3.Not(res))
         # an undetermined score against a known number: decided when its range decides
         for s, other, o in ((a, b, op), (b, a, _FLIP[op])):
-            if s.rng is not None and other.kind == "num" and other.rng is None:
+            if s.rng is not None and other.kind == "num":  # (a known number: ``other.known``)
                 has, lo, hi = s.rng
                 if o in ("==", "!="):
                     outside = z3.Or(other.val < lo, other.val > hi)
