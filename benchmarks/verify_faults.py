@@ -49,6 +49,9 @@ def main() -> int:
     ap.add_argument("--examples", type=int, default=2000)
     ap.add_argument("--only", nargs="*", default=None)
     ap.add_argument("--json", default=None, help="write the rows to this file as well")
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="skip the property search on the unchanged guidelines (their "
+                    "invariants, goals included, are proved by verify: it cannot fail there)")
     args = ap.parse_args()
     rows: list[dict[str, Any]] = []
     for fault in faults():
@@ -62,8 +65,10 @@ def main() -> int:
             row["verify"] = found
             row["verify_kinds"] = sorted({f.kind for f in new})
             row["verify_s"] = round(time.perf_counter() - start, 1)
-            for aimed in (False, True):
+            for aimed in (True, False):
                 key = (fault.get("guideline", "vcf"), fault.get("goal"), aimed)
+                if args.no_baseline:
+                    _BASE[key] = set()
                 if key not in _BASE:
                     _BASE[key], _ = _failures(baseline(fault, folder / f"b{aimed}"),
                                               args.examples, aimed)
