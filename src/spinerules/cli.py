@@ -41,6 +41,8 @@ FHIR_MAX_BYTES = 64 * 1024 * 1024
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "fhir": ("spinerules.fhir.commands", "fhir_group"),
     "serve": ("spinerules.service.commands", "serve_cmd"),
+    "verify": ("spinerules.verify.commands", "verify_cmd"),
+    "diff": ("spinerules.verify.commands", "diff_cmd"),
 }
 """Commands whose wing is imported only when the command runs (or ``--help`` lists it): a
 one-shot ``spinerules check`` does not pay for the FHIR mapping, a web framework or a
@@ -478,6 +480,10 @@ def check_cmd(paths: tuple[str, ...], fmt: str, with_cases: bool,
               help="Also check the consistency properties over generated patients.")
 @click.option("--examples", default=2000, show_default=True,
               help="Generated patients per property (with --properties).")
+@click.option("--aimed", is_flag=True,
+              help="With --properties: start the search from patients the solver builds "
+              "to fire each rule, each invariant's codes and each MC/DC pair "
+              "(needs the verify extra).")
 @click.option("--coverage", "coverage", is_flag=True,
               help="Report rule and condition (MC/DC) coverage of the tests.")
 @click.option("--fail-under", type=float, default=None,
@@ -486,7 +492,8 @@ def check_cmd(paths: tuple[str, ...], fmt: str, with_cases: bool,
               help="The folder imports are confined to (default: the project's, marked by "
               "spinerules.toml, else the guideline's folder).")
 def test_cmd(paths: tuple[str, ...], fmt: str, properties: bool, examples: int,
-             coverage: bool, fail_under: float | None, root: str | None = None) -> None:
+             coverage: bool, fail_under: float | None, root: str | None = None,
+             aimed: bool = False) -> None:
     """Run `test` blocks and YAML case files; exit 1 if any fails."""
     from spinerules.testing.runner import GuidelineCache, collect, describe_failure, run_cases
 
@@ -505,7 +512,13 @@ def test_cmd(paths: tuple[str, ...], fmt: str, properties: bool, examples: int,
                 g = cache.load(f)
             except dg.GuidelineError:
                 continue  # reported by the cases above
-            for failure in check_properties(g, examples=examples):
+            seeds: list[Any] = []
+            if aimed:
+                from spinerules.testing.properties import AS_OF
+                from spinerules.verify.seeds import aimed_seeds
+
+                seeds = aimed_seeds(g, as_of=AS_OF)
+            for failure in check_properties(g, examples=examples, seeds=seeds):
                 prop_report.append({"guideline": f, "property": failure.name,
                                     "message": failure.message, "patient": failure.patient,
                                     "text": failure.render()})

@@ -31,6 +31,8 @@ _NAME = re.compile(r"(SR\d{3})-[a-z0-9-]+\Z")
 
 #: Codes without a golden case, and why. Together with the cases they make up ``CODES``.
 NOT_COVERED = {
+    "SR410": "is given by `spinerules verify`, not `check`; "
+    "tests/verify/test_verify.py::test_a_construct_verify_cannot_encode_is_located",
     "SR115": "is about a project's spinerules.toml, which would make the cases folder a "
     "project; tests/unit/test_projects.py::test_a_bad_project_file_is_a_located_error",
     "SR107": "needs a file over Limits.max_bytes (4 MiB), too large to keep in the "

@@ -13,7 +13,8 @@ from spinerules import cli
 
 def test_importing_the_cli_imports_no_lazy_wing() -> None:
     code = ("import sys, spinerules.cli; "
-            "lazy = ('spinerules.fhir', 'spinerules.service', 'fastapi', 'uvicorn'); "
+            "lazy = ('spinerules.fhir', 'spinerules.service', 'spinerules.verify', 'fastapi', "
+            "'uvicorn', 'z3'); "
             "print(sorted(m for m in sys.modules if m.startswith(lazy)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=120).stdout.strip()

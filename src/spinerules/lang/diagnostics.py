@@ -106,6 +106,7 @@ CODES: dict[str, tuple[Severity, str, str]] = {
     "SR403": (E, "code `{code}` is used with two actions: `{first}` and `{second}`",
               "conflicting action"),
     "SR404": (W, "test `{name}` names the code `{code}`, which no rule emits", "unknown code"),
+    "SR410": (E, "`spinerules verify` cannot encode this: {detail}", "not encoded"),
     # ---- SR5xx: runtime and input records
     "SR501": (E, "the patient record is invalid", "{detail}"),
     "SR502": (E, "evaluation budget exhausted after {steps} steps", "stopped here"),

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime
 import json
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -214,25 +214,63 @@ def _outcomes(result: Result) -> dict[tuple[str, tuple[str, ...]], str]:
             for o in result.trace.outcomes}
 
 
+def around(seeds: Sequence[Any], thresholds: Any, changes: int = 3
+           ) -> st.SearchStrategy[Any]:
+    """Records near the ``seeds``: one of them with up to ``changes`` facts redrawn (or made
+    unknown). Seeds built to satisfy a rule, an invariant's codes or an MC/DC pair (``spinerules
+    test --properties --aimed`` asks the solver for them) put the search where a deep
+    conjunction holds, which uniform drawing almost never reaches; the changes explore the
+    narrow bands around it."""
+    @st.composite
+    def build(draw: st.DrawFn) -> Any:
+        p = draw(st.sampled_from(list(seeds)))
+        for _ in range(draw(st.integers(0, changes))):
+            spots = [(path, owner, name) for path, owner, name, v in leaves(p)
+                     if not isinstance(v, tuple) and not attrs.has(type(v))]
+            if not spots:
+                break
+            path, owner, name = draw(st.sampled_from(spots))
+            p = replace(p, path, draw(st.none() | _value_strategy(owner, name, thresholds)))
+        return p
+    return build()
+
+
 def check_properties(guideline: Guideline, *, examples: int = 2000,
                      as_of: datetime.date = AS_OF, names: tuple[str, ...] = PROPERTIES,
-                     derandomize: bool = True) -> list[PropertyFailure]:
-    """Search for patients that break each property; returns the failures (empty: all hold)."""
+                     derandomize: bool = True, seeds: Sequence[Any] = ()
+                     ) -> list[PropertyFailure]:
+    """Search for patients that break each property; returns the failures (empty: all hold).
+
+    ``seeds``: records (instances or JSON) built for ``as_of``: each single-record property
+    tries them first, one by one, as explicit examples (they count against ``examples``),
+    then draws the rest of its examples half uniformly, half near a seed (:func:`around`)."""
     g = guideline
     thresholds = thresholds_of(g)
     base = patients_for(g)
+    loaded: list[Any] = []
+    if seeds:
+        from spinerules.records.loader import load_record
+
+        loaded = [s if isinstance(s, g.record_type) else load_record(g.record_type, s)
+                  for s in seeds]
+        base = st.one_of(base, around(loaded, thresholds))
     config = settings(max_examples=examples, database=None, derandomize=derandomize,
                       deadline=None, suppress_health_check=list(HealthCheck))
+    # what is left of the budget once the seeds have been tried one by one
+    rest = settings(config, max_examples=max(1, examples - len(loaded)))
     failures: list[PropertyFailure] = []
 
     def evaluate(p: Any) -> Result:
         return g.evaluate(p, as_of=as_of, trace=True)
 
     def single(name: str, broken: Callable[[Any], str | None]) -> None:
-        try:
-            p = find(base, lambda p: broken(p) is not None, settings=config)
-        except NoSuchExample:
-            return
+        # the seeds first, as explicit examples (they count against ``examples``)
+        p = next((s for s in loaded[:examples] if broken(s) is not None), None)
+        if p is None:
+            try:
+                p = find(base, lambda p: broken(p) is not None, settings=rest)
+            except NoSuchExample:
+                return
         message = broken(p) or ""
         failures.append(PropertyFailure(name=name, message=message, patient=dump_record(p),
                                         trace=_render(evaluate(p))))
