@@ -26,6 +26,7 @@ from spinerules.fhir.errors import FhirError
 from spinerules.fhir.extract import Extraction, parse_json
 from spinerules.lang import diagnostics as dg
 from spinerules.lang.source import is_folder, read_limited
+from spinerules.population.commands import population_command, sql_command
 from spinerules.records.loader import (
     DEFAULT_MAX_BYTES,
     RecordError,
@@ -691,6 +692,7 @@ def fmt_cmd(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
 
 
 main.add_command(fhir_group)
+main.add_command(sql_command); main.add_command(population_command)  # noqa: E702
 
 
 @main.command("new")
