@@ -51,7 +51,7 @@ def run_duckdb(con: Any, guideline: Any, as_of: datetime.date, *, view: str = "p
 
     total = con.execute(f'SELECT count(*) FROM "{view}"').fetchall()[0][0]
     query = compile_guideline(guideline, dialect="duckdb", as_of=as_of, relation=view)
-    reader = con.sql(query.sql(pretty=False)).fetch_record_batch(batch)
+    reader = _reader(con.sql(query.sql(pretty=False)), batch)
     batches = []
     done = 0
     for b in reader:
@@ -62,6 +62,13 @@ def run_duckdb(con: Any, guideline: Any, as_of: datetime.date, *, view: str = "p
     table = pa.Table.from_batches(batches, schema=reader.schema) if batches else \
         results_schema().empty_table()
     return table.cast(results_schema())
+
+
+def _reader(relation: Any, batch: int) -> Any:
+    """An Arrow record batch reader over a DuckDB relation (either API version)."""
+    if hasattr(relation, "to_arrow_reader"):
+        return relation.to_arrow_reader(batch)
+    return relation.fetch_record_batch(batch)  # pragma: no cover - DuckDB before 1.4
 
 
 def run_python(con: Any, guideline: Any, as_of: datetime.date, *, view: str = "patients",
@@ -75,7 +82,7 @@ def run_python(con: Any, guideline: Any, as_of: datetime.date, *, view: str = "p
     rule_ids = frozenset(r.rule_id for r in compile_guideline(
         guideline, as_of=as_of, relation=view).rules)
     total = con.execute(f'SELECT count(*) FROM "{view}"').fetchall()[0][0]
-    reader = con.sql(f'SELECT * FROM "{view}"').fetch_record_batch(batch)
+    reader = _reader(con.sql(f'SELECT * FROM "{view}"'), batch)
     out: dict[str, list[Any]] = {k: [] for k in results_schema().names}
     done = 0
     for b in reader:
