@@ -92,5 +92,5 @@ def test_unreadable_input_is_a_clear_error(vcf, tmp_path: Path) -> None:  # type
     with pytest.raises(LoadError, match="no such file"):
         load(connect(), tmp_path / "nothing.parquet", vcf.record_type)
     (tmp_path / "x.txt").write_text("hello")
-    with pytest.raises(LoadError, match="not a .parquet"):
+    with pytest.raises(LoadError, match=r"not a \.parquet"):
         load(connect(), tmp_path / "x.txt", vcf.record_type)

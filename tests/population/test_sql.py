@@ -12,14 +12,14 @@ import pytest
 pytest.importorskip("duckdb")
 pytest.importorskip("sqlglot")
 
-import duckdb  # noqa: E402
+import duckdb
 
-import spinerules  # noqa: E402
-from spinerules.api import bundled_guidelines, load  # noqa: E402
-from spinerules.population.layout import to_arrow  # noqa: E402
-from spinerules.population.reference import compare, python_row, sql_row  # noqa: E402
-from spinerules.population.sql import TranslationError, compile_guideline  # noqa: E402
-from spinerules.records.loader import load_record  # noqa: E402
+import spinerules
+from spinerules.api import bundled_guidelines, load
+from spinerules.population.layout import to_arrow
+from spinerules.population.reference import compare, python_row, sql_row
+from spinerules.population.sql import TranslationError, compile_guideline
+from spinerules.records.loader import load_record
 
 AS_OF = datetime.date(2026, 2, 18)
 PATIENTS = sorted((Path(__file__).parents[2] / "guidelines" / "patients").glob("*.json"))
