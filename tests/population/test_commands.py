@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 pytest.importorskip("duckdb")
 
-from spinerules.cli import main  # noqa: E402
+from spinerules.cli import main
 
 DATA = Path(__file__).parents[1] / "bad_inputs" / "population"
 
