@@ -96,7 +96,8 @@ WITH base AS (
   SELECT __row, id,
     CAST(age AS DOUBLE) * 365.25 >= 65 * 365.25 AS older,
     CASE WHEN fractures IS NULL THEN NULL
-         WHEN len(list_filter(fractures, lambda f: coalesce(f.mechanism = 'low_energy', false))) > 0 THEN true
+         WHEN len(list_filter(fractures,
+                  lambda f: coalesce(f.mechanism = 'low_energy', false))) > 0 THEN true
          WHEN len(list_filter(fractures, lambda f: f.mechanism IS NULL)) > 0 THEN NULL
          ELSE false END AS fragility,
     (neuro.deficit OR neuro.cauda_equina_signs) AS deficit,
@@ -145,11 +146,11 @@ def rss_mb() -> float:
 
 
 def generate(n: int, path: Path) -> tuple[list[Any], float]:
+    import pyarrow.parquet as pq
+
     from spinerules.api import load
     from spinerules.population.generate import Recombiner, draw_pool
     from spinerules.population.layout import to_arrow
-
-    import pyarrow.parquet as pq
 
     start = time.perf_counter()
     spine = load("spine")
