@@ -191,6 +191,8 @@ class _Block:
 
     key: int  # 0: top, else the `for`'s node id
     var: str | None = None
+    #: the loop variables of every `for` over the same list (one exploded relation)
+    names: set[str] = attrs.field(factory=set)
     loop: n.For | None = None
     cols: dict[str, tuple[exp.Expr, int]] = attrs.field(factory=dict)
 
@@ -218,6 +220,8 @@ class SqlCompiler:
         self.owner: dict[int, _Block] = {}  # define / score nid -> its block
         self.scores: dict[int, _ScoreCols] = {}
         self._lambda = itertools.count()
+        self._by_source: dict[Any, _Block] = {}
+        self._loop_block: dict[int, _Block] = {}
 
     # ------------------------------------------------------------------ helpers
     def type_of(self, e: n.Expr) -> ts.Type:
@@ -235,6 +239,40 @@ class SqlCompiler:
         return _case(
             [(exp.EQ(this=exp.paren(e.copy(), copy=False), expression=_str(m)), _int(i))
              for i, m in enumerate(members)])
+
+    def enum_members(self, t: ts.Type) -> list[str]:
+        assert isinstance(t, ts.EnumT)
+        return [str(m.value) for m in t.cls]
+
+    @staticmethod
+    def const_member(e: exp.Expr, members: list[str]) -> int | None:
+        """The position of a constant member (an enum literal), else None."""
+        if isinstance(e, exp.Literal) and e.is_string and e.this in members:
+            return members.index(e.this)
+        return None
+
+    def enum_between(self, t: ts.Type, x: exp.Expr, lo: int, hi: int) -> exp.Expr:
+        """``lo <= position(x) <= hi`` as membership (NULL stays NULL): the positions of an
+        ordered enumeration are compile-time constants, so a comparison with a constant
+        member is a set of members."""
+        members = self.enum_members(t)[max(lo, 0):hi + 1]
+        if not members:
+            return _case([(_isnull(x), exp.Null())], exp.false())
+        return exp.In(this=exp.paren(x.copy(), copy=False), expressions=[_str(m) for m in members])
+
+    def enum_compare(self, t: ts.Type, op: str, a: exp.Expr, b: exp.Expr) -> exp.Expr | None:
+        """An ordered comparison with one constant side, as membership (else None)."""
+        members = self.enum_members(t)
+        last = len(members) - 1
+        kb, ka = self.const_member(b, members), self.const_member(a, members)
+        if kb is not None:
+            x, k, o = a, kb, op
+        elif ka is not None:
+            x, k, o = b, ka, _FLIP[op]
+        else:
+            return None
+        lo, hi = {"<": (0, k - 1), "<=": (0, k), ">": (k + 1, last), ">=": (k, last)}[o]
+        return self.enum_between(t, x, lo, hi)
 
     def constant(self, e: n.Expr) -> exp.Expr:
         """A pattern's value (a constant): number, string, bool, date or enum member."""
@@ -318,7 +356,7 @@ class SqlCompiler:
     def var(self, name: str, blk: _Block, lam: dict[str, str], node: n.Node) -> exp.Expr:
         if name in lam:
             return exp.column(_q(lam[name]))
-        if blk.var == name:
+        if name in blk.names:
             return _col("__e")
         raise self.fail(node, f"the loop variable `{name}` outside its block")
 
@@ -359,9 +397,13 @@ class SqlCompiler:
         a, la = self.expr(e.left, blk, lam)
         b, lb = self.expr(e.right, blk, lam)
         lt = self.type_of(e.left)
+        plain: exp.Expr | None = None
         if e.op not in ("==", "!=") and isinstance(lt, ts.EnumT) and lt.ordered:
-            a, b = self.enum_key(lt, a), self.enum_key(lt, b)
-        plain = _cmp(e.op, a, b)
+            plain = self.enum_compare(lt, e.op, a, b)
+            if plain is None:
+                a, b = self.enum_key(lt, a), self.enum_key(lt, b)
+        if plain is None:
+            plain = _cmp(e.op, a, b)
         level = max(la, lb)
         # an undetermined score compared with a known number: decided by its range
         for side, other, op in ((e.left, b, e.op), (e.right, a, _FLIP[e.op])):
@@ -385,6 +427,10 @@ class SqlCompiler:
         t = self.type_of(e.value)
         kv, klo, khi = v, lo, hi
         if isinstance(t, ts.EnumT) and t.ordered:
+            members = self.enum_members(t)
+            clo, chi = self.const_member(lo, members), self.const_member(hi, members)
+            if clo is not None and chi is not None:
+                return self.enum_between(t, v, clo, chi), max(lv, ll, lh)
             kv, klo, khi = self.enum_key(t, v), self.enum_key(t, lo), self.enum_key(t, hi)
         # unknown when any of the three is (SQL's AND would decide `false and null`)
         value = _case([(_or(_isnull(v), _isnull(lo), _isnull(hi)), exp.Null())],
@@ -482,6 +528,17 @@ class SqlCompiler:
             return exp.EQ(this=x.copy(), expression=values[0])
         if p.kind == "set":
             return exp.In(this=x.copy(), expressions=values)
+        if ordered:
+            members = self.enum_members(t)
+            k0 = self.const_member(values[0], members)
+            if p.kind == "range":
+                k1 = self.const_member(values[1], members)
+                if k0 is not None and k1 is not None:
+                    return self.enum_between(t, x, k0, k1)
+            elif p.op not in (None, "==", "!="):
+                found = self.enum_compare(t, p.op, x, values[0])
+                if found is not None:
+                    return found
         if p.kind == "range":
             return _and(exp.LTE(this=key(values[0]), expression=key(x.copy())),
                         exp.LTE(this=key(x.copy()), expression=key(values[1])))
@@ -698,8 +755,17 @@ class SqlCompiler:
                         "SR701", item.span, what="a `for` block inside a `for` block",
                         hints=("move the inner block's rules to a quantifier",)))
                     continue
-                inner = _Block(item.nid, var=item.var, loop=item)
-                self.blocks.append(inner)
+                # every `for` over the same list of the patient shares one block: the
+                # list is exploded once, and its outcomes aggregated once
+                ref = self.checked.refs.get(item.source.nid)
+                key = ref.fields if isinstance(ref, FieldRef) and ref.root == "patient" \
+                    else item.nid
+                inner = self._by_source.get(key)
+                if inner is None:
+                    inner = self._by_source[key] = _Block(item.nid, var=item.var, loop=item)
+                    self.blocks.append(inner)
+                inner.names.add(item.var)
+                self._loop_block[item.nid] = inner
                 self._owners(item.items, inner, nested=True)
 
     def _collect(self, items: list[n.Item] | tuple[n.Item, ...], blk: _Block,
@@ -711,7 +777,7 @@ class SqlCompiler:
             elif isinstance(item, n.Score):
                 scores.append((blk, item))
             elif isinstance(item, n.For):
-                inner = next((b for b in self.blocks if b.key == item.nid), None)
+                inner = self._loop_block.get(item.nid)
                 if inner is None:  # (a nested block: already a diagnostic)
                     continue
                 if not isinstance(self.checked.refs.get(item.source.nid), FieldRef) or \
