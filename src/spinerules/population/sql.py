@@ -499,17 +499,27 @@ class SqlCompiler:
                          exp.cast(exp.ArraySize(this=src.copy()), exp.DataType.Type.DOUBLE)), ls
         cond, lc = self.expr(e.condition, blk, inner)
         level = max(ls, lc)
-        some_true = exp.GT(this=count_where(_true(cond)), expression=_int(0))
-        some_null = exp.GT(this=count_where(_isnull(cond)), expression=_int(0))
+        # one pass over the list: each element's value as 2 (true), 1 (unknown), 0 (false)
+        # (the condition computed once per element); `any` is the largest, `all` the least
+        graded = exp.Coalesce(this=exp.Mul(this=exp.cast(exp.paren(cond.copy()),
+                                                         exp.DataType.Type.INT),
+                                           expression=_int(2)), expressions=[_int(1)])
+        fn = exp.Lambda(this=graded, expressions=[exp.to_identifier(param)])
+        each = exp.Transform(this=src.copy(), expression=fn)
         if e.kind == "any":
-            out = _case([(_isnull(src), exp.Null()), (some_true, exp.true()),
-                         (some_null, exp.Null())], exp.false())
+            best = exp.ArrayMax(this=each)
+            out = _case([(_isnull(src), exp.Null()),
+                         (exp.EQ(this=best, expression=_int(2)), exp.true()),
+                         (exp.EQ(this=best.copy(), expression=_int(1)), exp.Null())],
+                        exp.false())
         elif e.kind == "all":
-            some_false = exp.GT(this=count_where(_true(exp.not_(exp.paren(cond.copy())))),
-                                expression=_int(0))
-            out = _case([(_isnull(src), exp.Null()), (some_false, exp.false()),
-                         (some_null, exp.Null())], exp.true())
+            worst = exp.ArrayMin(this=each)
+            out = _case([(_isnull(src), exp.Null()),
+                         (exp.EQ(this=worst, expression=_int(0)), exp.false()),
+                         (exp.EQ(this=worst.copy(), expression=_int(1)), exp.Null())],
+                        exp.true())
         else:
+            some_null = exp.GT(this=count_where(_isnull(cond)), expression=_int(0))
             out = _case([(_isnull(src), exp.Null()), (some_null, exp.Null())],
                         exp.cast(count_where(_true(cond)), exp.DataType.Type.DOUBLE))
         return out, level
