@@ -151,10 +151,11 @@ def generate(n: int, path: Path) -> tuple[list[Any], float]:
     from spinerules.api import load
     from spinerules.population.generate import Recombiner, draw_pool
     from spinerules.population.layout import to_arrow
+    from spinerules.testing.strategies import patients_for
 
     start = time.perf_counter()
     spine = load("spine")
-    pool = draw_pool(spine, 400, seed=15)
+    pool = draw_pool(patients_for(spine), 400, seed=15)
     records = list(Recombiner(pool).records(n, seed=20261203))
     writer = None
     for i in range(0, n, 100_000):

@@ -28,6 +28,7 @@ from spinerules.population.generate import Recombiner, draw_pool
 from spinerules.population.layout import to_arrow
 from spinerules.population.reference import compare, python_row, sql_row
 from spinerules.population.sql import compile_guideline
+from spinerules.testing.strategies import patients_for
 
 AS_OF = datetime.date(2026, 2, 18)
 N_CODES, N_FULL, N_SPARK = 100_000, 1_000, 10_000
@@ -35,7 +36,7 @@ N_CODES, N_FULL, N_SPARK = 100_000, 1_000, 10_000
 
 def population(n: int) -> tuple[list[Any], Any]:
     spine = load("spine")  # its thresholds are those of every pathway it imports
-    pool = draw_pool(spine, 400, seed=15)
+    pool = draw_pool(patients_for(spine), 400, seed=15)
     records = list(Recombiner(pool).records(n, seed=20261203))
     return records, to_arrow(records, spine.record_type)
 

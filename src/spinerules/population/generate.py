@@ -83,19 +83,18 @@ class Recombiner:
             yield attrs.evolve(r, id=f"{ids}{i}") if has_id else r
 
 
-def draw_pool(guideline: Any, size: int = 300, seed: int = 0) -> list[Any]:
-    """``size`` records drawn by Hypothesis from ``patients_for(guideline)``, repeatably."""
+def draw_pool(strategy: Any, size: int = 300, seed: int = 0) -> list[Any]:
+    """``size`` records drawn by Hypothesis from ``strategy`` (``patients_for(guideline)``
+    of ``spinerules.testing.strategies``), repeatably."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis import seed as hseed
-
-    from spinerules.testing.strategies import patients_for
 
     pool: list[Any] = []
 
     @hseed(seed)
     @settings(max_examples=size, database=None, deadline=None,
               suppress_health_check=list(HealthCheck), derandomize=False)
-    @given(patients_for(guideline))
+    @given(strategy)
     def draw(p: Any) -> None:
         pool.append(p)
     draw()
