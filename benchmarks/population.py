@@ -296,7 +296,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"{r['spine_mismatches']} patients differ from the Python fast path |",
         f"| `spine` on the Python fast path (`Guideline.codes`) | {r['python_s']:.1f} s | "
         f"{py_tp:,.0f} | (reference) |",
-        f"| kernel (9 rules, a quantifier, a sum score) as rules compiled to SQL | {r['kernel_generated_s']:.2f}"
+        f"| kernel (9 rules, a quantifier, a sum score) as rules compiled to SQL | "
+        f"{r['kernel_generated_s']:.2f}"
         f" s | {n / r['kernel_generated_s']:,.0f} | {r['kernel_mismatches']} differ from "
         "the hand-written SQL |",
         f"| kernel written by hand in SQL | {r['kernel_hand_s']:.2f} s | "
