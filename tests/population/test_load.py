@@ -94,3 +94,16 @@ def test_unreadable_input_is_a_clear_error(vcf, tmp_path: Path) -> None:  # type
     (tmp_path / "x.txt").write_text("hello")
     with pytest.raises(LoadError, match=r"not a \.parquet"):
         load(connect(), tmp_path / "x.txt", vcf.record_type)
+
+
+def test_the_python_engine_over_the_loaded_rows_equals_duckdb(vcf) -> None:  # type: ignore[no-untyped-def]
+    from spinerules.population.reference import compare, sql_row
+    from spinerules.population.run import run_python
+
+    con = connect()
+    load(con, DATA / "records.ndjson", vcf.record_type)
+    duck = [sql_row(r) for r in run_duckdb(con, vcf, AS_OF).to_pylist()]
+    python = [sql_row(r) for r in run_python(con, vcf, AS_OF).to_pylist()]
+    n, mismatches, examples = compare(python, duck)
+    assert (n, mismatches) == (3, {}), examples
+    assert any(r["codes"] for r in python)
