@@ -107,3 +107,15 @@ def test_the_python_engine_over_the_loaded_rows_equals_duckdb(vcf) -> None:  # t
     n, mismatches, examples = compare(python, duck)
     assert (n, mismatches) == (3, {}), examples
     assert any(r["codes"] for r in python)
+
+
+def test_a_fhir_bulk_export_is_read_through_the_mapping(vcf, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.fhir_in.test_bulk import as_bulk_resources, records, write_export
+
+    recs = records()
+    write_export(tmp_path, [r for n, rec in enumerate(recs) for r in as_bulk_resources(rec, n)])
+    con = connect()
+    report = load(con, tmp_path, vcf.record_type, as_of=AS_OF)
+    assert (report.kind, report.rows_read, report.rows_valid) == ("fhir", len(recs), len(recs))
+    results = run_duckdb(con, vcf, AS_OF).to_pylist()
+    assert len(results) == len(recs) and all(r["codes"] for r in results)
