@@ -24,6 +24,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, Table, machine
 
 
+def _keep_population(output: Path, text: str) -> str:
+    """The population section (``benchmarks/population.py``, a run of its own) kept."""
+    begin, end = "<!-- population:begin -->", "<!-- population:end -->"
+    old = output.read_text(encoding="utf-8") if output.exists() else ""
+    if begin in old and end in old:
+        kept = old[old.index(begin):old.index(end) + len(end)]
+        return text.rstrip("\n") + "\n\n" + kept + "\n"
+    return text
+
+
 def _load() -> str:
     try:
         one, five, _ = os.getloadavg()
@@ -240,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                        ("Service under load (CDS Hooks)", service_tables), ("", [mach])])
         output.parent.mkdir(parents=True, exist_ok=True)
         text = _keep_verify_section(output, text)
+        text = _keep_population(output, text)
         output.write_text(text, encoding="utf-8")
         print(f"wrote {output}")
     return 0

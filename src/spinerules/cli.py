@@ -43,6 +43,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("spinerules.service.commands", "serve_cmd"),
     "verify": ("spinerules.verify.commands", "verify_cmd"),
     "diff": ("spinerules.verify.commands", "diff_cmd"),
+    "sql": ("spinerules.population.commands", "sql_command"),
+    "population": ("spinerules.population.commands", "population_command"),
 }
 """Commands whose wing is imported only when the command runs (or ``--help`` lists it): a
 one-shot ``spinerules check`` does not pay for the FHIR mapping, a web framework or a

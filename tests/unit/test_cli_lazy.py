@@ -13,8 +13,9 @@ from spinerules import cli
 
 def test_importing_the_cli_imports_no_lazy_wing() -> None:
     code = ("import sys, spinerules.cli; "
-            "lazy = ('spinerules.fhir', 'spinerules.service', 'spinerules.verify', 'fastapi', "
-            "'uvicorn', 'z3'); "
+            "lazy = ('spinerules.fhir', 'spinerules.service', 'spinerules.verify', "
+            "'spinerules.population', 'fastapi', 'uvicorn', 'z3', 'duckdb', 'sqlglot', "
+            "'pyarrow', 'pyspark'); "
             "print(sorted(m for m in sys.modules if m.startswith(lazy)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=120).stdout.strip()

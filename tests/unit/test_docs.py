@@ -18,7 +18,7 @@ def test_every_diagnostic_code_is_documented() -> None:
 
 
 STAGES = {"1": "parse", "2": "names, imports, sources", "3": "types", "4": "consistency",
-          "5": "run time and records", "6": "case files"}
+          "5": "run time and records", "6": "case files", "7": "population (SQL)"}
 
 
 def diagnostic_table() -> list[str]:

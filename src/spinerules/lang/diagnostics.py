@@ -119,6 +119,8 @@ CODES: dict[str, tuple[Severity, str, str]] = {
               "unknown {what}"),
     "SR603": (E, "`{key}` must be {expected}", "found {found}"),
     "SR604": (E, "not a readable case file", "{detail}"),
+    # ---- SR7xx: population scale (spinerules.population: the SQL translation)
+    "SR701": (E, "cannot translate {what} to SQL", "not translated"),
 }
 
 
