@@ -31,6 +31,9 @@ _NAME = re.compile(r"(SR\d{3})-[a-z0-9-]+\Z")
 
 #: Codes without a golden case, and why. Together with the cases they make up ``CODES``.
 NOT_COVERED = {
+    "SR701": "is given by `spinerules sql` and `population` (a construct SQL cannot "
+    "express), not `check`; "
+    "tests/population/test_sql.py::test_an_untranslatable_construct_is_a_located_diagnostic",
     "SR410": "is given by `spinerules verify`, not `check`; "
     "tests/verify/test_verify.py::test_a_construct_verify_cannot_encode_is_located",
     "SR115": "is about a project's spinerules.toml, which would make the cases folder a "
