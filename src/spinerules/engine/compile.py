@@ -665,15 +665,10 @@ class Work:
         key: tuple[int, ...] | None = None
         if self._key is not None:
             key = self._key(record, budget)
-            known = self._known.get(key)
-            if known is not None:
-                steps, node, over = known
-                if over:
-                    raise BudgetExceededError(steps, node)
-                return steps
         elif self._fields is not None:
             env = Env(record, as_of, budget)
             key = (budget, *(self._length(f, _never, env) for f in self._fields))
+        if key is not None:
             known = self._known.get(key)
             if known is not None:
                 steps, node, over = known

@@ -30,6 +30,7 @@ from spinerules.verify.encode import (
     SymRecord,
     Unsupported,
     V,
+    rule_parts,
     tri,
 )
 
@@ -327,19 +328,6 @@ def verify(g: Guideline, *, max_list: int = 3, lints: bool = True,
                   seconds=time.perf_counter() - start, notes=notes)
 
 
-def _parts(rule: n.Rule) -> list[tuple[n.Expr, bool]]:
-    """A rule's conditions: each operand of a top-level `and` in `when`, each `unless`
-    (``False``: the rule needs it false)."""
-    out: list[tuple[n.Expr, bool]] = []
-    if rule.when is not None:
-        if isinstance(rule.when, n.BoolOp) and rule.when.op == "and":
-            out += [(o, True) for o in rule.when.operands]
-        else:
-            out.append((rule.when, True))
-    out += [(u, False) for u in rule.unless]
-    return out
-
-
 def _lints(g: Guideline, enc: Encoder, solver: Solver, w: _Witnesses,
            dead: set[int]) -> list[Finding]:
     findings: list[Finding] = []
@@ -352,7 +340,7 @@ def _lints(g: Guideline, enc: Encoder, solver: Solver, w: _Witnesses,
     for rule in enc.all_rules():
         if rule.nid in dead:
             continue
-        parts = _parts(rule)
+        parts = rule_parts(rule)
         if len(parts) < 2:
             continue
         for part, needed in parts:

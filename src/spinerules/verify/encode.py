@@ -787,3 +787,16 @@ def _pin_record(rec: SymRecord, data: dict[str, Any], out: list[Any]) -> None:
                 _pin_record(item.val, v, out)
             else:
                 _pin_value(item, lst.elem, ts.FieldInfo(name="", type=lst.elem), v, out)
+
+
+def rule_parts(rule: n.Rule) -> list[tuple[n.Expr, bool]]:
+    """A rule's conditions: each operand of a top-level `and` in `when`, each `unless`
+    (``False``: the rule needs it false)."""
+    out: list[tuple[n.Expr, bool]] = []
+    if rule.when is not None:
+        if isinstance(rule.when, n.BoolOp) and rule.when.op == "and":
+            out += [(o, True) for o in rule.when.operands]
+        else:
+            out.append((rule.when, True))
+    out += [(u, False) for u in rule.unless]
+    return out

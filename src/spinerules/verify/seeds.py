@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import z3  # type: ignore[import-untyped]
 
-from spinerules.lang import nodes as n
-from spinerules.verify.encode import Encoder, Unsupported
+from spinerules.verify.encode import Encoder, Unsupported, rule_parts
 
 if TYPE_CHECKING:
     from spinerules.api import Guideline
@@ -50,7 +49,7 @@ def aimed_seeds(g: Guideline, *, as_of: datetime.date, max_list: int = 3,
         for ri in enc.rules:
             if ri.env is None:
                 continue
-            parts = _parts(ri.rule)
+            parts = rule_parts(ri.rule)
             if len(parts) < 2:
                 continue
             values = [(enc.expr(p, ri.env), needed) for p, needed in parts]
@@ -70,12 +69,3 @@ def aimed_seeds(g: Guideline, *, as_of: datetime.date, max_list: int = 3,
     return list(seeds.values())
 
 
-def _parts(rule: n.Rule) -> list[tuple[n.Expr, bool]]:
-    out: list[tuple[n.Expr, bool]] = []
-    if rule.when is not None:
-        if isinstance(rule.when, n.BoolOp) and rule.when.op == "and":
-            out += [(o, True) for o in rule.when.operands]
-        else:
-            out.append((rule.when, True))
-    out += [(u, False) for u in rule.unless]
-    return out
