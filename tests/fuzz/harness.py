@@ -40,7 +40,10 @@ if PROFILE not in ("ci", "long"):
     raise ValueError(f"SPINERULES_FUZZ must be `ci` or `long`, not {PROFILE!r}")
 
 TIME_BOUND = 5.0
-"""Seconds one input may take, end to end (load, check, evaluate). Catches hangs only."""
+"""CPU seconds one input may take, end to end (load, check, evaluate). Catches hangs only:
+CPU time, so that a busy machine (or a process paused by a benchmark) does not count."""
+WALL_BOUND = 60.0
+"""Wall seconds one input may take: catches a hang that does not spin (a deadlock)."""
 
 ALLOWED: tuple[type[BaseException], ...] = (GuidelineError, RecordError,
                                             spinerules.EvaluationFailedError)
@@ -99,7 +102,7 @@ SEEN_KNOWN: dict[str, int] = {}
 
 def guarded(what: str, payload: object, step: Callable[[], None]) -> None:
     """Run ``step``; turn a foreign exception or a slow input into an ``EngineFault``."""
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         step()
     except ALLOWED:
@@ -116,10 +119,10 @@ def guarded(what: str, payload: object, step: Callable[[], None]) -> None:
         tb = "".join(traceback.format_exception(exc, limit=-8))
         raise EngineFault(f"{what}: {type(exc).__name__}: {exc}\ninput: {_show(payload)}\n{tb}"
                           ) from exc
-    elapsed = time.perf_counter() - start
-    if elapsed > TIME_BOUND:
-        raise EngineFault(f"{what}: took {elapsed:.1f} s (bound {TIME_BOUND} s)\n"
-                          f"input: {_show(payload)}")
+    elapsed, used = time.perf_counter() - start, time.process_time() - cpu
+    if used > TIME_BOUND or elapsed > WALL_BOUND:
+        raise EngineFault(f"{what}: took {used:.1f} CPU-s, {elapsed:.1f} s (bounds "
+                          f"{TIME_BOUND} CPU-s, {WALL_BOUND} s)\ninput: {_show(payload)}")
 
 
 def strict_json(text: str) -> Any:

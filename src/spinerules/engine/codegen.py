@@ -36,6 +36,7 @@ from spinerules.engine.compile import (
     Compiler,
     EvaluationError,
     shift_date,
+    subtree,
 )
 from spinerules.engine.values import (
     COMPARE,
@@ -664,25 +665,72 @@ class DecisionsGenerator(Generator):
 
     It walks the guideline as the evaluator does (each block, then each iteration of each
     of its loops, in order) and returns, per block instance, ``(block, iteration, decided)``
-    where ``decided`` lists ``(slot, value, shown)`` for the rules of the block whose
-    condition is not false (true, or ``_U``), and for those in ``always`` (rules whose
-    decision may rest on reading an unrecorded fact as "no": while an operand of their
-    `known x` tests is unknown, or always under a quantifier); ``slot`` is the rule's
-    position in ``slots`` (rule node id -> position in its block), ``shown`` the values of
-    its ``atoms`` (the nodes its `because` shows) when it fired, else None. A rule left out
-    is false: the evaluator has nothing to do for it.
+    where ``decided`` lists ``(slot, value, shown, pending)`` for the rules of the block
+    whose condition is not false (true, or ``_U``), and for the false ones that read an
+    unrecorded fact as "no". ``slot`` is the rule's position in ``slots`` (rule node id ->
+    position in its block); ``shown`` the values of its ``atoms`` (the nodes its `because`
+    shows) when it fired, else None; ``pending`` whether its condition read strictly is
+    unknown. The rules in ``always`` use the idiom `known x and x`: their condition is also
+    read strictly here (each `known x` of ``strict`` unknown while `x` is); only when that
+    reading is unknown does the evaluator need its facts (a decision that rests on reading
+    their absence as "no"). A strict reading that is decided is the rule's value (Kleene
+    logic is monotone). A rule left out is false, strictly too: the evaluator has nothing
+    to do for it.
     """
 
     FUNCTION, SETUP, RESULT = "_decide", "codes = set()\n_steps = [0]\n_out = []", "_out"
 
-    def __init__(self, checked: Checked, slots: dict[int, int],
-                 always: dict[int, tuple[n.Expr, ...] | None],
-                 atoms: dict[int, list[n.Expr]]) -> None:
+    def __init__(self, checked: Checked, slots: dict[int, int], always: frozenset[int],
+                 atoms: dict[int, list[n.Expr]], strict: frozenset[int]) -> None:
         super().__init__(checked)
         self.slots = slots
         self.always = always
         self.atoms = atoms  # rule node id -> the nodes its `because` shows
         self.current: list[str] = []  # the local holding each open block instance's list
+        self.strict = strict  # the `known x` tests read strictly (``compile.absence_tests``)
+        self.reading_strictly = False
+        # a define's scope (loop variable -> local) where it is set, for reading it
+        # strictly in place (``expr``); and whether its expression has a strict test
+        self.scope: dict[int, dict[str, str]] = {}
+        self._has_strict: dict[int, bool] = {}
+
+    def ordered(self, items: list[n.Item]) -> list[n.Define | n.Score]:
+        out = super().ordered(items)
+        for i in out:
+            if isinstance(i, n.Define):
+                self.scope[i.nid] = dict(self.vars)
+        return out
+
+    def has_strict(self, nid: int) -> bool:
+        """Whether define ``nid`` reads a strict test (itself or through other defines)."""
+        found = self._has_strict.get(nid)
+        if found is None:
+            self._has_strict[nid] = False  # (the checker rejects cycles)
+            found = False
+            for x in subtree(self.checked.defines[nid].expr):
+                if isinstance(x, n.IsKnown) and x.nid in self.strict:
+                    found = True
+                    break
+                ref = self.checked.refs.get(x.nid) if isinstance(x, n.Path) else None
+                if isinstance(ref, DefineRef) and self.has_strict(ref.nid):
+                    found = True
+                    break
+            self._has_strict[nid] = found
+        return found
+
+    def expr(self, e: n.Expr) -> ast.expr:
+        if self.reading_strictly:
+            if isinstance(e, n.IsKnown) and e.nid in self.strict:
+                return _ifexp(_is(self.expr(e.operand), U), U, TRUE)
+            ref = self.checked.refs.get(e.nid) if isinstance(e, n.Path) else None
+            if isinstance(ref, DefineRef) and self.has_strict(ref.nid):
+                # the define read strictly, in place, with the variables of its own scope
+                saved, self.vars = self.vars, dict(self.scope[ref.nid])
+                try:
+                    return self.expr(self.checked.defines[ref.nid].expr)
+                finally:
+                    self.vars = saved
+        return super().expr(e)
 
     def block(self, block_items: Iterable[n.Item], block: int = 0,
               index: ast.expr | None = None) -> Iterator[ast.stmt]:
@@ -698,40 +746,45 @@ class DecisionsGenerator(Generator):
                                 args=[ast.Tuple(elts=[ast.Constant(block), index, _name(name)],
                                                 ctx=ast.Load())], keywords=[]))
 
-    def rule(self, r: n.Rule) -> Iterator[ast.stmt]:
+    def condition(self, r: n.Rule) -> ast.expr:
         parts = [self.expr(r.when)] if r.when is not None else []
         for u in r.unless:
             t = self.fresh()
             parts.append(_ifexp(_is(_walrus(t, self.expr(u)), U), U,
                                 ast.UnaryOp(op=ast.Not(), operand=_name(t))))
-        value: ast.expr = TRUE if not parts else parts[0] if len(parts) == 1 \
+        return TRUE if not parts else parts[0] if len(parts) == 1 \
             else self.boolop("and", parts)
+
+    def rule(self, r: n.Rule) -> Iterator[ast.stmt]:
+        value = self.condition(r)
         v = self.fresh()
 
-        def add(shown: ast.expr) -> ast.stmt:
+        def add(shown: ast.expr, pending: ast.expr) -> ast.stmt:
             return ast.Expr(ast.Call(
                 func=ast.Attribute(value=_name(self.current[-1]), attr="append",
                                    ctx=ast.Load()),
-                args=[ast.Tuple(elts=[ast.Constant(self.slots[r.nid]), _name(v), shown],
-                                ctx=ast.Load())], keywords=[]))
+                args=[ast.Tuple(elts=[ast.Constant(self.slots[r.nid]), _name(v), shown,
+                                      pending], ctx=ast.Load())], keywords=[]))
         yield ast.Assign(targets=[_store(v)], value=value)
         # a rule that fires: the values of its atoms too (its `because`)
         shown = ast.Tuple(elts=[self.expr(a) for a in self.atoms.get(r.nid, [])],
                           ctx=ast.Load())
-        decide: ast.stmt = ast.If(test=_is(_name(v), TRUE), body=[add(shown)], orelse=[
-            ast.If(test=ast.Compare(left=_name(v), ops=[ast.IsNot()], comparators=[FALSE]),
-                   body=[add(ast.Constant(None))], orelse=[])])
         if r.nid not in self.always:
-            yield decide
+            yield ast.If(test=_is(_name(v), TRUE), body=[add(shown, FALSE)], orelse=[
+                ast.If(test=ast.Compare(left=_name(v), ops=[ast.IsNot()], comparators=[FALSE]),
+                       body=[add(ast.Constant(None), FALSE)], orelse=[])])
             return
-        operands = self.always[r.nid]
-        if not operands:  # (under a quantifier: always the evaluator's)
-            yield add(ast.Constant(None))
-            return
-        # read strictly only while an operand of its `known x` tests is unknown
-        unknown: list[ast.expr] = [_is(self.expr(o), U) for o in operands]
-        yield ast.If(test=unknown[0] if len(unknown) == 1 else ast.BoolOp(
-            op=ast.Or(), values=unknown), body=[add(ast.Constant(None))], orelse=[decide])
+        self.reading_strictly = True
+        try:
+            strictly = self.condition(r)
+        finally:
+            self.reading_strictly = False
+        pending = self.fresh()
+        yield ast.If(test=ast.BoolOp(op=ast.Or(), values=[
+            _walrus(pending, _is(strictly, U)),
+            ast.Compare(left=_name(v), ops=[ast.IsNot()], comparators=[FALSE])]),
+            body=[ast.If(test=_is(_name(v), TRUE), body=[add(shown, _name(pending))],
+                         orelse=[add(ast.Constant(None), _name(pending))])], orelse=[])
 
 
 class JsonGenerator(Generator):
@@ -880,7 +933,9 @@ def _annotation(cls: type, fields: Iterable[str]) -> Any:
     return annotation
 
 
-Decided = list[tuple[int, int, list[tuple[int, Any, tuple[Any, ...] | None]]]]
+#: one block instance: (block, iteration, [(slot, value, shown, pending), ...])
+DecidedBlock = tuple[int, int, list[tuple[int, Any, tuple[Any, ...] | None, bool]]]
+Decided = list[DecidedBlock]
 DecisionsFn = Callable[[Any, datetime.date, int], Decided]
 
 
@@ -927,11 +982,11 @@ def generate_values(checked: Checked, wanted: dict[int, list[n.Expr]]) -> Values
     return fn
 
 
-def generate_decisions(checked: Checked, slots: dict[int, int],
-                       always: dict[int, tuple[n.Expr, ...] | None],
-                       atoms: dict[int, list[n.Expr]]) -> DecisionsFn:
+def generate_decisions(checked: Checked, slots: dict[int, int], always: frozenset[int],
+                       atoms: dict[int, list[n.Expr]], strict: frozenset[int]) -> DecisionsFn:
     """Compile the function that decides every rule (see ``DecisionsGenerator``)."""
-    fn: DecisionsFn = _compile(DecisionsGenerator(checked, slots, always, atoms), "_decide")
+    fn: DecisionsFn = _compile(DecisionsGenerator(checked, slots, always, atoms, strict),
+                               "_decide")
     return fn
 
 

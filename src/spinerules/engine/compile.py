@@ -54,12 +54,12 @@ def absence_tests(checked: Checked) -> frozenset[int]:
             names = k.operand.names
             others = [o for o in e.operands if o is not k]
             if any(isinstance(x, n.Path) and x.names == names
-                   for o in others for x in _subtree(o)):
+                   for o in others for x in subtree(o)):
                 found.add(k.nid)
     return frozenset(found)
 
 
-def _subtree(e: n.Node) -> Iterator[n.Node]:
+def subtree(e: n.Node) -> Iterator[n.Node]:
     stack = [e]
     while stack:
         x = stack.pop()
@@ -79,7 +79,7 @@ def _all_exprs(checked: Checked) -> Iterator[n.Node]:
         elif isinstance(item, n.Rule):
             roots.extend([*([item.when] if item.when is not None else []), *item.unless])
     for r in roots:
-        yield from _subtree(r)
+        yield from subtree(r)
 
 
 class BudgetExceededError(Exception):

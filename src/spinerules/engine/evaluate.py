@@ -23,6 +23,7 @@ from spinerules.engine.codegen import (
     _U,
     MARK,
     Decided,
+    DecidedBlock,
     DecisionsFn,
     ValuesFn,
     generate_decisions,
@@ -258,13 +259,13 @@ class Decisions:
     closures alone, which then report the same error as before.
     """
 
-    def __init__(self, checked: Checked, slots: dict[int, int],
-                 always: dict[int, tuple[n.Expr, ...] | None],
-                 atoms: dict[int, list[n.Expr]]) -> None:
+    def __init__(self, checked: Checked, slots: dict[int, int], always: frozenset[int],
+                 atoms: dict[int, list[n.Expr]], strict: frozenset[int]) -> None:
         self._checked = checked
         self._slots = slots
         self._always = always
         self._atoms = atoms
+        self._strict = strict
         self._fn: DecisionsFn | None = None
         self._failed = False
         self._lock = threading.Lock()
@@ -281,7 +282,7 @@ class Decisions:
             if self._fn is None and not self._failed:
                 try:
                     self._fn = generate_decisions(self._checked, self._slots, self._always,
-                                                  self._atoms)
+                                                  self._atoms, self._strict)
                 except (RecursionError, SyntaxError):  # too deep for CPython
                     self._failed = True
 
@@ -465,7 +466,7 @@ class Planner:
             resolve(node.against)
         wanted = {k: list(v.values()) for k, v in self._wanted.items()}
         slots: dict[int, int] = {}
-        always: dict[int, tuple[n.Expr, ...] | None] = {}
+        always: set[int] = set()  # rules with the idiom `known x and x` (``assumptions``)
         atoms: dict[int, list[n.Expr]] = {}
         blocks = [block]
         while blocks:
@@ -474,13 +475,14 @@ class Planner:
                 slots[rp.rule.nid] = i
                 atoms[rp.rule.nid] = [a.node for a in rp.atoms]
                 if rp.strict is not None:
-                    always[rp.rule.nid] = rp.check_nodes
+                    always.add(rp.rule.nid)
             blocks.extend(lp.block for lp in b.loops)
         return Plan(block=block, invariants=invariants, citations=self.citations, cited=cited,
                     cited_by_id={id(cs): resolved for cs, resolved in cited.items()},
                     values=TraceValues(self.checked, wanted),
                     work=Work(self.checked, self.compiler),
-                    decisions=Decisions(self.checked, slots, always, atoms))
+                    decisions=Decisions(self.checked, slots, frozenset(always), atoms,
+                                        self.strict.strict))
 
     def _mark_loop_defines(self, items: list[n.Item], top: bool) -> None:
         for item in items:
@@ -880,8 +882,7 @@ class _Run:
         self.outcomes: list[RuleOutcome] = []
         self.seq = 0
         self.snapshots: Iterator[dict[int, Any]] | None = None
-        self.decided: Iterator[tuple[int, int, list[tuple[int, Any, tuple[Any, ...] | None]]]] \
-            | None = None
+        self.decided: Iterator[DecidedBlock] | None = None
         self.summaries: dict[frozenset[str], tuple[str, ...]] = {}  # (``trace_facts``)
         self.patterns: dict[str, str] = {}  # a fact -> its list elements summed up
 
@@ -959,11 +960,11 @@ class _Run:
         if snap is None or snap[0] != block.key or snap[1] != index:
             raise _OutOfStep  # (never expected: ``run`` then takes the closures' way)
         rules = block.rules
-        for slot, value, shown in snap[2]:
-            if shown is None:
+        for slot, value, shown, pending in snap[2]:
+            if shown is None:  # undetermined, or false reading an absence as "no"
                 self.rule(rules[slot], env, binding, _NONE, _NONE, _NONE, value)
             else:
-                self.fired(rules[slot], env, binding, shown)
+                self.fired(rules[slot], env, binding, shown, pending)
         for lp in block.loops:
             items = lp.source(env)
             if isinstance(items, Unknown):
@@ -981,12 +982,18 @@ class _Run:
                                    "" if i == 0 and not suffix else f"{suffix}@{path}", i)
 
     def fired(self, rp: RulePlan, env: Env, binding: tuple[Because, ...],
-              shown: tuple[Any, ...]) -> None:
+              shown: tuple[Any, ...], pending: bool) -> None:
         """A rule that fired, decided by generated code with the values of its atoms
-        (``shown``), its decision not resting on any unrecorded fact (``rule``, trace off,
-        for a true condition without the strict reading)."""
+        (``shown``): ``rule`` with the trace off, for a true condition. ``pending``: it
+        fired only by reading an unrecorded fact as "no" (its strict reading is unknown),
+        whose facts the closures find."""
         because = (*binding, *[a.because(v) for a, v in zip(rp.atoms, shown, strict=True)])
         rule = rp.rule
+        assumed: frozenset[str] = frozenset()
+        if pending and rp.strict is not None:
+            strict = rp.strict(env)
+            if isinstance(strict, Unknown):
+                assumed = strict.paths
         for action in rule.actions:
             if action.kind == "request":
                 facts: set[str] = set()
@@ -999,8 +1006,10 @@ class _Run:
                     waiting=(), rule=rule.rule_id, location=rp.location,
                     citations=self.cites(action.cites))))
             else:
+                if assumed:
+                    self.assume(rule.rule_id, rp.location, assumed, rp.cites)
                 self.emit(action, rule.rule_id, rp.location, because, rp.order, action.cites,
-                          action.against)
+                          action.against, tuple(sorted(assumed)) if assumed else ())
 
     def trace_facts(self, paths: frozenset[str]) -> tuple[str, ...]:
         """The facts a trace shows for one outcome: all of them when few; else with the
