@@ -441,8 +441,7 @@ class Generator:
         # defines and scores first, in an order where each follows what it uses
         for named in self.ordered(items):
             if isinstance(named, n.Define):
-                name = self.defines[named.nid]
-                yield ast.Assign(targets=[_store(name)], value=self.expr(named.expr))
+                yield from self.set_define(named)
             else:
                 yield from self.score(named)
         yield from self.defined(block, index or ast.Constant(0))
@@ -451,6 +450,9 @@ class Generator:
                 yield from self.rule(item)
             elif isinstance(item, n.For):
                 yield from self.loop(item)
+
+    def set_define(self, d: n.Define) -> Iterator[ast.stmt]:
+        yield ast.Assign(targets=[_store(self.defines[d.nid])], value=self.expr(d.expr))
 
     def ordered(self, items: list[n.Item]) -> list[n.Define | n.Score]:
         pending = [i for i in items if isinstance(i, n.Define | n.Score)]
@@ -689,17 +691,19 @@ class DecisionsGenerator(Generator):
         self.current: list[str] = []  # the local holding each open block instance's list
         self.strict = strict  # the `known x` tests read strictly (``compile.absence_tests``)
         self.reading_strictly = False
-        # a define's scope (loop variable -> local) where it is set, for reading it
-        # strictly in place (``expr``); and whether its expression has a strict test
-        self.scope: dict[int, dict[str, str]] = {}
+        self.strict_defines: dict[int, str] = {}  # define nid -> local of its strict value
         self._has_strict: dict[int, bool] = {}
 
-    def ordered(self, items: list[n.Item]) -> list[n.Define | n.Score]:
-        out = super().ordered(items)
-        for i in out:
-            if isinstance(i, n.Define):
-                self.scope[i.nid] = dict(self.vars)
-        return out
+    def set_define(self, d: n.Define) -> Iterator[ast.stmt]:
+        yield from super().set_define(d)
+        if self.has_strict(d.nid):  # its strict value too, for the rules that read it so
+            local = self.strict_defines[d.nid] = self.fresh("_ds")
+            self.reading_strictly = True
+            try:
+                value = self.expr(d.expr)
+            finally:
+                self.reading_strictly = False
+            yield ast.Assign(targets=[_store(local)], value=value)
 
     def has_strict(self, nid: int) -> bool:
         """Whether define ``nid`` reads a strict test (itself or through other defines)."""
@@ -723,13 +727,8 @@ class DecisionsGenerator(Generator):
             if isinstance(e, n.IsKnown) and e.nid in self.strict:
                 return _ifexp(_is(self.expr(e.operand), U), U, TRUE)
             ref = self.checked.refs.get(e.nid) if isinstance(e, n.Path) else None
-            if isinstance(ref, DefineRef) and self.has_strict(ref.nid):
-                # the define read strictly, in place, with the variables of its own scope
-                saved, self.vars = self.vars, dict(self.scope[ref.nid])
-                try:
-                    return self.expr(self.checked.defines[ref.nid].expr)
-                finally:
-                    self.vars = saved
+            if isinstance(ref, DefineRef) and ref.nid in self.strict_defines:
+                return _name(self.strict_defines[ref.nid])
         return super().expr(e)
 
     def block(self, block_items: Iterable[n.Item], block: int = 0,

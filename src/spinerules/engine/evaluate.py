@@ -124,6 +124,11 @@ class RulePlan:
     checks: tuple[Thunk, ...] | None = ()
     check_nodes: tuple[n.Expr, ...] | None = ()  # the operands ``checks`` compute
     cites: tuple[n.Citation, ...] = ()  # its actions' citations (for the engine's request)
+    #: its atoms' ``Because`` lines by the values shown (``_Run.fired``; immutable: results
+    #: share them). An atom's values have one type (the checker's), so equal tuples of
+    #: values show the same.
+    becauses: dict[tuple[Any, ...], tuple[Because, ...]] = attrs.field(
+        factory=dict, eq=False, repr=False)
 
 
 @attrs.frozen
@@ -987,7 +992,16 @@ class _Run:
         (``shown``): ``rule`` with the trace off, for a true condition. ``pending``: it
         fired only by reading an unrecorded fact as "no" (its strict reading is unknown),
         whose facts the closures find."""
-        because = (*binding, *[a.because(v) for a, v in zip(rp.atoms, shown, strict=True)])
+        try:
+            lines = rp.becauses[shown]
+        except KeyError:
+            if len(rp.becauses) >= _KEEP_BECAUSE:
+                rp.becauses.clear()
+            lines = rp.becauses[shown] = tuple(
+                a.because(v) for a, v in zip(rp.atoms, shown, strict=True))
+        except TypeError:  # (a value that cannot be a key)
+            lines = tuple(a.because(v) for a, v in zip(rp.atoms, shown, strict=True))
+        because = (*binding, *lines) if binding else lines
         rule = rp.rule
         assumed: frozenset[str] = frozenset()
         if pending and rp.strict is not None:
