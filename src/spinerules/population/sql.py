@@ -205,6 +205,28 @@ class _Block:
         return _col(name), self.cols[name][1]
 
 
+@attrs.define
+class _Pack:
+    """``any``/``all`` quantifiers over one list of the patient, read in one pass (DuckDB):
+    each element gives two bits per quantifier (slot ``i``: bit ``2i`` decides, bit
+    ``2i + 1`` is unknown), OR-ed over the list (``list_bit_or``)."""
+
+    column: str
+    param: str
+    source: exp.Expr
+    terms: list[exp.Expr] = attrs.field(factory=list)
+
+    #: slots per pack: two bits each in a BIGINT, the sign bit left alone
+    SLOTS = 31
+
+    def build(self) -> exp.Expr:
+        body: exp.Expr = self.terms[0]
+        for t in self.terms[1:]:
+            body = exp.Add(this=body, expression=t)
+        fn = exp.Lambda(this=body, expressions=[exp.to_identifier(self.param)])
+        return exp.func("list_bit_or", exp.Transform(this=self.source.copy(), expression=fn))
+
+
 class SqlCompiler:
     """Compiles one checked guideline to a ``CompiledQuery``."""
 
@@ -231,6 +253,9 @@ class SqlCompiler:
         self._lambda = itertools.count()
         self._by_source: dict[Any, _Block] = {}
         self._loop_block: dict[int, _Block] = {}
+        #: the open pack of quantifiers per (block, list), and every pack made
+        self._open_packs: dict[tuple[int, str], _Pack] = {}
+        self._packs: list[tuple[_Block, _Pack]] = []
 
     # ------------------------------------------------------------------ helpers
     def type_of(self, e: n.Expr) -> ts.Type:
@@ -491,10 +516,44 @@ class SqlCompiler:
         op = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul}[e.op]
         return op(this=exp.paren(a, copy=False), expression=exp.paren(b, copy=False)), level
 
+    def _pack(self, blk: _Block, src: exp.Expr) -> _Pack:
+        key = (blk.key, src.sql(dialect=self.dialect))
+        pack = self._open_packs.get(key)
+        if pack is None or len(pack.terms) >= _Pack.SLOTS:
+            pack = _Pack(f"__p{len(self._packs)}", f"__q{next(self._lambda)}", src.copy())
+            self._open_packs[key] = pack
+            self._packs.append((blk, pack))
+        return pack
+
+    def packed(self, e: n.Quantifier, blk: _Block, src: exp.Expr, pack: _Pack,
+               cond: exp.Expr) -> tuple[exp.Expr, int]:
+        """``any``/``all`` as two bits of ``pack``'s column (see ``_Pack``)."""
+        i = len(pack.terms)
+        decide, unknown = _int(1 << (2 * i)), _int(1 << (2 * i + 1))
+        # `any` is decided by an element that is TRUE, `all` by one that is FALSE
+        hit = cond if e.kind == "any" else exp.not_(exp.paren(cond, copy=False))
+        pack.terms.append(exp.Coalesce(this=exp.Mul(
+            this=exp.cast(exp.paren(hit, copy=False), exp.DataType.Type.BIGINT),
+            expression=decide), expressions=[unknown]))
+        col, level = blk.add(pack.column, exp.Null(), 0)  # (its expression: build())
+
+        def has(bit: exp.Expr) -> exp.Expr:
+            return exp.NEQ(this=exp.paren(exp.BitwiseAnd(this=col.copy(), expression=bit)),
+                           expression=_int(0))
+        found, rest = (exp.true(), exp.false()) if e.kind == "any" else \
+            (exp.false(), exp.true())
+        # an empty list: the column is NULL, no bit set: `any` FALSE, `all` TRUE
+        return _case([(_isnull(src), exp.Null()), (has(decide), found),
+                      (has(unknown), exp.Null())], rest), level
+
     def quantifier(self, e: n.Quantifier, blk: _Block, lam: dict[str, str]
                    ) -> tuple[exp.Expr, int]:
         src, ls = self.expr(e.source, blk, lam)
-        param = f"__q{next(self._lambda)}"
+        pack = None
+        if self.dialect == "duckdb" and not lam and ls == 0 and e.kind in ("any", "all") \
+                and e.condition is not None:
+            pack = self._pack(blk, src)
+        param = pack.param if pack is not None else f"__q{next(self._lambda)}"
         inner = {**lam, e.var: param}
 
         def count_where(cond: exp.Expr) -> exp.Expr:
@@ -507,6 +566,8 @@ class SqlCompiler:
             return _case([(_isnull(src), exp.Null())],
                          exp.cast(exp.ArraySize(this=src.copy()), exp.DataType.Type.DOUBLE)), ls
         cond, lc = self.expr(e.condition, blk, inner)
+        if pack is not None and lc == 0:  # reads the element and the record only
+            return self.packed(e, blk, src, pack, cond)
         level = max(ls, lc)
         # one pass over the list: each element's value as 2 (true), 1 (unknown), 0 (false)
         # (the condition computed once per element); `any` is the largest, `all` the least
@@ -756,6 +817,9 @@ class SqlCompiler:
                 self._problem(exc)
         if self.problems:
             raise TranslationError(self.problems, self.checked.program.texts)
+        for blk, pack in self._packs:
+            if pack.terms:
+                blk.cols[pack.column] = (pack.build(), blk.cols[pack.column][1])
         return self._assemble(rules, scores, rule_cols)
 
     def _wanted(self, rule: n.Rule) -> bool:
