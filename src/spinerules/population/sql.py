@@ -919,11 +919,13 @@ class SqlCompiler:
             return sel
         size = exp.ArraySize(this=source_sql.copy())
         series = exp.func("generate_series", _int(0), exp.Sub(this=size, expression=_int(1)))
+        # the element's position names the loop's scores only: not made when not asked for
+        position = [exp.alias_(exp.Explode(this=series), _q("__i"), quoted=True)] \
+            if "scores" in self.outputs else []
         return exp.select(
             exp.Star(),
             exp.alias_(exp.Explode(this=source_sql.copy()), _q("__e"), quoted=True),
-            exp.alias_(exp.Explode(this=series), _q("__i"), quoted=True),
-            copy=False).from_(_t(frm), copy=False)
+            *position, copy=False).from_(_t(frm), copy=False)
 
     def _assemble(self, rules: list[tuple[_Block, n.Rule, str]],
                   scores: list[tuple[_Block, n.Score]],
