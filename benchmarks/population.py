@@ -14,10 +14,11 @@ Steps (one run, side by side):
 1. generate N patients (a Hypothesis pool of ``spine``, recombined field by field:
    ``population.generate``) and write them to Parquet (the nested layout);
 2. ``spine`` over them on DuckDB (read from Parquet) and on the Python fast path
-   (``Guideline.codes``, the engine's generated code, records in memory); every patient's
-   codes compared. DuckDB runs two queries: the codes-only query (``outputs=("codes",)``,
-   what the fast path computes) and the full one (codes, missing requests, fired and
-   undetermined rules, scores); both timed (wall and CPU seconds of the process, the
+   (``Guideline.codes``, the engine's generated code, records in memory, in ``--repeat``
+   parts, one after each round of DuckDB runs); every patient's codes compared. DuckDB
+   runs two queries: the codes-only query (``outputs=("codes",)``, what the fast path
+   computes) and the full one (codes, missing requests, fired and undetermined rules,
+   scores); both timed (wall and CPU seconds of the process, the
    median of ``--repeat`` runs, interleaved);
 3. a small rule set (``KERNEL``: nine rules, a quantifier, a sum score) both as rules
    compiled to SQL (the query of the hand-written one's outputs, codes and missing, and the
@@ -215,17 +216,20 @@ def duck_codes(con: Any, sql: str) -> tuple[dict[str, list[str]], float, float]:
 
 
 def interleaved(con: Any, queries: dict[str, str], repeat: int,
-                res: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
-    """Each query run ``repeat`` times, in turn (A B A B ...); the median wall and CPU
-    seconds of each in ``res`` (``<name>_s``, ``<name>_cpu_s``, ``<name>_runs``)."""
+                res: dict[str, Any], between: Any = None) -> dict[str, dict[str, list[str]]]:
+    """Each query run ``repeat`` times, in turn (A B A B ...), ``between(i)`` called after
+    round ``i``; the median wall and CPU seconds of each in ``res`` (``<name>_s``,
+    ``<name>_cpu_s``, ``<name>_runs``)."""
     walls: dict[str, list[float]] = {k: [] for k in queries}
     cpus: dict[str, list[float]] = {k: [] for k in queries}
     codes: dict[str, dict[str, list[str]]] = {}
-    for _ in range(repeat):
+    for i in range(repeat):
         for name, sql in queries.items():
             codes[name], wall, cpu = duck_codes(con, sql)
             walls[name].append(wall)
             cpus[name].append(cpu)
+        if between is not None:
+            between(i)
     for name in queries:
         res[f"{name}_s"] = statistics.median(walls[name])
         res[f"{name}_cpu_s"] = statistics.median(cpus[name])
@@ -253,12 +257,24 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     spine = load("spine", warm=True)
     q = compile_guideline(spine, as_of=AS_OF)
     codes_q = compile_guideline(spine, as_of=AS_OF, outputs=("codes",))
+    # the Python fast path over all the records, in `repeat` parts, one after each round
+    # of the DuckDB queries: both measured under the same conditions of the machine
+    py: list[list[str]] = []
+    parts: list[tuple[float, float]] = []
+    size = -(-len(records) // args.repeat)
+
+    def python_part(i: int) -> None:
+        start, cpu = time.perf_counter(), cpu_s()
+        py.extend(spine.codes(r, as_of=AS_OF) for r in records[i * size:(i + 1) * size])
+        parts.append((time.perf_counter() - start, cpu_s() - cpu))
+
     duck = interleaved(con, {"duckdb_codes": codes_q.sql(pretty=False),
-                             "duckdb_full": q.sql(pretty=False)}, args.repeat, res)
-    start, cpu = time.perf_counter(), cpu_s()
-    py = [spine.codes(r, as_of=AS_OF) for r in records]
-    res["python_s"], res["python_cpu_s"] = time.perf_counter() - start, cpu_s() - cpu
-    print(f"python fast path spine: {res['python_s']:.1f} s", flush=True)
+                             "duckdb_full": q.sql(pretty=False)}, args.repeat, res, python_part)
+    res["python_s"] = sum(w for w, _ in parts)
+    res["python_cpu_s"] = sum(c for _, c in parts)
+    res["python_parts"] = [round(w, 2) for w, _ in parts]
+    print(f"python fast path spine: {res['python_s']:.1f} s (parts {res['python_parts']})",
+          flush=True)
     for name in ("duckdb_codes", "duckdb_full"):
         res[f"{name}_mismatches"] = sum(
             1 for r, c in zip(records, py, strict=True) if sorted(c) != sorted(duck[name][r.id]))
@@ -279,7 +295,8 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                                           if sorted(c) != sorted(gen[r.id]))
     print(f"kernel: mismatches {res['kernel_mismatches']} (full "
           f"{res['kernel_full_mismatches']})", flush=True)
-    del records, py, kpy
+    records.clear()  # (the memory back before the next steps)
+    py.clear()
     if args.spark_n:
         res.update(spark(con, spine, q, duck["duckdb_full"], args.spark_n, tmp))
     if args.big:
