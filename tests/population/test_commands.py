@@ -29,9 +29,20 @@ def test_sql_prints_the_query_in_each_dialect() -> None:
     runner = CliRunner()
     duck = runner.invoke(main, ["sql", "trauma", "--dialect", "duckdb", "--as-of", "2026-02-18"])
     assert duck.exit_code == 0, duck.output
-    assert "LIST_FILTER" in duck.output and duck.output.rstrip().endswith(";")
+    assert "LIST_WHERE(" in duck.output and duck.output.rstrip().endswith(";")
     spark = runner.invoke(main, ["sql", "trauma", "--dialect", "spark", "--as-of", "2026-02-18"])
     assert spark.exit_code == 0 and "POSEXPLODE" in spark.output
+
+
+def test_sql_prints_the_query_of_some_outputs_and_refuses_unknown_ones() -> None:
+    runner = CliRunner()
+    codes = runner.invoke(main, ["sql", "trauma", "--outputs", "codes", "--as-of", "2026-02-18"])
+    assert codes.exit_code == 0, codes.output
+    assert 'AS "codes"' in codes.output and 'AS "missing"' not in codes.output
+    bad = runner.invoke(main, ["sql", "trauma", "--outputs", "codes,explanations",
+                               "--as-of", "2026-02-18"])
+    assert bad.exit_code == 2 and "--outputs" in bad.output and "explanations" in bad.output
+    assert "Traceback" not in bad.output
 
 
 def test_population_writes_results_and_a_report(tmp_path: Path) -> None:

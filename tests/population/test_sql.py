@@ -134,3 +134,9 @@ rule r_score:
     assert "ask_pain" in by["g"]["missing"] and "older" in by["g"]["codes"]
     # `unknown x` is never unknown: with the pain unrecorded the `unless` holds, decided
     assert "older" not in by["f"]["codes"] and "r_known" not in by["f"]["undetermined"]
+    # `any` and `all` over the fractures are read in one pass (two bits each, OR-ed over
+    # the list): an empty list makes `all` true and `any` false, an unknown list neither
+    assert q.sql().count("LIST_BIT_OR(") == 1
+    assert "all_junction" in by["g"]["codes"] and "r_any" not in by["g"]["fired"]
+    assert {"r_any", "r_all"} <= set(by["a"]["undetermined"])
+    assert "r_all" in by["c"]["undetermined"]

@@ -56,17 +56,25 @@ def _needs(extra: str) -> NoReturn:
 @click.option("--as-of", "as_of", help="The date `today` means (YYYY-MM-DD).")
 @click.option("--relation", default="patients", show_default=True,
               help="The table or view of patients the query reads.")
-def sql_command(guideline: str, dialect: str, as_of: str | None, relation: str) -> None:
+@click.option("--outputs", default="codes,missing,fired,undetermined,scores",
+              show_default=True, help="The result columns wanted, comma-separated (`codes` "
+              "alone: what `Guideline.codes` gives; the query computes nothing else).")
+def sql_command(guideline: str, dialect: str, as_of: str | None, relation: str,
+                outputs: str) -> None:
     """Print the SQL query that evaluates GUIDELINE over a table of patients."""
     g = _guideline(guideline)
     try:
         from spinerules.population.sql import TranslationError, compile_guideline
     except ImportError:
         _needs("population")
+    wanted = tuple(o.strip() for o in outputs.split(",") if o.strip())
     try:
-        q = compile_guideline(g, dialect=dialect, as_of=_as_of(as_of), relation=relation)
+        q = compile_guideline(g, dialect=dialect, as_of=_as_of(as_of), relation=relation,
+                              outputs=wanted)
     except TranslationError as exc:
         _fail(str(exc), EXIT_GUIDELINE)
+    except ValueError as exc:
+        _fail(f"error: --outputs: {exc}", EXIT_USAGE)
     click.echo(q.sql(pretty=True) + ";")
 
 

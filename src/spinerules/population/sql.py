@@ -9,7 +9,8 @@ a ``__row`` column numbering the rows, and returns one row per patient:
 against, warned, classified), ``missing`` (the guideline's requests that fired),
 ``fired`` and ``undetermined`` (rule ids), ``scores`` (a list of
 ``{name, value, low, high}``, named as the engine names them, ``tlics@fractures[1]`` for
-the second fracture).
+the second fracture). ``outputs`` asks for some of these columns only (``("codes",)``: what
+``Guideline.codes`` gives), and the query then computes nothing the others alone need.
 
 Three-valued logic is SQL's: an unknown fact is NULL, ``AND``/``OR``/``NOT`` are Kleene's,
 and every operator that the engine makes unknown when an operand is unknown is written so
@@ -51,6 +52,8 @@ from spinerules.lang import nodes as n
 from spinerules.lang.units import UNITS
 
 DIALECTS = ("duckdb", "spark")
+#: the result columns a query can give, after ``__row`` and ``patient``
+OUTPUTS = ("codes", "missing", "fired", "undetermined", "scores")
 
 #: keys of sum-score bands: a band without an action (or no band) is -1, undecided -2
 _NONE_KEY, _UNDECIDED_KEY = -1, -2
@@ -202,18 +205,48 @@ class _Block:
         return _col(name), self.cols[name][1]
 
 
+@attrs.define
+class _Pack:
+    """``any``/``all`` quantifiers over one list of the patient, read in one pass (DuckDB):
+    each element gives two bits per quantifier (slot ``i``: bit ``2i`` decides, bit
+    ``2i + 1`` is unknown), OR-ed over the list (``list_bit_or``)."""
+
+    column: str
+    param: str
+    source: exp.Expr
+    terms: list[exp.Expr] = attrs.field(factory=list)
+
+    #: quantifiers per pack (two bits each in a BIGINT: at most 31). DuckDB's lambda
+    #: slows down as its body grows: on `spine`, packs of 6 to 8 cost two thirds of one
+    #: pack of 22 (``benchmarks/population.py``)
+    SLOTS = 8
+
+    def build(self) -> exp.Expr:
+        body: exp.Expr = self.terms[0]
+        for t in self.terms[1:]:
+            body = exp.Add(this=body, expression=t)
+        fn = exp.Lambda(this=body, expressions=[exp.to_identifier(self.param)])
+        return exp.func("list_bit_or", exp.Transform(this=self.source.copy(), expression=fn))
+
+
 class SqlCompiler:
     """Compiles one checked guideline to a ``CompiledQuery``."""
 
     def __init__(self, checked: Checked, *, guideline: str, dialect: str = "duckdb",
-                 as_of: datetime.date, relation: str = "patients") -> None:
+                 as_of: datetime.date, relation: str = "patients",
+                 outputs: tuple[str, ...] = OUTPUTS) -> None:
         if dialect not in DIALECTS:
             raise ValueError(f"unknown dialect {dialect!r} (one of {', '.join(DIALECTS)})")
+        unknown = [o for o in outputs if o not in OUTPUTS]
+        if unknown or not outputs:
+            raise ValueError(f"unknown outputs {unknown!r} (some of {', '.join(OUTPUTS)})")
         self.checked = checked
         self.guideline = guideline
         self.dialect = dialect
         self.as_of = as_of
         self.relation = relation
+        #: the result columns asked for (after ``__row`` and ``patient``), in OUTPUTS order
+        self.outputs = tuple(o for o in OUTPUTS if o in outputs)
         self.problems: list[dg.Diagnostic] = []
         self.top = _Block(0)
         self.blocks: list[_Block] = [self.top]
@@ -222,6 +255,9 @@ class SqlCompiler:
         self._lambda = itertools.count()
         self._by_source: dict[Any, _Block] = {}
         self._loop_block: dict[int, _Block] = {}
+        #: the open pack of quantifiers per (block, list), and every pack made
+        self._open_packs: dict[tuple[int, str], _Pack] = {}
+        self._packs: list[tuple[_Block, _Pack]] = []
 
     # ------------------------------------------------------------------ helpers
     def type_of(self, e: n.Expr) -> ts.Type:
@@ -482,10 +518,44 @@ class SqlCompiler:
         op = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul}[e.op]
         return op(this=exp.paren(a, copy=False), expression=exp.paren(b, copy=False)), level
 
+    def _pack(self, blk: _Block, src: exp.Expr) -> _Pack:
+        key = (blk.key, src.sql(dialect=self.dialect))
+        pack = self._open_packs.get(key)
+        if pack is None or len(pack.terms) >= _Pack.SLOTS:
+            pack = _Pack(f"__p{len(self._packs)}", f"__q{next(self._lambda)}", src.copy())
+            self._open_packs[key] = pack
+            self._packs.append((blk, pack))
+        return pack
+
+    def packed(self, e: n.Quantifier, blk: _Block, src: exp.Expr, pack: _Pack,
+               cond: exp.Expr) -> tuple[exp.Expr, int]:
+        """``any``/``all`` as two bits of ``pack``'s column (see ``_Pack``)."""
+        i = len(pack.terms)
+        decide, unknown = _int(1 << (2 * i)), _int(1 << (2 * i + 1))
+        # `any` is decided by an element that is TRUE, `all` by one that is FALSE
+        hit = cond if e.kind == "any" else exp.not_(exp.paren(cond, copy=False))
+        pack.terms.append(exp.Coalesce(this=exp.Mul(
+            this=exp.cast(exp.paren(hit, copy=False), exp.DataType.Type.BIGINT),
+            expression=decide), expressions=[unknown]))
+        col, level = blk.add(pack.column, exp.Null(), 0)  # (its expression: build())
+
+        def has(bit: exp.Expr) -> exp.Expr:
+            return exp.NEQ(this=exp.paren(exp.BitwiseAnd(this=col.copy(), expression=bit)),
+                           expression=_int(0))
+        found, rest = (exp.true(), exp.false()) if e.kind == "any" else \
+            (exp.false(), exp.true())
+        # an empty list: the column is NULL, no bit set: `any` FALSE, `all` TRUE
+        return _case([(_isnull(src), exp.Null()), (has(decide), found),
+                      (has(unknown), exp.Null())], rest), level
+
     def quantifier(self, e: n.Quantifier, blk: _Block, lam: dict[str, str]
                    ) -> tuple[exp.Expr, int]:
         src, ls = self.expr(e.source, blk, lam)
-        param = f"__q{next(self._lambda)}"
+        pack = None
+        if self.dialect == "duckdb" and not lam and ls == 0 and e.kind in ("any", "all") \
+                and e.condition is not None:
+            pack = self._pack(blk, src)
+        param = pack.param if pack is not None else f"__q{next(self._lambda)}"
         inner = {**lam, e.var: param}
 
         def count_where(cond: exp.Expr) -> exp.Expr:
@@ -498,6 +568,8 @@ class SqlCompiler:
             return _case([(_isnull(src), exp.Null())],
                          exp.cast(exp.ArraySize(this=src.copy()), exp.DataType.Type.DOUBLE)), ls
         cond, lc = self.expr(e.condition, blk, inner)
+        if pack is not None and lc == 0:  # reads the element and the record only
+            return self.packed(e, blk, src, pack, cond)
         level = max(ls, lc)
         # one pass over the list: each element's value as 2 (true), 1 (unknown), 0 (false)
         # (the condition computed once per element); `any` is the largest, `all` the least
@@ -506,18 +578,14 @@ class SqlCompiler:
                                            expression=_int(2)), expressions=[_int(1)])
         fn = exp.Lambda(this=graded, expressions=[exp.to_identifier(param)])
         each = exp.Transform(this=src.copy(), expression=fn)
-        if e.kind == "any":
-            best = exp.ArrayMax(this=each)
-            out = _case([(_isnull(src), exp.Null()),
-                         (exp.EQ(this=best, expression=_int(2)), exp.true()),
-                         (exp.EQ(this=best.copy(), expression=_int(1)), exp.Null())],
-                        exp.false())
-        elif e.kind == "all":
-            worst = exp.ArrayMin(this=each)
-            out = _case([(_isnull(src), exp.Null()),
-                         (exp.EQ(this=worst, expression=_int(0)), exp.false()),
-                         (exp.EQ(this=worst.copy(), expression=_int(1)), exp.Null())],
-                        exp.true())
+        if e.kind in ("any", "all"):
+            # the list's grade read once: 2 TRUE, 1 NULL (NULLIF), 0 FALSE; an empty list
+            # is `any`'s 0 and `all`'s 2
+            grade = exp.ArrayMax(this=each) if e.kind == "any" else exp.ArrayMin(this=each)
+            empty = _int(0) if e.kind == "any" else _int(2)
+            decided = exp.EQ(this=exp.Nullif(this=exp.Coalesce(this=grade, expressions=[empty]),
+                                             expression=_int(1)), expression=_int(2))
+            out = _case([(_isnull(src), exp.Null())], decided)
         else:
             some_null = exp.GT(this=count_where(_isnull(cond)), expression=_int(0))
             out = _case([(_isnull(src), exp.Null()), (some_null, exp.Null())],
@@ -728,6 +796,8 @@ class SqlCompiler:
         self._collect(items, self.top, rules, scores)
         rule_cols: dict[int, tuple[_Block, str]] = {}
         for blk, rule, _ in rules:
+            if not self._wanted(rule):
+                continue  # none of its outcomes is asked for: not computed
             try:
                 parts: list[tuple[exp.Expr, int]] = []
                 if rule.when is not None:
@@ -741,14 +811,29 @@ class SqlCompiler:
                 rule_cols[rule.nid] = (blk, name)
             except _Untranslatable as exc:
                 self._problem(exc)
-        for blk, s in scores:
+        # (a score a rule reads is computed for that rule in any case)
+        for blk, s in scores if self._scores_wanted() else []:
             try:
                 self.score(s.nid, blk)
             except _Untranslatable as exc:
                 self._problem(exc)
         if self.problems:
             raise TranslationError(self.problems, self.checked.program.texts)
+        for blk, pack in self._packs:
+            if pack.terms:
+                blk.cols[pack.column] = (pack.build(), blk.cols[pack.column][1])
         return self._assemble(rules, scores, rule_cols)
+
+    def _wanted(self, rule: n.Rule) -> bool:
+        """Some outcome of ``rule`` is among the outputs asked for."""
+        if "fired" in self.outputs or "undetermined" in self.outputs:
+            return True
+        kinds = {a.kind == "request" for a in rule.actions}
+        return ("codes" in self.outputs and False in kinds) or \
+            ("missing" in self.outputs and True in kinds)
+
+    def _scores_wanted(self) -> bool:
+        return "codes" in self.outputs or "scores" in self.outputs
 
     def _problem(self, exc: _Untranslatable) -> None:
         self.problems.append(dg.make("SR701", exc.node.span, what=exc.what,
@@ -815,6 +900,17 @@ class SqlCompiler:
             prev = _t(name)
         return ctes, name
 
+    def _kept(self, top_rel: str, readers: list[exp.Expr]) -> exp.Expr:
+        """The columns of the top level that ``readers`` (the final select, the loops'
+        relations) read: ``__row``, fields of the record, the top level's columns."""
+        outer = {"__row", *self.top.cols, *(f.name for f in attrs.fields(self.checked.record))}
+        names: dict[str, None] = {"__row": None}
+        for e in readers:
+            for c in e.find_all(exp.Column):
+                if c.table in ("", "t") and c.name in outer:
+                    names[c.name] = None
+        return exp.select(*[_col(c) for c in names], copy=False).from_(_t(top_rel), copy=False)
+
     def _explode(self, source_sql: exp.Expr, frm: str) -> exp.Expr:
         if self.dialect == "spark":
             sel = sqlglot.parse_one(
@@ -823,17 +919,22 @@ class SqlCompiler:
             return sel
         size = exp.ArraySize(this=source_sql.copy())
         series = exp.func("generate_series", _int(0), exp.Sub(this=size, expression=_int(1)))
+        # the element's position names the loop's scores only: not made when not asked for
+        position = [exp.alias_(exp.Explode(this=series), _q("__i"), quoted=True)] \
+            if "scores" in self.outputs else []
         return exp.select(
             exp.Star(),
             exp.alias_(exp.Explode(this=source_sql.copy()), _q("__e"), quoted=True),
-            exp.alias_(exp.Explode(this=series), _q("__i"), quoted=True),
-            copy=False).from_(_t(frm), copy=False)
+            *position, copy=False).from_(_t(frm), copy=False)
 
     def _assemble(self, rules: list[tuple[_Block, n.Rule, str]],
                   scores: list[tuple[_Block, n.Score]],
                   rule_cols: dict[int, tuple[_Block, str]]) -> CompiledQuery:
         ctes, last = self._levels(self.top, _t(self.relation), "__top")
         top_rel = last or self.relation
+        # with loops, the top level is read twice (the final select, each loop's explode):
+        # both read `__kept`, the columns they need of it only (made below)
+        n_top, kept = len(ctes), ("__kept" if len(self.blocks) > 1 else top_rel)
         # ---- per code / request / rule: the top level's booleans, and each loop's
         # aggregates (1 when some element has it)
         code_src: dict[str, list[exp.Expr]] = {}
@@ -871,10 +972,10 @@ class SqlCompiler:
                 continue
             r = _col(rule_cols[rule.nid][1])
             for a in rule.actions:
-                note(request_src if a.kind == "request" else code_src, a.code, _true(r))
-            note(fired_src, rule.rule_id, _true(r))
+                note(request_src if a.kind == "request" else code_src, a.code, r)
+            note(fired_src, rule.rule_id, r.copy())
             note(unknown_src, rule.rule_id, _isnull(r))
-        for blk, s in scores:
+        for blk, s in scores if self._scores_wanted() else []:
             if blk is not self.top:
                 continue
             cols = self.scores_cols(s.nid)
@@ -888,7 +989,7 @@ class SqlCompiler:
             assert blk.loop is not None
             src, _ = self.path(blk.loop.source, self.top, {})  # type: ignore[arg-type]
             exploded = f"__each{li}"
-            ctes.append((exploded, self._explode(src, top_rel)))
+            ctes.append((exploded, self._explode(src, kept)))
             inner, last_inner = self._levels(blk, _t(exploded), f"__loop{li}_")
             ctes.extend(inner)
             rel = last_inner or exploded
@@ -898,7 +999,9 @@ class SqlCompiler:
             agg_name = f"__agg{li}"
 
             def flag(cond: exp.Expr) -> exp.Expr:
-                return exp.Max(this=_case([(cond, _int(1))], _int(0)))
+                """TRUE when ``cond`` is for some element (NULLs are left out: FALSE or
+                NULL otherwise, both not TRUE where it is read)."""
+                return exp.LogicalOr(this=exp.paren(cond, copy=False))
 
             def agg(e: exp.Expr, aggs: list[exp.Expr] = aggs, k: Any = k,
                     agg_name: str = agg_name) -> exp.Expr:
@@ -911,25 +1014,27 @@ class SqlCompiler:
                 if b2 is not blk or rule.nid not in rule_cols:
                     continue
                 r = _col(rule_cols[rule.nid][1])
-                fired = exp.EQ(this=agg(flag(_true(r))), expression=_int(1))
+                fired = agg(flag(r))
                 for a in rule.actions:
                     note(request_src if a.kind == "request" else code_src, a.code, fired)
                 note(fired_src, rule.rule_id, fired.copy())
-                unk = exp.EQ(this=agg(flag(_isnull(r))), expression=_int(1))
+                if "undetermined" not in self.outputs:
+                    continue
+                unk = agg(flag(_isnull(r)))
                 note(unknown_src, rule.rule_id, _or(listed.copy(), unk))
             loop_scores = []
-            for b2, s in scores:
+            for b2, s in scores if self._scores_wanted() else []:
                 if b2 is not blk:
                     continue
                 cols = self.scores_cols(s.nid)
                 for code in _score_codes(s):
-                    note(code_src, code, exp.EQ(this=agg(flag(exp.EQ(
-                        this=_col(cols.code), expression=_str(code)))), expression=_int(1)))
+                    note(code_src, code, agg(flag(exp.EQ(
+                        this=_col(cols.code), expression=_str(code)))))
                 first = exp.EQ(this=_col("__i"), expression=_int(0))
                 later = exp.func("CONCAT", _str(f"{s.name}@{names}["), exp.cast(
                     _col("__i"), exp.DataType.Type.VARCHAR), _str("]"))
                 loop_scores.append(struct(_case([(first, _str(s.name))], later), cols))
-            if loop_scores:
+            if loop_scores and "scores" in self.outputs:
                 lists = [exp.ArrayAgg(this=x) for x in loop_scores]
                 joined: exp.Expr = lists[0]
                 for x in lists[1:]:
@@ -940,10 +1045,16 @@ class SqlCompiler:
             loops.append((blk, agg_name))
 
         def present(src: dict[str, list[exp.Expr]]) -> exp.Expr:
-            items = [_case([(_true(_or(*conds)), _str(key))]) for key, conds in src.items()]
-            if not items:
+            # each key's conditions are Kleene (NULL: not decided): the key is present
+            # when one is TRUE
+            if not src:
                 return exp.cast(exp.Array(expressions=[]), exp.DataType.build(
                     "ARRAY<VARCHAR>", dialect=self.dialect))
+            if self.dialect == "duckdb":  # a constant list masked: no lambda per row
+                return exp.func("list_where", exp.Array(expressions=[
+                    _str(k) for k in src]), exp.Array(expressions=[
+                        _true(_or(*conds)) for conds in src.values()]))
+            items = [_case([(_or(*conds), _str(key))]) for key, conds in src.items()]
             fn = exp.Lambda(this=_notnull(exp.column("x")), expressions=[exp.to_identifier("x")])
             return exp.ArrayFilter(this=exp.Array(expressions=items), expression=fn)
 
@@ -957,24 +1068,31 @@ class SqlCompiler:
             else:
                 scores_e = exp.ArrayConcat(this=scores_e, expressions=[part])
         has_id = "id" in {f.name for f in attrs.fields(self.checked.record)}
-        select = exp.select(
+        outputs = [
             exp.column(_q("__row"), table=_q("t")),
             exp.alias_(exp.column(_q("id"), table=_q("t")) if has_id else exp.cast(
                 exp.Null(), exp.DataType.Type.VARCHAR), _q("patient"), quoted=True),
-            exp.alias_(present(code_src), _q("codes"), quoted=True),
-            exp.alias_(present(request_src), _q("missing"), quoted=True),
-            exp.alias_(present(fired_src), _q("fired"), quoted=True),
-            exp.alias_(present(unknown_src), _q("undetermined"), quoted=True),
-            exp.alias_(scores_e, _q("scores"), quoted=True),
-            copy=False,
-        ).from_(exp.Table(this=_q(top_rel), alias=exp.TableAlias(this=_q("t"))), copy=False)
+        ]
+        columns = {"codes": lambda: present(code_src), "missing": lambda: present(request_src),
+                   "fired": lambda: present(fired_src),
+                   "undetermined": lambda: present(unknown_src), "scores": lambda: scores_e}
+        outputs += [exp.alias_(columns[o](), _q(o), quoted=True) for o in self.outputs]
+        select = exp.select(*outputs, copy=False).from_(
+            exp.Table(this=_q(kept), alias=exp.TableAlias(this=_q("t"))), copy=False)
         for _, agg_name in loops:
             select = select.join(_t(agg_name), on=exp.EQ(
                 this=exp.column(_q("__row"), table=_q("t")),
                 expression=exp.column(_q("__row"), table=_q(agg_name))), join_type="LEFT",
                 copy=False)
+        if kept != top_rel:
+            ctes.insert(n_top, (kept, self._kept(top_rel, [select, *(b for _, b in ctes[n_top:])])))
+        # DuckDB: `__kept` is computed once and kept (MATERIALIZED), the top levels under
+        # it inlined into it (else DuckDB keeps the first level, with every column of the
+        # record, and computes the levels above it twice). Spark has no such hint.
+        keep = self.dialect == "duckdb" and kept != top_rel
         for name, body in ctes:
-            select = select.with_(_q(name), as_=body, copy=False)
+            hint = (name == kept) if keep and name.startswith(("__top", kept)) else None
+            select = select.with_(_q(name), as_=body, materialized=hint, copy=False)
         return CompiledQuery(
             guideline=self.guideline, dialect=self.dialect, as_of=self.as_of,
             relation=self.relation, expression=select, rules=tuple(rule_info),
@@ -1030,8 +1148,12 @@ def _pattern_text(p: n.Pattern) -> str:
 
 
 def compile_guideline(guideline: Any, *, dialect: str = "duckdb",
-                      as_of: datetime.date, relation: str = "patients") -> CompiledQuery:
+                      as_of: datetime.date, relation: str = "patients",
+                      outputs: tuple[str, ...] = OUTPUTS) -> CompiledQuery:
     """The query of a loaded ``Guideline`` (raises ``TranslationError`` with located
-    diagnostics when some construct cannot be translated)."""
+    diagnostics when some construct cannot be translated). ``outputs``: the result
+    columns wanted after ``__row`` and ``patient`` (some of ``OUTPUTS``); ``("codes",)``
+    is what ``Guideline.codes`` gives, and the query then computes nothing else (the
+    rules that only request, the scores' ranges, the per-rule outcomes are left out)."""
     return SqlCompiler(guideline.checked, guideline=guideline.id, dialect=dialect,
-                       as_of=as_of, relation=relation).compile()
+                       as_of=as_of, relation=relation, outputs=outputs).compile()
