@@ -153,3 +153,69 @@ def test_a_project_guideline_with_its_own_record_is_served_by_rest() -> None:
         assert response.status_code == 200, response.text
         RESULT.validate(response.json())
         assert c.get("/cds-services").json() == {"services": []}  # no FHIR mapping
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_evaluations_run_at_most_eval_threads_at_once(monkeypatch: Any, threads: int) -> None:
+    """Calls beyond ``eval_threads`` wait their turn (the service's tail latency under load,
+    docs/performance.md); every call is still answered."""
+    import asyncio
+    import threading
+    import time
+
+    import httpx
+
+    from spinerules.service import app as app_module
+    from spinerules.service.config import ServiceConfig
+
+    lock = threading.Lock()
+    running = [0]
+    most = [0]
+    evaluate = app_module.evaluate
+
+    def slow(*args: Any) -> Any:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            time.sleep(0.05)
+            return evaluate(*args)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(app_module, "evaluate", slow)
+    app = app_module.create_app(ServiceConfig(insecure_dev=True, guidelines=("vcf",),
+                                              eval_threads=threads))
+
+    async def calls() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            answers = await asyncio.gather(*(
+                c.post(f"/evaluate/vcf?as_of={AS_OF}", json=record("founding-case"))
+                for _ in range(6)))
+        return [a.status_code for a in answers]
+
+    assert asyncio.run(calls()) == [200] * 6
+    assert most[0] == threads
+
+
+def test_eval_threads_must_be_positive() -> None:
+    from spinerules.service.config import ServiceConfig
+
+    with pytest.raises(ValueError, match="eval_threads"):
+        ServiceConfig(insecure_dev=True, eval_threads=0)
+
+
+def test_a_serving_process_freezes_the_loaded_guidelines_out_of_the_collector() -> None:
+    import gc
+
+    from spinerules.service.app import serving_app
+    from spinerules.service.config import ServiceConfig
+
+    before = gc.get_freeze_count()
+    try:
+        serving_app(ServiceConfig(insecure_dev=True, guidelines=("vcf",)))
+        assert gc.get_freeze_count() > before + 50_000  # the guideline's objects among them
+    finally:
+        gc.unfreeze()

@@ -51,11 +51,14 @@ EXIT_USAGE = 2
 @click.option("--time-limit", default=10.0, show_default=True,
               type=click.FloatRange(0.01, None),
               help="Seconds one request may take (FHIR fetches included): then 503.")
+@click.option("--eval-threads", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Evaluations run at once in each worker; the others wait their turn. "
+              "More rarely helps: the interpreter runs one thread at a time.")
 def serve_cmd(guidelines: tuple[str, ...], host: str, port: int, workers: int,
               insecure_dev: bool, jwks: str | None, issuers: tuple[str, ...],
               base_url: str | None, fhir_servers: tuple[str, ...],
               cors_origins: tuple[str, ...], audit_log: str | None,
-              max_body_bytes: int, time_limit: float) -> None:
+              max_body_bytes: int, time_limit: float, eval_threads: int) -> None:
     """Serve the guidelines as CDS Hooks 2.0 services and a REST API (FastAPI on uvicorn).
 
     Discovery at /cds-services, the REST API at /evaluate/{guideline} and /guidelines, the
@@ -73,7 +76,8 @@ def serve_cmd(guidelines: tuple[str, ...], host: str, port: int, workers: int,
         config = ServiceConfig(guidelines=guidelines, insecure_dev=insecure_dev,
                                issuers=issuers, jwks=jwks, base_url=base_url,
                                audit_log=audit_log, max_body_bytes=max_body_bytes,
-                               time_limit=time_limit, fhir_servers=fhir_servers,
+                               time_limit=time_limit, eval_threads=eval_threads,
+                               fhir_servers=fhir_servers,
                                cors_origins=cors_origins)
     except ValueError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -83,9 +87,9 @@ def serve_cmd(guidelines: tuple[str, ...], host: str, port: int, workers: int,
                    "authentication. Never expose this service beyond your own machine.",
                    err=True)
     if workers == 1:
-        from spinerules.service.app import create_app
+        from spinerules.service.app import serving_app
 
-        uvicorn.run(_built(lambda: create_app(config)), host=host, port=port,
+        uvicorn.run(_built(lambda: serving_app(config)), host=host, port=port,
                     access_log=False)
         return
     _check_before_forking(config)

@@ -33,6 +33,9 @@ class ServiceConfig:
         set it).
     max_body_bytes: a larger request body is refused with 413.
     time_limit: seconds an evaluation (with its FHIR fetches) may take: then 503.
+    eval_threads: evaluations run at once in one worker process; the others wait their
+        turn in order (1: the interpreter runs one thread at a time anyway, and each more
+        thread makes every call in progress, and the event loop, share the lock).
     audit_log: the JSON-lines audit file (None: no audit log).
     audit_fsync: force each audit line to disk before answering (survives a power loss).
     fetch_timeout: seconds for each request to the EHR's FHIR server.
@@ -52,6 +55,7 @@ class ServiceConfig:
     base_url: str | None = None
     max_body_bytes: int = 2_000_000
     time_limit: float = 10.0
+    eval_threads: int = 1
     audit_log: str | None = None
     audit_fsync: bool = False
     fetch_timeout: float = 5.0
@@ -65,8 +69,10 @@ class ServiceConfig:
             raise ValueError("the service authenticates CDS Hooks calls: give the accepted "
                              "issuers and their JWKS (a file or URL), or run with "
                              "insecure_dev=True (--insecure-dev) for development")
-        if self.max_body_bytes <= 0 or self.time_limit <= 0 or self.fetch_timeout <= 0:
-            raise ValueError("max_body_bytes, time_limit and fetch_timeout must be positive")
+        if self.max_body_bytes <= 0 or self.time_limit <= 0 or self.fetch_timeout <= 0 \
+                or self.eval_threads <= 0:
+            raise ValueError("max_body_bytes, time_limit, fetch_timeout and eval_threads "
+                             "must be positive")
         bad = [a for a in self.algorithms if a.lower() == "none" or a.startswith("HS")]
         if bad:
             raise ValueError(f"refused JWT algorithms {bad}: only asymmetric signatures")
