@@ -485,7 +485,8 @@ def _cds_routes(app: FastAPI, service: Service,
             if missing and data.get("fhirServer"):
                 await hooks.fetch_missing(cds, data, patient, missing, service.fhir_client(),
                                           resources, service.config.fhir_servers)
-            return await service.compute(work)
+            answered: bytes = await service.compute(work)
+            return answered
 
         def work() -> bytes:
             record = hooks.extract(cds, resources, day)
