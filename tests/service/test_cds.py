@@ -315,3 +315,25 @@ def test_card_reasons_read_the_conditions_as_the_text_report_does() -> None:
             assert reason(r, glossary, cache) == reason(r, glossary)  # cached alike
             seen += 1
     assert seen > 40 and isinstance(glossary, Glossary)
+
+
+def test_a_cached_reason_is_never_given_for_another_because_list() -> None:
+    import attrs
+
+    from spinerules import api
+    from spinerules.engine.trace import Because
+    from spinerules.service.cards import reason
+
+    from .helpers import record
+
+    g = api.load("vcf")
+    glossary = g.glossary()
+    cache: dict[object, object] = {}
+    r = g.evaluate(record("founding-case"), as_of=AS_OF).get("dexa_scan")[0]
+    first = reason(r, glossary, cache)
+    assert first and reason(r, glossary, cache) == first
+    # an equal list made anew, and another list for the same rule
+    same = attrs.evolve(r, because=tuple(r.because))
+    assert reason(same, glossary, cache) == first
+    other = attrs.evolve(r, because=(Because(expression="fractures[0]", value="fractures[0]"),))
+    assert reason(other, glossary, cache) == reason(other, glossary) != first

@@ -39,6 +39,7 @@ SUMMARY_MAX = 140
 #: a missing-fact card cites the sources of the first rules waiting on it, at most this many
 MISSING_SOURCES = 3
 _NS = uuid.UUID("6f1c1f2e-2b8e-4d59-9a53-5b1c2f0e7a11")
+_NS_BYTES = _NS.bytes
 _LABELS = {"advise_against": "Avoid: ", "warn": "Caution: ", "consider": "Consider: "}
 
 
@@ -117,7 +118,7 @@ def card_id(hook_instance: str, kind: str, key: str) -> str:
     """A stable card id: the same hook call gives the same ids (feedback names them). The
     name-based UUID of RFC 4122 (version 5, SHA-1), formatted without ``uuid.UUID``'s
     overhead (``tests/service`` checks it against ``uuid.uuid5``)."""
-    h = bytearray(hashlib.sha1(_NS.bytes + f"{hook_instance}\0{kind}\0{key}".encode(),
+    h = bytearray(hashlib.sha1(_NS_BYTES + f"{hook_instance}\0{kind}\0{key}".encode(),
                                usedforsecurity=False).digest()[:16])
     h[6] = (h[6] & 0x0F) | 0x50
     h[8] = (h[8] & 0x3F) | 0x80
@@ -218,7 +219,25 @@ def _words(e: str, v: Any, glossary: Glossary, cache: dict[Any, Any] | None) -> 
 
 def reason(r: Recommendation, glossary: Glossary, cache: dict[Any, Any] | None = None) -> str:
     """The short reason of a recommendation (as the text report's "why"); ``cache``: a
-    guideline's ``Words.cache``, where the words of each condition and value are kept."""
+    guideline's ``Words.cache``, where the reason of each rule and ``because`` list, and
+    the words of each condition and value, are kept."""
+    if cache is None:
+        return _reason(r, glossary, None)
+    # by the identity of the ``because`` list: the engine keeps one per rule and values
+    # shown (``RulePlan.becauses``), and hashing it would read every entry; the entry
+    # holds the list itself, so that its id stays its own while kept
+    key = ("reason", id(r.because))
+    found = cache.get(key)
+    if found is not None and found[0] is r.because and found[1] == r.rule:
+        text: str = found[2]
+        return text
+    text = _reason(r, glossary, cache)
+    if len(cache) < _CACHE_MAX:
+        cache[key] = (r.because, r.rule, text)
+    return text
+
+
+def _reason(r: Recommendation, glossary: Glossary, cache: dict[Any, Any] | None) -> str:
     own, bound = own_conditions(r)
     why = "; ".join(dict.fromkeys(w for e, v in own
                                   if (w := _words(e, v, glossary, cache)) is not None))
@@ -330,7 +349,7 @@ def findings_card(found: list[Recommendation], words: Words,
     lines = []
     cites: list[Citation] = []
     for r in found:
-        why = reason(r, words.glossary)
+        why = reason(r, words.glossary, words.cache)
         lines.append(f"- {md(r.text or r.code)}" + (f" (*{md(why)}*)" if why else ""))
         cites.extend(r.citations)
     texts = "; ".join(summary(r.text or r.code, 60) for r in found)
@@ -362,25 +381,32 @@ def missing_cards(result: Result, words: Words, hook_instance: str) -> list[dict
             waiting_on.setdefault(f, []).append(r.rule)
     cards: list[dict[str, Any]] = []
     seen: set[str] = set()
+    # the sources of one request and list of waiting rules, made once per call: most
+    # facts of a request share the request's list of rules
+    sourced: dict[tuple[int, tuple[str, ...]], tuple[tuple[Citation, ...], Any]] = {}
     for m in result.missing:
         for fact in m.facts:
             if fact in seen:
                 continue
             seen.add(fact)
-            rules = list(dict.fromkeys(waiting_on.get(fact) or m.waiting))
-            cites: tuple[Citation, ...] = ()
-            if m.code != ASK_CODE:
-                cites = m.citations
-            for rule in rules:
-                cites += words.rule_cites.get(rule, ())
-            if not cites:
-                cites = m.citations
-            cites = _first_distinct(cites, MISSING_SOURCES)
-            key = ("missing", fact, m.code, tuple(rules),
-                   tuple((c.key, c.locator) for c in cites))
+            rules = tuple(dict.fromkeys(waiting_on.get(fact) or m.waiting))
+            found = sourced.get((id(m), rules))
+            if found is None:
+                cites: tuple[Citation, ...] = ()
+                if m.code != ASK_CODE:
+                    cites = m.citations
+                for rule in rules:
+                    cites += words.rule_cites.get(rule, ())
+                if not cites:
+                    cites = m.citations
+                cites = _first_distinct(cites, MISSING_SOURCES)
+                found = sourced[id(m), rules] = (
+                    cites, tuple((c.key, c.locator) for c in cites))
+            cites, cited = found
+            key = ("missing", fact, m.code, rules, cited)
             card = words.cache.get(key)
             if card is None:
-                card = _missing_card(fact, m, rules, cites, words)
+                card = _missing_card(fact, m, list(rules), cites, words)
                 if len(words.cache) < _CACHE_MAX:
                     words.cache[key] = card
             card = {"uuid": card_id(hook_instance, "missing", fact), **card}
