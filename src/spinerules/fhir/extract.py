@@ -276,7 +276,7 @@ class _Extractor:
         self.fractures: list[tuple[str, str, dict[str, Any]]] = []  # (path, ref, resource)
         self.fracture_provs: list[Provenance] = []
         self.fracture_refs: dict[str, int] = {}
-        self.project_facts = {f.project_code: f for f in m.facts.values()}
+        self.project_facts = m.project_facts
         self.known = m.known_systems
         self.fracture_count: list[_Cand] = []
         self.patient_refs: set[str] = set()  # references seen to resolve to the patient
@@ -926,6 +926,11 @@ class _Extractor:
 
     def decide(self, fact: Fact, by_source: Mapping[int, list[_Cand]], path: str,
                conflicts: list[Conflict]) -> tuple[Any, tuple[Provenance, ...]] | None:
+        if len(by_source) == 1:  # the usual case: one source gave one value
+            (cands,) = by_source.values()
+            if len(cands) == 1:  # (what every rule below decides for a single candidate)
+                c = cands[0]
+                return c.value, (c.prov,)
         groups: list[list[_Cand]] = []
         for i in sorted(by_source):
             cands = by_source[i]

@@ -180,6 +180,14 @@ class Mapping_:
     lines: Mapping[str, int] = attrs.field(eq=False, repr=False, factory=dict)
     _memo: dict[tuple[str, str, str], tuple[tuple[int, Source, Fact], ...]] = attrs.field(
         init=False, eq=False, repr=False, factory=dict)
+    #: the facts by their code in the project's own code system (``history.cancer``,
+    #: ``fractures.level``), made once (each extraction reads it)
+    project_facts: Mapping[str, Fact] = attrs.field(init=False, eq=False, repr=False,
+                                                    default=attrs.Factory(
+        lambda self: {f.project_code: f for f in self.facts.values()}, takes_self=True))
+    _known: frozenset[str] = attrs.field(init=False, eq=False, repr=False, default=attrs.Factory(
+        lambda self: frozenset(self.systems.values()) | self.other_systems | {
+            self.project_system, self.level_system}, takes_self=True))
 
     def sources_for(self, kind: str, system: str, code: str,
                     ) -> tuple[tuple[int, Source, Fact], ...]:
@@ -196,8 +204,8 @@ class Mapping_:
 
     @property
     def known_systems(self) -> frozenset[str]:
-        return frozenset(self.systems.values()) | self.other_systems | {
-            self.project_system, self.level_system}
+        """Every code system the mapping reads (made once)."""
+        return self._known
 
 
 # --- record leaves -------------------------------------------------------------------------
