@@ -4,8 +4,8 @@ FHIR Bundle in the prefetch. Counts errors, reports p50 / p99 latency and throug
 checks that the audit log holds exactly one entry per call (each call's ``hookInstance``
 once).
 
-    python benchmarks/service_load.py               # 10,000 calls; writes its section of
-                                                    # docs/performance.md
+    python benchmarks/service_load.py               # 3 runs of 10,000 calls; writes its
+                                                    # section of docs/performance.md
     python benchmarks/service_load.py --quick       # 1,000 calls; prints only
     python benchmarks/service_load.py --calls N --clients C --workers W [--output FILE]
 
@@ -272,6 +272,19 @@ def ok(r: dict[str, Any]) -> bool:
         and r["audit_lines"] == r["calls"] and r["audit_every_call_once"]
 
 
+def repeated(quick: bool = False, *, repeat: int = 3, calls: int | None = None,
+             clients: int = 16, workers: int = 2, log: Any = print) -> dict[str, Any]:
+    """``run`` ``repeat`` times (a fresh service each time): the run with the median p99,
+    with every run's figures under ``"runs"`` (the machine is shared: one run can be
+    unlucky either way)."""
+    results = []
+    for i in range(repeat):
+        log(f"run {i + 1} of {repeat}")
+        results.append(run(quick, calls=calls, clients=clients, workers=workers, log=log))
+    median = sorted(results, key=lambda r: r["p99_ms"])[len(results) // 2]
+    return {**median, "runs": results}
+
+
 def tables(r: dict[str, Any]) -> list[Table]:
     rows = [
         ["calls", f"{r['calls']:,} `patient-view` (founding case, {r['request_bytes']:,}-byte "
@@ -310,6 +323,18 @@ def tables(r: dict[str, Any]) -> list[Table]:
                            met(r["p99_ms"] < TARGET_P99_MS)],
                           ["throughput", f"> {TARGET_RPS:g} calls/s", f"{r['rps']:,.0f}/s",
                            met(r["rps"] > TARGET_RPS)]])
+    if len(r.get("runs", ())) > 1:
+        runs = r["runs"]
+        each = Table(
+            title=f"Each of the {len(runs)} runs (above: the run with the median p99)",
+            headers=["run", "errors", "p50 ms", "p90 ms", "p99 ms", "max ms", "calls/s",
+                     "server CPU per call", "audit entries"],
+            rows=[[str(i + 1), f"{x['errors']}", f"{x['p50_ms']:.1f}", f"{x['p90_ms']:.1f}",
+                   f"{x['p99_ms']:.1f}", f"{x['max_ms']:.1f}", f"{x['rps']:,.0f}",
+                   f"{x['server_cpu_s'] / x['calls'] * 1e3:.1f} ms"
+                   if x.get("server_cpu_s") is not None else "",
+                   f"{x['audit_hook_entries']:,}"] for i, x in enumerate(runs)])
+        return [run_table, targets, each]
     return [run_table, targets]
 
 
@@ -341,9 +366,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calls", type=int)
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs, each with a fresh service (the median p99 is reported)")
     ap.add_argument("--output", type=Path, help="write the section into this file")
     args = ap.parse_args(argv)
-    r = run(args.quick, calls=args.calls, clients=args.clients, workers=args.workers)
+    r = repeated(args.quick, repeat=max(1, args.repeat), calls=args.calls,
+                 clients=args.clients, workers=args.workers)
     ts = tables(r)
     for t in ts:
         print(t.text())
@@ -355,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     if output is not None:
         write_section(output, ts)
         print(f"wrote the section '{SECTION}' of {output}")
-    return 0 if ok(r) else 1
+    return 0 if all(ok(x) for x in r["runs"]) else 1
 
 
 if __name__ == "__main__":
