@@ -135,12 +135,28 @@ def test_serve_refuses_to_start_without_auth_and_warns_in_dev(
     assert runs[0][1]["port"] == 0 and runs[0][1]["host"] == "127.0.0.1"
     runs.clear()
     monkeypatch.setenv(ENV_VAR, "{}")  # restored after the test
+    from spinerules.service import workers as worker_processes
+
+    started: list[list[int]] = []
+
+    def fake_run(self: Any) -> int:  # the worker processes (tests/service/test_workers.py)
+        started.append([s.getsockname()[1] for s in self.sockets])
+        for s in self.sockets:
+            s.close()
+        return 0
+
+    monkeypatch.setattr(worker_processes.Workers, "run", fake_run)
     multi = CliRunner().invoke(main, ["serve", "--guideline", "vcf", "--insecure-dev",
-                                      "--workers", "2", "--audit-log", "/tmp/a.jsonl"])
+                                      "--workers", "2", "--audit-log", "/tmp/a.jsonl",
+                                      "--port", "0"])
     assert multi.exit_code == 0, multi.output
-    app, kw = runs[0]
-    assert app == "spinerules.service.app:app_factory" and kw["factory"] is True
-    assert kw["workers"] == 2
+    if worker_processes.supported():  # two sockets on one port, a worker each
+        assert not runs and len(started) == 1
+        assert len(started[0]) == 2 and started[0][0] == started[0][1] != 0
+    else:  # uvicorn's workers
+        app, kw = runs[0]
+        assert app == "spinerules.service.app:app_factory" and kw["factory"] is True
+        assert kw["workers"] == 2
     import os
 
     config = ServiceConfig.from_json(os.environ[ENV_VAR])

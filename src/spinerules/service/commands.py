@@ -99,8 +99,20 @@ def serve_cmd(guidelines: tuple[str, ...], host: str, port: int, workers: int,
             prefix="spinerules-jti-"))
     # each worker process builds the app from the same config, read from the environment
     os.environ[ENV_VAR] = config.to_json()
-    uvicorn.run("spinerules.service.app:app_factory", factory=True, host=host, port=port,
-                workers=workers, access_log=False)
+    from spinerules.service import workers as worker_processes
+
+    if not worker_processes.supported():  # (not Linux: uvicorn's workers, one socket)
+        uvicorn.run("spinerules.service.app:app_factory", factory=True, host=host, port=port,
+                    workers=workers, access_log=False)
+        return
+    try:  # a socket per worker: the kernel spreads the connections over them
+        sockets = worker_processes.bind_sockets(host, port, workers)
+    except OSError as exc:
+        click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    status = worker_processes.Workers(sockets, {"access_log": False}).run()
+    if status:
+        sys.exit(status)
 
 
 def _built(make: Callable[[], Any]) -> Any:
