@@ -24,7 +24,10 @@ Steps (one run, side by side):
    compiled to SQL (the query of the hand-written one's outputs, codes and missing, and the
    full query) and as SQL written by hand, on the same Parquet, interleaved; codes
    compared;
-4. Spark local mode: ``spine`` over the first ``--spark-n`` patients, compared with DuckDB;
+4. Spark local mode (``local[2]``): ``spine`` (full query) over the first ``--spark-n``
+   patients (the same Parquet file when ``--spark-n`` >= ``--n``), results written to
+   Parquet, timed apart from the JVM's start, CPU seconds of the JVM; compared with
+   DuckDB's full query patient by patient (codes, missing, fired, undetermined, scores);
 5. memory: the Parquet repeated to ``--big`` patients (10 M), ``spine`` run by DuckDB in a
    fresh process with results written to Parquet; its peak resident memory measured.
 """
@@ -298,30 +301,100 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     records.clear()  # (the memory back before the next steps)
     py.clear()
     if args.spark_n:
-        res.update(spark(con, spine, q, duck["duckdb_full"], args.spark_n, tmp))
+        res.update(spark(con, spine, parquet, args.n, args.spark_n, tmp))
     if args.big:
         res.update(big(parquet, args.n, args.big, tmp))
     return res
 
 
-def spark(con: Any, spine: Any, q: Any, duck: dict[str, list[str]], n: int,
+def tree_cpu_s(pid: int) -> float | None:
+    """CPU seconds of process ``pid`` and of all its descendants (Linux ``/proc``; None
+    elsewhere): the JVM that PySpark starts is a child of this process, not waited for."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    try:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+            cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    except OSError:
+        return None
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += cpu.get(p, 0.0)
+        todo.extend(children.get(p, []))
+    return total
+
+
+PARITY_SQL = """
+WITH d AS ({duck}), s AS (SELECT * FROM read_parquet('{spark}/*.parquet'))
+SELECT count(*) FILTER (WHERE d.__row IS NULL OR s.__row IS NULL
+                          OR d.patient IS DISTINCT FROM s.patient) AS unmatched,
+  count(*) FILTER (WHERE list_sort(d.codes) IS DISTINCT FROM list_sort(s.codes)) AS codes,
+  count(*) FILTER (WHERE list_sort(d.missing) IS DISTINCT FROM list_sort(s.missing))
+    AS missing,
+  count(*) FILTER (WHERE list_sort(d.fired) IS DISTINCT FROM list_sort(s.fired)) AS fired,
+  count(*) FILTER (WHERE list_sort(d.undetermined) IS DISTINCT FROM list_sort(s.undetermined))
+    AS undetermined,
+  count(*) FILTER (WHERE list_sort(d.scores) IS DISTINCT FROM list_sort(s.scores)) AS scores,
+  count(s.__row) AS spark_rows, count(d.__row) AS duck_rows
+FROM d FULL OUTER JOIN s ON d.__row = s.__row
+"""
+
+
+def spark(con: Any, spine: Any, parquet: Path, n_all: int, n: int,
           tmp: Path) -> dict[str, Any]:
+    """``spine`` on Spark local mode (``local[2]``) over the first ``n`` patients (all of
+    them, the same Parquet file as DuckDB's, when ``n >= n_all``), its results written to
+    Parquet; then compared with DuckDB's full query patient by patient (``__row``): codes,
+    missing requests, fired and undetermined rules, scores. The JVM's start is timed apart;
+    the query's time covers planning, code generation, reading and writing Parquet."""
     from spinerules.population.run import spark_session
     from spinerules.population.sql import compile_guideline
 
-    part = tmp / "spark.parquet"
-    con.sql(f"COPY (SELECT * FROM patients WHERE __row < {n}) TO '{part}' (FORMAT parquet)")
-    session = spark_session("local[2]")
+    source = parquet
+    if n < n_all:
+        source = tmp / "spark.parquet"
+        con.sql(f"COPY (SELECT * FROM patients WHERE __row < {n}) TO '{source}' "
+                "(FORMAT parquet)")
     start = time.perf_counter()
-    session.read.parquet(str(part)).createOrReplaceTempView("patients")
+    session = spark_session("local[2]")
+    jvm_s = time.perf_counter() - start
+    jvm = session.sparkContext._gateway.proc  # (the spark-submit process, the JVM under it)
+    cpu0 = tree_cpu_s(jvm.pid) if jvm is not None else None
+    out = tmp / "spark-results"
+    start = time.perf_counter()
+    session.read.parquet(str(source)).createOrReplaceTempView("patients")
     sq = compile_guideline(spine, dialect="spark", as_of=AS_OF)
-    rows = session.sql(sq.sql(pretty=False)).select("patient", "codes").collect()
+    session.sql(sq.sql(pretty=False)).write.mode("overwrite").parquet(str(out))
     seconds = time.perf_counter() - start
+    cpu1 = tree_cpu_s(jvm.pid) if jvm is not None else None
     session.stop()
-    wrong = sum(1 for r in rows if sorted(r["codes"]) != sorted(duck[r["patient"]]))
-    print(f"spark {n:,}: {seconds:.1f} s, mismatches {wrong}", flush=True)
-    return {"spark_n": n, "spark_s": seconds, "spark_mismatches": wrong,
-            "spark_rows": len(rows)}
+    where = f" WHERE __row < {n}" if n < n_all else ""
+    con.sql(f"CREATE OR REPLACE TEMP VIEW spark_subset AS SELECT * FROM patients{where}")
+    duck_q = compile_guideline(spine, as_of=AS_OF, relation="spark_subset").sql(pretty=False)
+    names = ("unmatched", "codes", "missing", "fired", "undetermined", "scores",
+             "spark_rows", "duck_rows")
+    counts = dict(zip(names, con.execute(PARITY_SQL.format(duck=duck_q, spark=out))
+                      .fetchall()[0], strict=True))
+    res: dict[str, Any] = {"spark_n": n, "spark_s": seconds, "spark_jvm_s": jvm_s,
+                           "spark_cpu_s": None if cpu0 is None or cpu1 is None
+                           else cpu1 - cpu0,
+                           "spark_parity": counts,
+                           "spark_mismatches": sum(counts[k] for k in names[:6])
+                           + abs(counts["spark_rows"] - n) + abs(counts["duck_rows"] - n)}
+    print(f"spark {n:,}: JVM start {jvm_s:.1f} s, query {seconds:.1f} s wall "
+          f"({res['spark_cpu_s'] or 0:.1f} CPU-s of the JVM), differences from DuckDB "
+          f"{counts}", flush=True)
+    return res
 
 
 BIG_SCRIPT = r'''
@@ -403,9 +476,14 @@ def markdown(r: dict[str, Any]) -> str:
         "differ from DuckDB |",
     ]
     if "spark_s" in r:
-        lines.append(f"| `spine` on Spark local mode (`local[2]`), first {r['spark_n']:,} | "
-                     f"{r['spark_s']:.1f} s | {r['spark_n'] / r['spark_s']:,.0f} | "
-                     f"{r['spark_mismatches']} differ from DuckDB |")
+        which = "the same patients" if r["spark_n"] >= n else f"first {r['spark_n']:,}"
+        cpu = f" ({r['spark_cpu_s']:.1f} CPU-s)" if r.get("spark_cpu_s") is not None else ""
+        lines.append(f"| `spine` on Spark local mode (`local[2]`), {which}, full query, "
+                     f"results to Parquet (JVM start, {r['spark_jvm_s']:.1f} s, not "
+                     f"included) | {r['spark_s']:.1f} s{cpu} | "
+                     f"{r['spark_n'] / r['spark_s']:,.0f} | {r['spark_mismatches']} "
+                     "differences from DuckDB's full query (codes, missing, fired, "
+                     "undetermined, scores) |")
     if "big_s" in r:
         lines.append(f"| `spine` on DuckDB, {r['big_n']:,} patients from Parquet to Parquet "
                      f"| {r['big_s']:.1f} s | {r['big_n'] / r['big_s']:,.0f} | peak resident "
@@ -438,7 +516,8 @@ def markdown(r: dict[str, Any]) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=1_000_000)
-    p.add_argument("--spark-n", type=int, default=100_000)
+    p.add_argument("--spark-n", type=int, default=1_000_000,
+                   help="patients run on Spark (0: none; >= --n: all, the same file)")
     p.add_argument("--big", type=int, default=10_000_000)
     p.add_argument("--repeat", type=int, default=3, help="runs of each DuckDB query")
     p.add_argument("--cache", type=Path, help="keep the generated patients here, or read "
