@@ -15,7 +15,8 @@ Steps (one run, side by side):
    ``population.generate``) and write them to Parquet (the nested layout);
 2. ``spine`` over them on DuckDB (read from Parquet) and on the Python fast path
    (``Guideline.codes``, the engine's generated code, records in memory, in ``--repeat``
-   parts, one after each round of DuckDB runs); every patient's codes compared. DuckDB
+   parts, one after each round of DuckDB runs; in a process of its own that holds the
+   records, ``python_worker``); every patient's codes compared. DuckDB
    runs two queries: the codes-only query (``outputs=("codes",)``, what the fast path
    computes) and the full one (codes, missing requests, fired and undetermined rules,
    scores); both timed (wall and CPU seconds of the process, the
@@ -24,7 +25,10 @@ Steps (one run, side by side):
    compiled to SQL (the query of the hand-written one's outputs, codes and missing, and the
    full query) and as SQL written by hand, on the same Parquet, interleaved; codes
    compared;
-4. Spark local mode: ``spine`` over the first ``--spark-n`` patients, compared with DuckDB;
+4. Spark local mode (``local[2]``): ``spine`` (full query) over the first ``--spark-n``
+   patients (the same Parquet file when ``--spark-n`` >= ``--n``), results written to
+   Parquet, timed apart from the JVM's start, CPU seconds of the JVM; compared with
+   DuckDB's full query patient by patient (codes, missing, fired, undetermined, scores);
 5. memory: the Parquet repeated to ``--big`` patients (10 M), ``spine`` run by DuckDB in a
    fresh process with results written to Parquet; its peak resident memory measured.
 """
@@ -185,23 +189,61 @@ def generate(n: int, path: Path) -> tuple[list[Any], float]:
     return records, time.perf_counter() - start
 
 
-def cached(n: int, cache: Path | None, tmp: Path) -> tuple[list[Any], Path, float | None]:
-    """The generated patients and their Parquet file: made in ``tmp``, or kept in (and
-    read back from) ``cache`` (the generation is deterministic: same ``n``, same
-    patients). The generation time is None when read back."""
+def cached(n: int, cache: Path | None, tmp: Path) -> tuple[Path, Path, float | None]:
+    """The generated patients' Parquet file and pickled records: made in ``tmp``, or kept
+    in (and read back from) ``cache`` (the generation is deterministic: same ``n``, same
+    patients). The generation time is None when read back. The records are read by the
+    Python worker only (``python_worker``)."""
     if cache is None:
-        parquet = tmp / "patients.parquet"
-        records, seconds = generate(n, parquet)
-        return records, parquet, seconds
-    cache.mkdir(parents=True, exist_ok=True)
-    parquet, pickled = cache / f"patients-{n}.parquet", cache / f"patients-{n}.pickle"
-    if parquet.exists() and pickled.exists():
-        with pickled.open("rb") as f:
-            return pickle.load(f), parquet, None  # (our own file, written below)
+        parquet, pickled = tmp / "patients.parquet", tmp / "patients.pickle"
+    else:
+        cache.mkdir(parents=True, exist_ok=True)
+        parquet, pickled = cache / f"patients-{n}.parquet", cache / f"patients-{n}.pickle"
+        if parquet.exists() and pickled.exists():
+            return parquet, pickled, None
     records, seconds = generate(n, parquet)
     with pickled.open("wb") as f:
         pickle.dump(records, f, protocol=pickle.HIGHEST_PROTOCOL)
-    return records, parquet, seconds
+    return parquet, pickled, seconds
+
+
+def python_worker(pickled: str, parts: int) -> int:
+    """The Python fast path in a process of its own, holding the records (3 GB for 1 M
+    patients), so that DuckDB's process does not carry them (in one process, DuckDB's
+    query ran 5 to 30 % slower beside them). Reads commands on stdin: ``part I`` (the
+    I-th of ``parts`` parts of ``spine``; answers wall and CPU seconds), ``kernel`` (the
+    kernel over the first 200,000; answers seconds), ``dump PATH`` (every patient's
+    sorted codes, pickled)."""
+    from spinerules.api import load, loads
+
+    with open(pickled, "rb") as f:
+        records = pickle.load(f)  # (our own file, written by ``cached``)
+    spine = load("spine", warm=True)
+    kernel = loads(KERNEL, name="kernel.rules")
+    size = -(-len(records) // parts)
+    out: dict[str, dict[str, list[str]]] = {"spine": {}, "kernel": {}}
+    print("ready", flush=True)
+    for line in sys.stdin:
+        cmd, *rest = line.split()
+        if cmd == "part":
+            i = int(rest[0])
+            start, cpu = time.perf_counter(), cpu_s()
+            codes = [spine.codes(r, as_of=AS_OF) for r in records[i * size:(i + 1) * size]]
+            wall, cpu = time.perf_counter() - start, cpu_s() - cpu
+            out["spine"].update((r.id, sorted(c)) for r, c in
+                                zip(records[i * size:(i + 1) * size], codes, strict=True))
+            print(wall, cpu, flush=True)
+        elif cmd == "kernel":
+            start = time.perf_counter()
+            codes = [kernel.codes(r, as_of=AS_OF) for r in records[:200_000]]
+            wall = time.perf_counter() - start
+            out["kernel"] = {r.id: sorted(c) for r, c in zip(records, codes, strict=False)}
+            print(wall, flush=True)
+        elif cmd == "dump":
+            with open(rest[0], "wb") as f:
+                pickle.dump(out, f, protocol=pickle.HIGHEST_PROTOCOL)
+            print("done", flush=True)
+    return 0
 
 
 def duck_codes(con: Any, sql: str) -> tuple[dict[str, list[str]], float, float]:
@@ -248,10 +290,23 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     res: dict[str, Any] = {"n": args.n, "machine": f"{os.cpu_count()} CPUs",
                            "date": datetime.date.today().isoformat(), "repeat": args.repeat}
     tmp = Path(tempfile.mkdtemp(prefix="spinerules-pop-"))
-    records, parquet, res["generate_s"] = cached(args.n, args.cache, tmp)
+    parquet, pickled, res["generate_s"] = cached(args.n, args.cache, tmp)
     print(f"{args.n:,} patients: generated in {res['generate_s'] or 0:.1f} s"
           if res["generate_s"] is not None else f"{args.n:,} patients read from the cache",
           flush=True)
+    worker = subprocess.Popen([sys.executable, __file__, "--python-worker", str(pickled),
+                               str(args.repeat)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert worker.stdin is not None and worker.stdout is not None
+
+    def ask(cmd: str) -> list[str]:
+        assert worker.stdin is not None and worker.stdout is not None
+        worker.stdin.write(cmd + "\n")
+        worker.stdin.flush()
+        return worker.stdout.readline().split()
+
+    # (the worker reads the records before anything is timed)
+    assert worker.stdout.readline().strip() == "ready", "the Python worker did not start"
     con = duckdb.connect(config={"threads": 2})
     con.sql(f"CREATE VIEW patients AS SELECT * FROM read_parquet('{parquet}')")
     spine = load("spine", warm=True)
@@ -259,14 +314,11 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     codes_q = compile_guideline(spine, as_of=AS_OF, outputs=("codes",))
     # the Python fast path over all the records, in `repeat` parts, one after each round
     # of the DuckDB queries: both measured under the same conditions of the machine
-    py: list[list[str]] = []
     parts: list[tuple[float, float]] = []
-    size = -(-len(records) // args.repeat)
 
     def python_part(i: int) -> None:
-        start, cpu = time.perf_counter(), cpu_s()
-        py.extend(spine.codes(r, as_of=AS_OF) for r in records[i * size:(i + 1) * size])
-        parts.append((time.perf_counter() - start, cpu_s() - cpu))
+        wall, cpu = ask(f"part {i}")
+        parts.append((float(wall), float(cpu)))
 
     duck = interleaved(con, {"duckdb_codes": codes_q.sql(pretty=False),
                              "duckdb_full": q.sql(pretty=False)}, args.repeat, res, python_part)
@@ -275,53 +327,125 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     res["python_parts"] = [round(w, 2) for w, _ in parts]
     print(f"python fast path spine: {res['python_s']:.1f} s (parts {res['python_parts']})",
           flush=True)
-    for name in ("duckdb_codes", "duckdb_full"):
-        res[f"{name}_mismatches"] = sum(
-            1 for r, c in zip(records, py, strict=True) if sorted(c) != sorted(duck[name][r.id]))
     kernel = loads(KERNEL, name="kernel.rules")
     kq = compile_guideline(kernel, as_of=AS_OF, outputs=("codes", "missing"))
     kfull = compile_guideline(kernel, as_of=AS_OF)
     k = interleaved(con, {"kernel_generated": kq.sql(pretty=False), "kernel_hand": HAND_SQL,
                           "kernel_generated_full": kfull.sql(pretty=False)},
                     max(args.repeat, 3), res)
+    res["kernel_python_s_200k"] = float(ask("kernel")[0])
+    ask(f"dump {tmp / 'python.pickle'}")
+    worker.stdin.close()
+    worker.wait(timeout=600)
+    with (tmp / "python.pickle").open("rb") as f:
+        py = pickle.load(f)  # (written by our worker just above)
+    for name in ("duckdb_codes", "duckdb_full"):
+        res[f"{name}_mismatches"] = abs(len(py["spine"]) - len(duck[name])) + sum(
+            1 for key, c in py["spine"].items() if c != sorted(duck[name].get(key) or []))
     gen, hand = k["kernel_generated"], k["kernel_hand"]
     res["kernel_mismatches"] = sum(1 for key, v in gen.items() if sorted(v) != sorted(hand[key]))
     res["kernel_full_mismatches"] = sum(
         1 for key, v in k["kernel_generated_full"].items() if sorted(v) != sorted(hand[key]))
-    start = time.perf_counter()
-    kpy = [kernel.codes(r, as_of=AS_OF) for r in records[:200_000]]
-    res["kernel_python_s_200k"] = time.perf_counter() - start
-    res["kernel_python_mismatches"] = sum(1 for r, c in zip(records, kpy, strict=False)
-                                          if sorted(c) != sorted(gen[r.id]))
+    res["kernel_python_mismatches"] = sum(1 for key, c in py["kernel"].items()
+                                          if c != sorted(gen[key]))
     print(f"kernel: mismatches {res['kernel_mismatches']} (full "
           f"{res['kernel_full_mismatches']})", flush=True)
-    records.clear()  # (the memory back before the next steps)
     py.clear()
     if args.spark_n:
-        res.update(spark(con, spine, q, duck["duckdb_full"], args.spark_n, tmp))
+        res.update(spark(con, spine, parquet, args.n, args.spark_n, tmp))
     if args.big:
         res.update(big(parquet, args.n, args.big, tmp))
     return res
 
 
-def spark(con: Any, spine: Any, q: Any, duck: dict[str, list[str]], n: int,
+def tree_cpu_s(pid: int) -> float | None:
+    """CPU seconds of process ``pid`` and of all its descendants (Linux ``/proc``; None
+    elsewhere): the JVM that PySpark starts is a child of this process, not waited for."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    try:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+            cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    except OSError:
+        return None
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += cpu.get(p, 0.0)
+        todo.extend(children.get(p, []))
+    return total
+
+
+PARITY_SQL = """
+WITH d AS ({duck}), s AS (SELECT * FROM read_parquet('{spark}/*.parquet'))
+SELECT count(*) FILTER (WHERE d.__row IS NULL OR s.__row IS NULL
+                          OR d.patient IS DISTINCT FROM s.patient) AS unmatched,
+  count(*) FILTER (WHERE list_sort(d.codes) IS DISTINCT FROM list_sort(s.codes)) AS codes,
+  count(*) FILTER (WHERE list_sort(d.missing) IS DISTINCT FROM list_sort(s.missing))
+    AS missing,
+  count(*) FILTER (WHERE list_sort(d.fired) IS DISTINCT FROM list_sort(s.fired)) AS fired,
+  count(*) FILTER (WHERE list_sort(d.undetermined) IS DISTINCT FROM list_sort(s.undetermined))
+    AS undetermined,
+  count(*) FILTER (WHERE list_sort(d.scores) IS DISTINCT FROM list_sort(s.scores)) AS scores,
+  count(s.__row) AS spark_rows, count(d.__row) AS duck_rows
+FROM d FULL OUTER JOIN s ON d.__row = s.__row
+"""
+
+
+def spark(con: Any, spine: Any, parquet: Path, n_all: int, n: int,
           tmp: Path) -> dict[str, Any]:
+    """``spine`` on Spark local mode (``local[2]``) over the first ``n`` patients (all of
+    them, the same Parquet file as DuckDB's, when ``n >= n_all``), its results written to
+    Parquet; then compared with DuckDB's full query patient by patient (``__row``): codes,
+    missing requests, fired and undetermined rules, scores. The JVM's start is timed apart;
+    the query's time covers planning, code generation, reading and writing Parquet."""
     from spinerules.population.run import spark_session
     from spinerules.population.sql import compile_guideline
 
-    part = tmp / "spark.parquet"
-    con.sql(f"COPY (SELECT * FROM patients WHERE __row < {n}) TO '{part}' (FORMAT parquet)")
-    session = spark_session("local[2]")
+    source = parquet
+    if n < n_all:
+        source = tmp / "spark.parquet"
+        con.sql(f"COPY (SELECT * FROM patients WHERE __row < {n}) TO '{source}' "
+                "(FORMAT parquet)")
     start = time.perf_counter()
-    session.read.parquet(str(part)).createOrReplaceTempView("patients")
+    session = spark_session("local[2]")
+    jvm_s = time.perf_counter() - start
+    jvm = session.sparkContext._gateway.proc  # (the spark-submit process, the JVM under it)
+    cpu0 = tree_cpu_s(jvm.pid) if jvm is not None else None
+    out = tmp / "spark-results"
+    start = time.perf_counter()
+    session.read.parquet(str(source)).createOrReplaceTempView("patients")
     sq = compile_guideline(spine, dialect="spark", as_of=AS_OF)
-    rows = session.sql(sq.sql(pretty=False)).select("patient", "codes").collect()
+    session.sql(sq.sql(pretty=False)).write.mode("overwrite").parquet(str(out))
     seconds = time.perf_counter() - start
+    cpu1 = tree_cpu_s(jvm.pid) if jvm is not None else None
     session.stop()
-    wrong = sum(1 for r in rows if sorted(r["codes"]) != sorted(duck[r["patient"]]))
-    print(f"spark {n:,}: {seconds:.1f} s, mismatches {wrong}", flush=True)
-    return {"spark_n": n, "spark_s": seconds, "spark_mismatches": wrong,
-            "spark_rows": len(rows)}
+    where = f" WHERE __row < {n}" if n < n_all else ""
+    con.sql(f"CREATE OR REPLACE TEMP VIEW spark_subset AS SELECT * FROM patients{where}")
+    duck_q = compile_guideline(spine, as_of=AS_OF, relation="spark_subset").sql(pretty=False)
+    names = ("unmatched", "codes", "missing", "fired", "undetermined", "scores",
+             "spark_rows", "duck_rows")
+    counts = dict(zip(names, con.execute(PARITY_SQL.format(duck=duck_q, spark=out))
+                      .fetchall()[0], strict=True))
+    res: dict[str, Any] = {"spark_n": n, "spark_s": seconds, "spark_jvm_s": jvm_s,
+                           "spark_cpu_s": None if cpu0 is None or cpu1 is None
+                           else cpu1 - cpu0,
+                           "spark_parity": counts,
+                           "spark_mismatches": sum(counts[k] for k in names[:6])
+                           + abs(counts["spark_rows"] - n) + abs(counts["duck_rows"] - n)}
+    print(f"spark {n:,}: JVM start {jvm_s:.1f} s, query {seconds:.1f} s wall "
+          f"({res['spark_cpu_s'] or 0:.1f} CPU-s of the JVM), differences from DuckDB "
+          f"{counts}", flush=True)
+    return res
 
 
 BIG_SCRIPT = r'''
@@ -403,9 +527,14 @@ def markdown(r: dict[str, Any]) -> str:
         "differ from DuckDB |",
     ]
     if "spark_s" in r:
-        lines.append(f"| `spine` on Spark local mode (`local[2]`), first {r['spark_n']:,} | "
-                     f"{r['spark_s']:.1f} s | {r['spark_n'] / r['spark_s']:,.0f} | "
-                     f"{r['spark_mismatches']} differ from DuckDB |")
+        which = "the same patients" if r["spark_n"] >= n else f"first {r['spark_n']:,}"
+        cpu = f" ({r['spark_cpu_s']:.1f} CPU-s)" if r.get("spark_cpu_s") is not None else ""
+        lines.append(f"| `spine` on Spark local mode (`local[2]`), {which}, full query, "
+                     f"results to Parquet (JVM start, {r['spark_jvm_s']:.1f} s, not "
+                     f"included) | {r['spark_s']:.1f} s{cpu} | "
+                     f"{r['spark_n'] / r['spark_s']:,.0f} | {r['spark_mismatches']} "
+                     "differences from DuckDB's full query (codes, missing, fired, "
+                     "undetermined, scores) |")
     if "big_s" in r:
         lines.append(f"| `spine` on DuckDB, {r['big_n']:,} patients from Parquet to Parquet "
                      f"| {r['big_s']:.1f} s | {r['big_n'] / r['big_s']:,.0f} | peak resident "
@@ -436,9 +565,12 @@ def markdown(r: dict[str, Any]) -> str:
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["--python-worker"]:
+        return python_worker(sys.argv[2], int(sys.argv[3]))
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=1_000_000)
-    p.add_argument("--spark-n", type=int, default=100_000)
+    p.add_argument("--spark-n", type=int, default=1_000_000,
+                   help="patients run on Spark (0: none; >= --n: all, the same file)")
     p.add_argument("--big", type=int, default=10_000_000)
     p.add_argument("--repeat", type=int, default=3, help="runs of each DuckDB query")
     p.add_argument("--cache", type=Path, help="keep the generated patients here, or read "

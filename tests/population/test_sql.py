@@ -135,8 +135,49 @@ rule r_score:
     # `unknown x` is never unknown: with the pain unrecorded the `unless` holds, decided
     assert "older" not in by["f"]["codes"] and "r_known" not in by["f"]["undetermined"]
     # `any` and `all` over the fractures are read in one pass (two bits each, OR-ed over
-    # the list): an empty list makes `all` true and `any` false, an unknown list neither
-    assert q.sql().count("LIST_BIT_OR(") == 1
+    # the list exploded to rows, per patient): an empty list makes `all` true and `any`
+    # false, an unknown list neither
+    text = q.sql()
+    assert text.count("BIT_OR(") == 1 and "LIST_BIT_OR(" not in text and "__quant0" in text
     assert "all_junction" in by["g"]["codes"] and "r_any" not in by["g"]["fired"]
     assert {"r_any", "r_all"} <= set(by["a"]["undetermined"])
     assert "r_all" in by["c"]["undetermined"]
+
+
+def test_quantifiers_reading_the_record_agree_when_read_from_the_exploded_list() -> None:
+    """The top level's packed quantifiers are read from the list exploded to rows: a
+    condition that also reads the record (a field, a nested quantifier over the whole
+    list) gets those columns beside the element."""
+    g = spinerules.loads(HEAD + """
+rule r_any:
+  when any(f in patient.fractures: f.height_loss_pct > 20 % and patient.age >= 65 years)
+  recommend old_loss cite S
+rule r_all:
+  when all(f in patient.fractures: f.level in T11..L2 or patient.symptoms.pain_score > 5)
+  recommend all_junction cite S
+rule r_nested:
+  when any(f in patient.fractures: f.height_loss_pct > 20 %
+           and any(g in patient.fractures: g.marrow_edema))
+  recommend nested cite S
+""")
+    pats = [
+        {"id": "a"},
+        {"id": "b", "age": 70, "fractures": [{"height_loss_pct": 30}, {}]},
+        {"id": "c", "age": 60, "fractures": [{"height_loss_pct": 30, "marrow_edema": True}]},
+        {"id": "d", "fractures": [{"height_loss_pct": 30, "level": "C3"}],
+         "symptoms": {"pain_score": 7}},
+        {"id": "e", "age": 80, "fractures": []},
+        {"id": "f", "age": 80, "fractures": [{"height_loss_pct": 50, "level": "L1"},
+                                             {"marrow_edema": False}]},
+    ]
+    records = [load_record(g.record_type, p) for p in pats]
+    q = compile_guideline(g, as_of=AS_OF)
+    assert "__quant0" in q.sql() and "LIST_BIT_OR(" not in q.sql()
+    ids = frozenset(r.rule_id for r in q.rules)
+    expected = [python_row(g, r, AS_OF, ids) for r in records]
+    got = run_duckdb(g, records)
+    n, mismatches, examples = compare(expected, got)
+    assert (n, mismatches) == (len(pats), {}), examples
+    codes = {r["patient"]: sorted(r["codes"]) for r in got}
+    assert codes == {"a": [], "b": ["old_loss"], "c": ["nested"], "d": ["all_junction"],
+                     "e": ["all_junction"], "f": ["old_loss"]}
