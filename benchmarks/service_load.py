@@ -347,9 +347,9 @@ def write_section(path: Path, tables_: list[Table]) -> None:
              "drives it; see the script for the method. The machine's two CPUs are shared "
              "with other virtual machines of the host: the server's CPU time per call, for "
              "the same work, moves from hour to hour, and the latency with it (the runs' "
-             "table shows both). On the day these figures were written, 13 runs of the "
-             "same code: at 1.8 to 2.2 ms of server CPU per call, p99 32 to 47 ms (6 runs); "
-             "at 2.5 to 3.2 ms, 44 to 76 ms (7 runs, 1 under 50 ms).", ""]
+             "table shows both). On the day these figures were written, 13 runs of this "
+             "benchmark with the same code: at 1.8 to 2.2 ms of server CPU per call, p99 32 "
+             "to 47 ms (5 runs); at 2.5 to 3.2 ms, 44 to 76 ms (8 runs, 2 under 50 ms).", ""]
     block += [t.markdown(3) for t in tables_]
     section = "\n".join(block).rstrip() + "\n"
     head = f"## {SECTION}\n"
