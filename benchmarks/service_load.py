@@ -43,6 +43,13 @@ TARGET_RPS = 500.0
 START_TIMEOUT_S = 120.0
 CALL_TIMEOUT_S = 30.0
 SECTION = "Service under load (CDS Hooks)"
+#: the paragraph under the section's heading (here and in ``benchmarks/run.py``)
+INTRO = ("Written by `python benchmarks/service_load.py` (also the `service` part of "
+         "`benchmarks/run.py`). One command starts `spinerules serve` on loopback and drives "
+         "it; see the script for the method. The machine's two CPUs are shared with other "
+         "virtual machines of the host: the server's CPU time per call, for the same work, "
+         "moves from hour to hour, and the latency with it (the runs' table shows both; "
+         "`benchmarks/README.md` records how far it moved over a day of runs).")
 
 
 def _free_port() -> int:
@@ -341,15 +348,7 @@ def tables(r: dict[str, Any]) -> list[Table]:
 def write_section(path: Path, tables_: list[Table]) -> None:
     """Replace (or add, before the machine table) this benchmark's section of the report."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n"
-    block = [f"## {SECTION}", "",
-             "Written by `python benchmarks/service_load.py` (also the `service` part of "
-             "`benchmarks/run.py`). One command starts `spinerules serve` on loopback and "
-             "drives it; see the script for the method. The machine's two CPUs are shared "
-             "with other virtual machines of the host: the server's CPU time per call, for "
-             "the same work, moves from hour to hour, and the latency with it (the runs' "
-             "table shows both). On the day these figures were written, 13 runs of this "
-             "benchmark with the same code: at 1.8 to 2.2 ms of server CPU per call, p99 32 "
-             "to 47 ms (5 runs); at 2.5 to 3.2 ms, 44 to 76 ms (8 runs, 2 under 50 ms).", ""]
+    block = [f"## {SECTION}", "", INTRO, ""]
     block += [t.markdown(3) for t in tables_]
     section = "\n".join(block).rstrip() + "\n"
     head = f"## {SECTION}\n"
