@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import enum
 import re
+import sys
 import threading
 from collections.abc import Callable, Hashable, Iterator
 from operator import itemgetter
@@ -53,7 +54,7 @@ from spinerules.engine.result import (
     ScoreResult,
     Undetermined,
 )
-from spinerules.engine.trace import Because, RuleOutcome, Trace
+from spinerules.engine.trace import Because, Deferred, RuleOutcome, Trace
 from spinerules.engine.values import UNDECIDED, Bounded, SumBands, Unknown, k_not
 from spinerules.lang import nodes as n
 from spinerules.lang.units import DISPLAY, format_quantity
@@ -1159,7 +1160,7 @@ class _Run:
                 rule=rule.rule_id, location=rp.location, status=status, codes=rp.codes,
                 facts=self.trace_facts(value.paths) if isinstance(value, Unknown) else (),
                 atoms=atoms, binding=binding, details=rp.pick(details),
-                reasons=tuple(rp.why(env))))
+                reasons=Deferred(_explain, (rp.why, env))))
 
     def finish(self, env: Env) -> tuple[tuple[Recommendation, ...], tuple[MissingData, ...]]:
         recs = [r for _, _, r in sorted(
@@ -1232,6 +1233,17 @@ class _Run:
             citations=tuple(cites.values()))
 
 
+def _explain(args: tuple[Callable[[Env], list[str]], Env]) -> list[str]:
+    """A rule's reasons (``RuleOutcome.reasons``), worked out when first read, after the
+    evaluation: from the same values, with the step budget lifted (``run``). An error in a
+    part that no condition needed to read becomes a line that says so."""
+    why, env = args
+    try:
+        return why(env)
+    except (EvaluationError, BudgetExceededError, RecursionError) as exc:
+        return [f"- (the explanation could not be worked out: {exc})"]
+
+
 class _OutOfStep(Exception):
     """Generated decisions out of step with the plan's walk (never expected)."""
 
@@ -1268,6 +1280,8 @@ def run(plan: Plan, checked: Checked, record: Any, *, as_of: datetime.date,
             state.snapshots = plan.values(record, as_of, budget)
         state.block(plan.block, env, (), "")
     recs, missing = state.finish(env)
+    if trace:  # the reasons are worked out when read (``_explain``): no budget left to hit
+        env.root.budget = sys.maxsize
     return Result(
         guideline=guideline_info, patient=patient_id, as_of=as_of.isoformat(),
         recommendations=recs, missing=missing, scores=dict(sorted(state.scores.items())),

@@ -7,6 +7,7 @@ is recorded and nothing extra is computed for rules that do not fire.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -23,9 +24,41 @@ class Because:
         return {"expression": self.expression, "value": self.value}
 
 
+class Deferred:
+    """A rule's reasons, worked out when first read (``RuleOutcome.reasons``).
+
+    The reasons of every rule of a trace are lines of text, often several defines deep;
+    most callers read those of one or two rules (``explain``), or none (``to_json``). So
+    the evaluation keeps what makes them (``why``, and the evaluation's environment, whose
+    values are all computed by then) instead of the lines. The lines are the same whenever
+    they are made: the record, ``as_of`` and every value they show are fixed when the
+    evaluation returns. A problem in making them (an evaluation error in a part no
+    condition needed) becomes a line that says so. Pickled, it is the lines.
+    """
+
+    __slots__ = ("_args", "_why")
+
+    def __init__(self, why: Callable[[Any], list[str]], args: Any) -> None:
+        self._why = why
+        self._args = args
+
+    def __call__(self) -> tuple[str, ...]:
+        return tuple(self._why(self._args))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (tuple, (self(),))
+
+
+def _reasons_of(value: tuple[str, ...] | Deferred) -> tuple[str, ...]:
+    return value if type(value) is tuple else value()  # type: ignore[operator]
+
+
 @attrs.frozen(kw_only=True)
 class RuleOutcome:
-    """One rule (or score) in one loop iteration: ``fire``, ``skip`` or ``unknown``."""
+    """One rule (or score) in one loop iteration: ``fire``, ``skip`` or ``unknown``.
+
+    ``reasons`` (the deciding conditions, indented under defines) may be given as a
+    :class:`Deferred`: worked out on first read, then kept."""
 
     rule: str
     location: str
@@ -35,7 +68,18 @@ class RuleOutcome:
     atoms: tuple[tuple[str, Any, bool], ...]  # (condition, value, value it needs)
     binding: tuple[Because, ...] = ()
     details: tuple[str, ...] = ()  # per atom: "x is 6 weeks; needs >= 12 weeks" or ""
-    reasons: tuple[str, ...] = ()  # the deciding conditions, indented under defines
+    given_reasons: tuple[str, ...] | Deferred = attrs.field(
+        default=(), alias="reasons", eq=_reasons_of, repr=lambda r: repr(_reasons_of(r)))
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """The deciding conditions, indented under defines (``explain``)."""
+        given = self.given_reasons
+        if type(given) is tuple:
+            return given
+        lines = _reasons_of(given)
+        object.__setattr__(self, "given_reasons", lines)  # (kept: made once)
+        return lines
 
     def to_json(self) -> dict[str, Any]:
         return {"rule": self.rule, "location": self.location, "status": self.status,
