@@ -1,4 +1,5 @@
-"""A rule's reasons in a trace are worked out when first read (``trace.Deferred``): they must
+"""A rule's reasons (and details) in a trace are worked out when first read
+(``trace.Deferred``): they must
 be the same lines whenever they are read (right away, after other evaluations, from another
 thread, after pickling), compare and print as lines, and never fail the reader."""
 
@@ -33,9 +34,9 @@ def _records(g: spinerules.Guideline) -> list[dict[str, object]]:
     return out
 
 
-def _reasons(r: spinerules.Result) -> list[tuple[str, ...]]:
+def _reasons(r: spinerules.Result) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
     assert r.trace is not None
-    return [o.reasons for o in r.trace.outcomes]
+    return [(o.reasons, o.details) for o in r.trace.outcomes]
 
 
 @pytest.mark.parametrize("name", ["vcf", "spine"])
@@ -44,7 +45,8 @@ def test_reasons_are_the_same_whenever_they_are_read(name: str) -> None:
     records = _records(g)
     assert len(records) >= 5, name
     read_now = [_reasons(g.evaluate(d, as_of=AS_OF, trace=True)) for d in records]
-    assert any(any(lines) for lines in read_now[0]), "the trace has reasons"
+    assert any(reasons for reasons, _ in read_now[0]), "the trace has reasons"
+    assert any(any(details) for _, details in read_now[0]), "the trace has details"
     # every result made first, read after all the evaluations (the last one's values and
     # environments are the newest in the process)
     later = [g.evaluate(d, as_of=AS_OF, trace=True) for d in records]
@@ -56,7 +58,7 @@ def test_reasons_read_from_threads_are_the_same() -> None:
     data = _records(g)[0]
     expected = _reasons(g.evaluate(data, as_of=AS_OF, trace=True))
     result = g.evaluate(data, as_of=AS_OF, trace=True)
-    got: list[list[tuple[str, ...]]] = []
+    got: list[list[tuple[tuple[str, ...], tuple[str, ...]]]] = []
     threads = [threading.Thread(target=lambda: got.append(_reasons(result))) for _ in range(4)]
     for t in threads:
         t.start()
@@ -72,9 +74,11 @@ def test_a_pickled_trace_holds_the_lines() -> None:
     assert result.trace is not None
     unread = result.trace.outcomes[0]
     assert isinstance(unread.given_reasons, Deferred)
+    assert isinstance(unread.given_details, Deferred)
     copy = pickle.loads(pickle.dumps(result.trace))
-    assert all(type(o.given_reasons) is tuple for o in copy.outcomes)
-    assert [o.reasons for o in copy.outcomes] == _reasons(result)
+    assert all(type(o.given_reasons) is tuple and type(o.given_details) is tuple
+               for o in copy.outcomes)
+    assert _reasons(result) == [(o.reasons, o.details) for o in copy.outcomes]
     assert copy.outcomes == result.trace.outcomes  # (equality reads the lines)
 
 

@@ -929,13 +929,13 @@ class _Run:
         for sp in block.scores:
             self.score(sp, env, binding, suffix)
         shown: list[tuple[str, Any, bool]] = []
-        details: list[str] = []
+        details: Any = None
         becauses: list[Because | None] = []
         if self.tracing:  # every atom of the block, each shown once
             env.vals = self.take(block.key, index)
             shown = [(a.text, a.show((a.traced or a.thunk)(env)), a.polarity)
                      for a in block.slots]
-            details = [a.detail(env) if a.detail is not None else "" for a in block.slots]
+            details = _Details(block.slots, env)  # (made when a rule's are first read)
             becauses = [None] * len(shown)  # made as rules fire, shared between them
         for rp in block.rules:
             self.rule(rp, env, binding, shown, details, becauses)
@@ -1100,7 +1100,7 @@ class _Run:
                 atoms=tuple((b.expression, b.value, True) for b in because), binding=binding))
 
     def rule(self, rp: RulePlan, env: Env, binding: tuple[Because, ...],
-             shown: list[tuple[str, Any, bool]], details: list[str],
+             shown: list[tuple[str, Any, bool]], details: Any,
              becauses: list[Because | None], decided: Any = None) -> None:
         """Run one rule; when tracing, ``shown``, ``details`` and ``becauses`` are its
         block's atoms (the last filled in as rules fire). ``decided``: its condition's
@@ -1159,7 +1159,7 @@ class _Run:
             self.outcomes.append(RuleOutcome(
                 rule=rule.rule_id, location=rp.location, status=status, codes=rp.codes,
                 facts=self.trace_facts(value.paths) if isinstance(value, Unknown) else (),
-                atoms=atoms, binding=binding, details=rp.pick(details),
+                atoms=atoms, binding=binding, details=Deferred(_picked, (rp.pick, details)),
                 reasons=Deferred(_explain, (rp.why, env))))
 
     def finish(self, env: Env) -> tuple[tuple[Recommendation, ...], tuple[MissingData, ...]]:
@@ -1231,6 +1231,34 @@ class _Run:
             code=ASK_CODE, text=ASK_TEXT, facts=tuple(sorted(facts)),
             waiting=tuple(dict.fromkeys(waiting)), rule="", location="",
             citations=tuple(cites.values()))
+
+
+class _Details:
+    """The details of a block's atoms ("x is 6 weeks; needs >= 12 weeks", or ""), made
+    once, when the first of its rules' ``RuleOutcome.details`` is read."""
+
+    __slots__ = ("env", "lines", "slots")
+
+    def __init__(self, slots: tuple[Atom, ...], env: Env) -> None:
+        self.slots = slots
+        self.env = env
+        self.lines: list[str] | None = None
+
+    def get(self) -> list[str]:
+        lines = self.lines
+        if lines is None:
+            env = self.env
+            try:
+                lines = [a.detail(env) if a.detail is not None else "" for a in self.slots]
+            except (EvaluationError, BudgetExceededError, RecursionError):
+                lines = [""] * len(self.slots)  # (the reasons say what went wrong)
+            self.lines = lines
+        return lines
+
+
+def _picked(args: tuple[Callable[[list[str]], tuple[str, ...]], _Details]) -> tuple[str, ...]:
+    pick, details = args
+    return pick(details.get())
 
 
 def _explain(args: tuple[Callable[[Env], list[str]], Env]) -> list[str]:

@@ -7,7 +7,7 @@ is recorded and nothing extra is computed for rules that do not fire.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -25,7 +25,8 @@ class Because:
 
 
 class Deferred:
-    """A rule's reasons, worked out when first read (``RuleOutcome.reasons``).
+    """A rule's reasons, worked out when first read (``RuleOutcome.reasons``; its
+    ``details`` likewise).
 
     The reasons of every rule of a trace are lines of text, often several defines deep;
     most callers read those of one or two rules (``explain``), or none (``to_json``). So
@@ -38,7 +39,7 @@ class Deferred:
 
     __slots__ = ("_args", "_why")
 
-    def __init__(self, why: Callable[[Any], list[str]], args: Any) -> None:
+    def __init__(self, why: Callable[[Any], Iterable[str]], args: Any) -> None:
         self._why = why
         self._args = args
 
@@ -57,8 +58,8 @@ def _reasons_of(value: tuple[str, ...] | Deferred) -> tuple[str, ...]:
 class RuleOutcome:
     """One rule (or score) in one loop iteration: ``fire``, ``skip`` or ``unknown``.
 
-    ``reasons`` (the deciding conditions, indented under defines) may be given as a
-    :class:`Deferred`: worked out on first read, then kept."""
+    ``reasons`` (the deciding conditions, indented under defines) and ``details`` may be
+    given as a :class:`Deferred`: worked out on first read, then kept."""
 
     rule: str
     location: str
@@ -67,9 +68,22 @@ class RuleOutcome:
     facts: tuple[str, ...]
     atoms: tuple[tuple[str, Any, bool], ...]  # (condition, value, value it needs)
     binding: tuple[Because, ...] = ()
-    details: tuple[str, ...] = ()  # per atom: "x is 6 weeks; needs >= 12 weeks" or ""
+    # per atom: "x is 6 weeks; needs >= 12 weeks" or "" (``details``)
+    given_details: tuple[str, ...] | Deferred = attrs.field(
+        default=(), alias="details", eq=_reasons_of, repr=lambda r: repr(_reasons_of(r)))
     given_reasons: tuple[str, ...] | Deferred = attrs.field(
         default=(), alias="reasons", eq=_reasons_of, repr=lambda r: repr(_reasons_of(r)))
+
+    @property
+    def details(self) -> tuple[str, ...]:
+        """Per atom, the comparison behind its value ("x is 6 weeks; needs >= 12 weeks"),
+        or "" (``explain``)."""
+        given = self.given_details
+        if type(given) is tuple:
+            return given
+        lines = _reasons_of(given)
+        object.__setattr__(self, "given_details", lines)  # (kept: made once)
+        return lines
 
     @property
     def reasons(self) -> tuple[str, ...]:
