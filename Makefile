@@ -22,6 +22,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n auto --dist worksteal
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python benchmarks/run.py
 
 clean:

@@ -42,6 +42,9 @@ def _load() -> str:
     return f"{one:.2f} / {five:.2f}"
 
 
+NO_PEERS = "not measured: the peer engines are not installed (`make bench` installs them)"
+
+
 def _targets(front: dict[str, Any] | None, ev: dict[str, Any] | None) -> Table:
     rows = []
     if front is not None:
@@ -83,6 +86,9 @@ def _targets(front: dict[str, Any] | None, ev: dict[str, Any] | None) -> Table:
             rows.append(["`evaluate(dict)`, trace off, faster than every peer engine",
                          f"< {name}", f"{ev_dict:,.1f} us against {us:,.1f} us",
                          met(ev_dict < us)])
+        else:  # (shown, so that a run without them does not read as a met target)
+            rows.append(["`evaluate(dict)`, trace off, faster than every peer engine",
+                         "< the fastest peer", "not measured", NO_PEERS])
         cd = t[e.CODES_DICT]["us"]
         rows.append(["`codes(dict)` (peer rule set)",
                      f"<= {e.TARGET_CODES_DICT_X_HAND:g}x hand-written",
@@ -100,6 +106,10 @@ def _targets(front: dict[str, Any] | None, ev: dict[str, Any] | None) -> Table:
                          f">= {e.TARGET_CODES_RECORD_X_ZEN_BEST:g}x faster",
                          f"{us / cr:.1f}x faster than {name}",
                          met(us / cr >= e.TARGET_CODES_RECORD_X_ZEN_BEST)])
+        else:
+            rows.append(["`codes(record)` against ZEN at its best",
+                         f">= {e.TARGET_CODES_RECORD_X_ZEN_BEST:g}x faster", "not measured",
+                         NO_PEERS])
         gl = ev.get("guidelines", {})
         if all("rows" in gl.get(k, {}) for k in ("vcf", "spine")):
             ratio = e.spine_per_rule_ratio(ev)
