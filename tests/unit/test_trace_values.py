@@ -141,3 +141,50 @@ def test_values_out_of_step_are_not_used(make: Make) -> None:
         mp.setattr(values, "_fn", wrong)
         result = same_either_way(g, Rec(pain=8))
     assert result.codes() == {"c"}
+
+
+def test_a_trace_reads_known_parts_from_the_values_and_computes_the_rest(make: Make) -> None:
+    # `far` is known from the precomputed values: the closure of the condition reads it
+    # there; `patient.flag` is unknown there, and its closure names the fact
+    g = make("define far: patient.pain >= 7 and patient.age >= 60 years\n"
+             "rule c:\n  when far and patient.flag\n  warn c cite S\n")
+    record = Rec(pain=8, age=70, flag=None)
+    result = same_either_way(g, record)
+    assert result.trace is not None
+    [outcome] = result.trace.outcomes
+    assert outcome.status == "unknown" and outcome.facts == ("flag",)
+    computed: list[int] = []
+    original = ev.Compiler._compile
+
+    def spy(self: Any, e: Any) -> Any:
+        thunk = original(self, e)
+
+        def run(env: Any) -> Any:
+            computed.append(e.nid)
+            return thunk(env)
+        return run
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ev.Compiler, "_compile", spy)
+        fresh = make("define far: patient.pain >= 7 and patient.age >= 60 years\n"
+                     "rule c:\n  when far and patient.flag\n  warn c cite S\n")
+        fresh_far = next(d for d in fresh.checked.defines.values() if d.name == "far")
+        assert everything(fresh.evaluate(record, as_of=AS_OF, trace=True)) == \
+            everything(result)
+        assert fresh_far.expr.nid not in computed  # read from the values
+        computed.clear()
+        closures_only(fresh).evaluate(record, as_of=AS_OF, trace=True)
+        assert fresh_far.expr.nid in computed  # (without them, it is computed)
+
+
+def test_the_strict_reading_never_reads_the_plain_values(make: Make) -> None:
+    # `known x and x` is false in the plain reading when x is missing, and undetermined in
+    # the strict one: the rule is decided (not fired) only by reading the absence as "no",
+    # so the fact is pending; a strict closure that took the plain value would lose it
+    g = make("define treated: known patient.other and patient.other\n"
+             "define plain: patient.pain >= 7\n"
+             "rule c:\n  when plain and not treated\n  warn c cite S\n")
+    result = same_either_way(g, Rec(pain=8, other=None))
+    recs = [r for r in result.recommendations if r.code == "c"]
+    assert recs and recs[0].pending == ("other",), recs
+    result = same_either_way(g, Rec(pain=8, other=False))
+    assert [r.pending for r in result.recommendations if r.code == "c"] == [()]

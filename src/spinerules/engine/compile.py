@@ -175,6 +175,25 @@ class Env:
 
 
 
+_COMPUTED = (n.BoolOp, n.Not, n.IsKnown, n.Compare, n.InRange, n.InSet, n.Arith, n.Neg,
+             n.Quantifier)
+_NOT_THERE = object()
+
+
+def _read_first(nid: int, thunk: Thunk) -> Thunk:
+    """``thunk``, preceded by a look at the block's precomputed values (``Compiler.use_vals``):
+    a known value there is the value (generated code computed it from the same record,
+    ``tests/unit/test_trace_values.py`` holds them equal); unknown there, or not there, the
+    closure runs and names the facts."""
+
+    def read(env: Env) -> Any:
+        v = env.vals.get(nid, _NOT_THERE)
+        if v is _NOT_THERE or isinstance(v, Unknown):
+            return thunk(env)
+        return v
+    return read
+
+
 def kleene(parts: list[Thunk], decisive: bool) -> Thunk:
     """Kleene `and` (``decisive`` False) or `or` (True) of ``parts``, stopping at the first
     deciding value; the same as ``values.k_and``/``k_or`` over the parts' values, without
@@ -211,8 +230,13 @@ class Compiler:
     #: idiom, ``absence_tests``) are unknown while `x` is, instead of false
     #: (``evaluate.Planner`` uses it to find what a decision assumed)
     strict: frozenset[int] = frozenset()
+    #: for a trace: a node whose value the block's precomputed values (``Env.vals``,
+    #: ``evaluate.TraceValues``) hold as known is read from there, not computed again;
+    #: only the parts they hold as unknown run, to name the facts behind them
+    use_vals: bool = False
     _define_thunks: dict[int, Thunk] = attrs.field(factory=dict)
     _thunks: dict[int, Thunk] = attrs.field(factory=dict)
+    _strict_nodes: dict[int, bool] = attrs.field(factory=dict)
 
     def type_of(self, e: n.Expr) -> ts.Type:
         return self.checked.types.get(e.nid, ts.ERROR)
@@ -224,8 +248,43 @@ class Compiler:
         try:
             return self._thunks[e.nid]
         except KeyError:
-            thunk = self._thunks[e.nid] = self._compile(e)
+            thunk = self._compile(e)
+            if self.use_vals and self._worth_reading(e):
+                thunk = _read_first(e.nid, thunk)
+            self._thunks[e.nid] = thunk
             return thunk
+
+    def _worth_reading(self, e: n.Expr) -> bool:
+        """Whether ``e``'s closure does work that a precomputed value can save (not a
+        constant, `today`, an enumeration member or a loop variable), and whether that
+        value is this reading's: the precomputed values are the plain reading's, so in the
+        strict one a node that holds one of its `known` tests (itself, through a define)
+        is never read from them."""
+        if isinstance(e, n.Path):
+            ref = self.checked.refs.get(e.nid)
+            if not isinstance(ref, FieldRef | DefineRef | ScoreRef):
+                return False
+        elif not isinstance(e, _COMPUTED):
+            return False
+        return not self.strict or not self._strict_inside(e)
+
+    def _strict_inside(self, e: n.Node) -> bool:
+        """Whether ``e`` holds a `known` test of the strict reading, through its defines too
+        (a score's value is the same in both readings: its closure is shared)."""
+        seen = self._strict_nodes
+        if e.nid in seen:
+            return seen[e.nid]
+        seen[e.nid] = False  # (a define cannot hold itself: the checker refuses cycles)
+        if isinstance(e, n.IsKnown) and e.nid in self.strict:
+            found = True
+        elif isinstance(e, n.Path):
+            ref = self.checked.refs.get(e.nid)
+            found = isinstance(ref, DefineRef) and self._strict_inside(
+                self.checked.defines[ref.nid].expr)
+        else:
+            found = any(self._strict_inside(c) for c in child_nodes(e))
+        seen[e.nid] = found
+        return found
 
     def _compile(self, e: n.Expr) -> Thunk:
         if isinstance(e, n.Number):

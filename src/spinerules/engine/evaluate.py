@@ -353,6 +353,11 @@ def show_value(v: Any) -> Any:
     return str(v)
 
 
+_TRACED = 1 << 40
+"""Added to a node id: the key of its closure for a trace in ``Env.memo`` (``traced_memo``),
+apart from its plain closure's (the node id) and a define's explanation (minus its id)."""
+
+
 class Planner:
     """Builds the ``Plan`` of a checked guideline."""
 
@@ -361,10 +366,17 @@ class Planner:
         self.compiler = Compiler(checked)
         # the strict reading of conditions: the idiom's `known x` is unknown while x is; it
         # shares the scores and loop defines of the plain one (its define values are kept
-        # apart)
-        self.strict = Compiler(checked, strict=absence_tests(checked))
+        # apart); in a trace, the parts that hold none of those tests are read from the
+        # precomputed values (``Compiler.use_vals``)
+        self.strict = Compiler(checked, strict=absence_tests(checked), use_vals=True)
         self.strict.score_thunks = self.compiler.score_thunks
         self.strict.loop_defines = self.compiler.loop_defines
+        # the closures of a trace: a part that the block's precomputed values know is read
+        # from them (``Compiler.use_vals``); it shares the plain one's scores, loop defines
+        # and define values (the same values)
+        self.traced = Compiler(checked, use_vals=True)
+        self.traced.score_thunks = self.compiler.score_thunks
+        self.traced.loop_defines = self.compiler.loop_defines
         self._kept_fns: dict[Hashable, Callable[[Env], Any]] = {}
         self._getters: dict[int, Thunk] = {}
         self._texts: dict[int, str] = {}
@@ -389,15 +401,23 @@ class Planner:
             return self.compiler.compile(e)
         return self._kept(e.nid, lambda: self.compiler.compile(e))
 
+    def traced_memo(self, e: n.Expr) -> Thunk:
+        """``memo(e)`` for a trace: the closure reads what the block's precomputed values
+        know (``Planner.traced``). Only a trace's values and conditions use it."""
+        if not e.nid:
+            return self.traced.compile(e)
+        return self._kept(e.nid + _TRACED, lambda: self.traced.compile(e))
+
     def val(self, e: n.Expr) -> Thunk:
         """``e``'s value as a trace shows it: from the block's precomputed values
-        (``Env.vals``, see ``TraceValues``) when they are there, else from ``memo(e)``."""
+        (``Env.vals``, see ``TraceValues``) when they are there, else from
+        ``traced_memo(e)``."""
         if not e.nid:
-            return self.memo(e)
+            return self.traced_memo(e)
         self._want(e)
         if e.nid in self._getters:
             return self._getters[e.nid]
-        thunk, key = self.memo(e), e.nid
+        thunk, key = self.traced_memo(e), e.nid
 
         def get(env: Env) -> Any:
             try:
@@ -534,7 +554,7 @@ class Planner:
     def traced_part(self, e: n.Expr) -> Thunk:
         """A condition's value in a trace: the precomputed one when it is known; when it
         is unknown, the closure's, which names the facts that would decide it."""
-        get, thunk = self.val(e), self.memo(e)
+        get, thunk = self.val(e), self.traced_memo(e)
 
         def part(env: Env) -> Any:
             v = get(env)
