@@ -26,6 +26,7 @@ from spinerules.lang.project import find_project
 from spinerules.lang.resolve import Program, assemble, printable
 from spinerules.lang.resources import bundled, guidelines_dir
 from spinerules.lang.source import Span
+from spinerules.records.dates import parse_iso_date
 from spinerules.records.loader import json_ok, load_record, validate_record
 
 
@@ -335,17 +336,6 @@ def as_date(value: object) -> datetime.date:
                     f"{type(value).__name__}")
 
 
-def parse_iso_date(text: str) -> datetime.date | None:
-    """A ``YYYY-MM-DD`` date, or None (ISO week dates and other forms are refused)."""
-    if len(text) != 10 or not _DATE.fullmatch(text):
-        return None
-    try:
-        return datetime.date.fromisoformat(text)
-    except ValueError:
-        return None
-
-
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _locate(path_or_name: str | Path) -> tuple[Path, Path | None]:

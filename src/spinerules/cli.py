@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from spinerules.api import EvaluationFailedError, Guideline, analyse, load, parse_iso_date
+from spinerules.api import EvaluationFailedError, Guideline, analyse, load
 from spinerules.engine.result import Result
 from spinerules.lang import diagnostics as dg
 from spinerules.lang.source import is_folder, read_limited
+from spinerules.records.dates import parse_iso_date
 from spinerules.records.loader import (
     DEFAULT_MAX_BYTES,
     RecordError,

@@ -90,11 +90,19 @@ def test_as_of_of_another_type_or_form_is_refused(vcf: spinerules.Guideline, as_
 
 
 @pytest.mark.parametrize("as_of", ["2026-W07-3", "2026-049", "20260218", "2026-02-18T00:00"])
-def test_the_cli_takes_only_yyyy_mm_dd(tmp_path: Path, as_of: str) -> None:
+@pytest.mark.parametrize("command", ["eval", "fhir extract", "fhir bulk", "sql", "population"])
+def test_every_command_takes_only_yyyy_mm_dd(tmp_path: Path, as_of: str, command: str) -> None:
+    # (`fhir`, `sql` and `population` read --as-of with Python's own parser once, which
+    # takes 20260218 and ISO week dates as well: the same text must mean the same day)
     patient = tmp_path / "p.json"
     patient.write_text(json.dumps(PATIENT))
-    out = cli("eval", "vcf", str(patient), "--as-of", as_of)
-    assert out.exit == 2
+    args = {"eval": ["eval", "vcf", str(patient)],
+            "fhir extract": ["fhir", "extract", str(patient)],
+            "fhir bulk": ["fhir", "bulk", str(tmp_path)],
+            "sql": ["sql", "vcf"],
+            "population": ["population", "vcf", str(patient), "--engine", "python"]}[command]
+    out = cli(*args, "--as-of", as_of)
+    assert out.exit == 2, (out.out, out.err)
     assert f"--as-of expects a date like 2026-02-18, got {as_of!r}" in out.err
 
 

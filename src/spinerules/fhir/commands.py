@@ -9,10 +9,11 @@ import datetime
 import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
+from spinerules.console import as_of_day, fail
 from spinerules.fhir.bulk import BulkReport, read_bulk, tty_progress
 from spinerules.fhir.errors import FhirError, FhirProblem, MappingError
 from spinerules.fhir.extract import Extraction, extract_bundle, parse_json
@@ -24,25 +25,11 @@ EXIT_OK, EXIT_MAPPING, EXIT_USAGE, EXIT_INPUT = 0, 1, 2, 3
 MAX_BYTES = 64 * 1024 * 1024
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(message, err=True)
-    sys.exit(code)
-
-
-def _as_of(value: str | None) -> datetime.date:
-    if value is None:
-        return datetime.date.today()
-    try:
-        return datetime.date.fromisoformat(value)
-    except ValueError:
-        _fail(f"error: --as-of expects a date like 2026-02-18, got {value!r}", EXIT_USAGE)
-
-
 def _mapping(path: str | None) -> Mapping_:
     try:
         return load_mapping(path) if path else bundled_mapping()
     except MappingError as exc:
-        _fail("error: the FHIR mapping is invalid\n" + "\n".join(
+        fail("error: the FHIR mapping is invalid\n" + "\n".join(
             f"  {p}" for p in exc.problems), EXIT_MAPPING)
 
 
@@ -90,19 +77,19 @@ def extract_cmd(bundle: str, as_of: str | None, mapping_path: str | None, valida
             with open(bundle, "rb") as fh:
                 raw = fh.read(MAX_BYTES + 1)
     except OSError as exc:
-        _fail(f"error: cannot read `{bundle}`: {exc.strerror or exc}", EXIT_INPUT)
+        fail(f"error: cannot read `{bundle}`: {exc.strerror or exc}", EXIT_INPUT)
     try:
         if len(raw) > MAX_BYTES:
             raise FhirError([FhirProblem("$", f"the Bundle is larger than {MAX_BYTES} bytes",
                                          file=name)])
         data = parse_json(raw, file=name)
-        extraction = read_bundle(data, as_of=_as_of(as_of), name=name, mapping=m,
+        extraction = read_bundle(data, as_of=as_of_day(as_of, EXIT_USAGE), name=name, mapping=m,
                                  validate=validate)
     except FhirError as exc:
-        _fail(problems_text(f"error: the FHIR input {name} is invalid", exc.problems),
+        fail(problems_text(f"error: the FHIR input {name} is invalid", exc.problems),
               EXIT_INPUT)
     except ImportError as exc:
-        _fail(f"error: {exc}", EXIT_USAGE)
+        fail(f"error: {exc}", EXIT_USAGE)
     if fmt == "json":
         click.echo(json.dumps(extraction.to_json(), indent=2))
     else:
@@ -123,15 +110,16 @@ def bulk_cmd(folder: str, as_of: str | None, mapping_path: str | None, out: str 
     """
     m = _mapping(mapping_path)
     if not Path(folder).exists():
-        _fail(f"error: no such folder or file `{folder}`", EXIT_USAGE)
+        fail(f"error: no such folder or file `{folder}`", EXIT_USAGE)
     report = BulkReport()
     try:
         sink = open(out, "w", encoding="utf-8") if out else sys.stdout  # noqa: SIM115
     except OSError as exc:
-        _fail(f"error: cannot write `{out}`: {exc.strerror or exc}", EXIT_USAGE)
+        fail(f"error: cannot write `{out}`: {exc.strerror or exc}", EXIT_USAGE)
+    day = as_of_day(as_of, EXIT_USAGE)
     update, stop = tty_progress()
     try:
-        for result in read_bulk(folder, as_of=_as_of(as_of), mapping=m, report=report,
+        for result in read_bulk(folder, as_of=day, mapping=m, report=report,
                                 progress=update):
             if result.extraction is not None:
                 line = {"patient": result.patient, **result.extraction.to_json()}
@@ -141,7 +129,7 @@ def bulk_cmd(folder: str, as_of: str | None, mapping_path: str | None, out: str 
             sink.write(json.dumps(line) + "\n")
     except OSError as exc:
         stop()
-        _fail(f"error: cannot read `{folder}`: {exc.strerror or exc}", EXIT_INPUT)
+        fail(f"error: cannot read `{folder}`: {exc.strerror or exc}", EXIT_INPUT)
     finally:
         stop()
         if out:
@@ -159,9 +147,9 @@ def check_cmd(mapping_path: str | None) -> None:
     try:
         problems = check_codes(m)
     except ImportError as exc:
-        _fail(f"error: {exc}", EXIT_USAGE)
+        fail(f"error: {exc}", EXIT_USAGE)
     if problems:
-        _fail(problems_text(f"error: {m.file} has unknown codes", problems), EXIT_MAPPING)
+        fail(problems_text(f"error: {m.file} has unknown codes", problems), EXIT_MAPPING)
     click.echo(f"{m.file}: {len(m.value_sets)} value sets, "
                f"{sum(len(v.codes) for v in m.value_sets.values())} codes, "
                f"{len(m.facts)} facts: ok")

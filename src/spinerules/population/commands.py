@@ -7,7 +7,6 @@ command runs, so that ``import spinerules.cli`` stays light.
 
 from __future__ import annotations
 
-import datetime
 import sys
 import time
 from pathlib import Path
@@ -15,23 +14,11 @@ from typing import Any, NoReturn
 
 import click
 
+from spinerules.console import as_of_day, fail
+
 __all__ = ["population_command", "sql_command"]
 
 EXIT_OK, EXIT_GUIDELINE, EXIT_USAGE, EXIT_INPUT = 0, 1, 2, 3
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(message, err=True)
-    sys.exit(code)
-
-
-def _as_of(value: str | None) -> datetime.date:
-    if value is None:
-        return datetime.date.today()
-    try:
-        return datetime.date.fromisoformat(value)
-    except ValueError:
-        _fail(f"error: --as-of expects a date like 2026-02-18, got {value!r}", EXIT_USAGE)
 
 
 def _guideline(name: str) -> Any:
@@ -41,11 +28,11 @@ def _guideline(name: str) -> Any:
     try:
         return load(name)
     except dg.GuidelineError as exc:
-        _fail(str(exc), EXIT_GUIDELINE)
+        fail(str(exc), EXIT_GUIDELINE)
 
 
 def _needs(extra: str) -> NoReturn:
-    _fail(f"error: this needs the `{extra}` extra: pip install 'spinerules[{extra}]'",
+    fail(f"error: this needs the `{extra}` extra: pip install 'spinerules[{extra}]'",
           EXIT_USAGE)
 
 
@@ -68,13 +55,13 @@ def sql_command(guideline: str, dialect: str, as_of: str | None, relation: str,
     except ImportError:
         _needs("population")
     wanted = tuple(o.strip() for o in outputs.split(",") if o.strip())
+    day = as_of_day(as_of, EXIT_USAGE)
     try:
-        q = compile_guideline(g, dialect=dialect, as_of=_as_of(as_of), relation=relation,
-                              outputs=wanted)
+        q = compile_guideline(g, dialect=dialect, as_of=day, relation=relation, outputs=wanted)
     except TranslationError as exc:
-        _fail(str(exc), EXIT_GUIDELINE)
+        fail(str(exc), EXIT_GUIDELINE)
     except ValueError as exc:
-        _fail(f"error: --outputs: {exc}", EXIT_USAGE)
+        fail(f"error: --outputs: {exc}", EXIT_USAGE)
     click.echo(q.sql(pretty=True) + ";")
 
 
@@ -103,7 +90,7 @@ def population_command(guideline: str, data: Path, engine: str, as_of: str | Non
     (patients.csv, fractures.csv...), or a FHIR Bulk Data export folder.
     """
     g = _guideline(guideline)
-    when = _as_of(as_of)
+    when = as_of_day(as_of, EXIT_USAGE)
     try:
         from spinerules.population import report as rp
         from spinerules.population.load import LoadError
@@ -125,7 +112,7 @@ def population_command(guideline: str, data: Path, engine: str, as_of: str | Non
     try:
         query = compile_guideline(g, dialect="duckdb", as_of=when)
     except TranslationError as exc:
-        _fail(str(exc), EXIT_GUIDELINE)
+        fail(str(exc), EXIT_GUIDELINE)
     start = time.perf_counter()
     with bar:
         task = bar.add_task(f"{g.id} on {engine}", total=None)
@@ -136,7 +123,7 @@ def population_command(guideline: str, data: Path, engine: str, as_of: str | Non
             results, load_report = run(g, data, engine=engine, as_of=when, master=master,
                                        progress=tick)
         except LoadError as exc:
-            _fail(f"error: {exc}", EXIT_INPUT)
+            fail(f"error: {exc}", EXIT_INPUT)
     seconds = time.perf_counter() - start
     if out is not None:
         import pyarrow.parquet as pq

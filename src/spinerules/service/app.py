@@ -38,6 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spinerules import api
+from spinerules.records.dates import parse_iso_date
 from spinerules.service import playground
 from spinerules.service.audit import AuditLog
 from spinerules.service.auth import Authenticator
@@ -248,7 +249,7 @@ class Service:
 def parse_as_of(value: str | None) -> datetime.date:
     if value is None:
         return datetime.date.today()
-    day = api.parse_iso_date(value)
+    day = parse_iso_date(value)
     if day is None:
         raise ServiceError(422, "invalid_as_of",
                            f"as_of must be a date as YYYY-MM-DD, got {value[:40]!r}", "as_of")

@@ -28,13 +28,14 @@ from typing import Any
 
 import attrs
 
-from spinerules.api import EvaluationFailedError, Guideline, analyse, load, parse_iso_date
+from spinerules.api import EvaluationFailedError, Guideline, analyse, load
 from spinerules.checker.check import Checked
 from spinerules.engine.result import ASK_CODE, Result
 from spinerules.lang import diagnostics as dg
 from spinerules.lang.nodes import For, Rule, Test
 from spinerules.lang.resources import bundled
 from spinerules.lang.source import Source, is_folder, read_limited, resolve, why_unreadable
+from spinerules.records.dates import parse_iso_date
 from spinerules.records.loader import DEFAULT_MAX_BYTES, RecordError, load_record
 from spinerules.testing.casefile import (
     ParsedCaseFile,

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
+
+from spinerules.console import fail
 
 if TYPE_CHECKING:
     from spinerules.api import Guideline
@@ -25,11 +27,6 @@ EXIT_OK, EXIT_FOUND, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 5
 FAILING = ("error", "warning")
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(message, err=True)
-    sys.exit(code)
-
-
 def _load(path: str) -> Guideline:
     from spinerules.api import load
     from spinerules.lang import diagnostics as dg
@@ -37,7 +34,7 @@ def _load(path: str) -> Guideline:
     try:
         return load(path)
     except dg.GuidelineError as exc:
-        _fail(str(exc), EXIT_FOUND)
+        fail(str(exc), EXIT_FOUND)
 
 
 def _witness_line(f: Finding) -> list[str]:
@@ -125,7 +122,7 @@ def _emit(report: Report, fmt: str, title: str) -> None:
 
 def _max_list(value: int) -> int:
     if not 0 <= value <= 8:
-        _fail(f"error: --max-list takes 0 to 8 (the size of every list the solver "
+        fail(f"error: --max-list takes 0 to 8 (the size of every list the solver "
               f"considers), got {value}", EXIT_USAGE)
     return value
 
@@ -170,7 +167,7 @@ def diff_cmd(old: str, new: str, max_list: int, fmt: str) -> None:
     try:
         report = diff(a, b, max_list=max_list)
     except ValueError as exc:
-        _fail(f"error: {exc}", EXIT_USAGE)
+        fail(f"error: {exc}", EXIT_USAGE)
     _emit(report, fmt, "diff")
     if not report.findings and not report.diagnostics and fmt == "text":
         click.echo("equivalent: no record (lists up to --max-list) changes any outcome")
