@@ -336,8 +336,6 @@ def as_date(value: object) -> datetime.date:
                     f"{type(value).__name__}")
 
 
-
-
 def _locate(path_or_name: str | Path) -> tuple[Path, Path | None]:
     """The entry file and the root its imports are confined to (None: its own folder).
 

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from spinerules.api import EvaluationFailedError, Guideline, analyse, load
+from spinerules.console import as_of_day
 from spinerules.engine.result import Result
 from spinerules.lang import diagnostics as dg
 from spinerules.lang.source import is_folder, read_limited
-from spinerules.records.dates import parse_iso_date
 from spinerules.records.loader import (
     DEFAULT_MAX_BYTES,
     RecordError,
@@ -163,12 +163,7 @@ def _extract(g: Guideline, bundle: Any, as_of: datetime.date | None, name: str,
 
 
 def _as_of(value: str | None) -> datetime.date:
-    if value is None:
-        return datetime.date.today()
-    day = parse_iso_date(value)
-    if day is None:  # only YYYY-MM-DD: not 2026-W07-3, 20260218 or 2026-02-18T00:00
-        _fail(f"error: --as-of expects a date like 2026-02-18, got {value!r}", EXIT_USAGE)
-    return day
+    return as_of_day(value, EXIT_USAGE)  # only YYYY-MM-DD, as every command reads it
 
 
 def _evaluate(g: Guideline, record: Any, as_of: datetime.date, trace: bool) -> Result:

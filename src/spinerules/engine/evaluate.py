@@ -949,7 +949,7 @@ class _Run:
         for sp in block.scores:
             self.score(sp, env, binding, suffix)
         shown: list[tuple[str, Any, bool]] = []
-        details: Any = None
+        details: _Details | None = None
         becauses: list[Because | None] = []
         if self.tracing:  # every atom of the block, each shown once
             env.vals = self.take(block.key, index)
@@ -988,7 +988,7 @@ class _Run:
         rules = block.rules
         for slot, value, shown, pending in snap[2]:
             if shown is None:  # undetermined, or false reading an absence as "no"
-                self.rule(rules[slot], env, binding, _NONE, _NONE, _NONE, value)
+                self.rule(rules[slot], env, binding, _NONE, None, _NONE, value)
             else:
                 self.fired(rules[slot], env, binding, shown, pending)
         for lp in block.loops:
@@ -1120,7 +1120,7 @@ class _Run:
                 atoms=tuple((b.expression, b.value, True) for b in because), binding=binding))
 
     def rule(self, rp: RulePlan, env: Env, binding: tuple[Because, ...],
-             shown: list[tuple[str, Any, bool]], details: Any,
+             shown: list[tuple[str, Any, bool]], details: _Details | None,
              becauses: list[Because | None], decided: Any = None) -> None:
         """Run one rule; when tracing, ``shown``, ``details`` and ``becauses`` are its
         block's atoms (the last filled in as rules fire). ``decided``: its condition's

@@ -78,21 +78,20 @@ class RuleOutcome:
     def details(self) -> tuple[str, ...]:
         """Per atom, the comparison behind its value ("x is 6 weeks; needs >= 12 weeks"),
         or "" (``explain``)."""
-        given = self.given_details
-        if type(given) is tuple:
-            return given
-        lines = _reasons_of(given)
-        object.__setattr__(self, "given_details", lines)  # (kept: made once)
-        return lines
+        return self._lines("given_details")
 
     @property
     def reasons(self) -> tuple[str, ...]:
         """The deciding conditions, indented under defines (``explain``)."""
-        given = self.given_reasons
+        return self._lines("given_reasons")
+
+    def _lines(self, field: str) -> tuple[str, ...]:
+        """A field given as lines or as a :class:`Deferred`: its lines, made once and kept."""
+        given = getattr(self, field)
         if type(given) is tuple:
             return given
         lines = _reasons_of(given)
-        object.__setattr__(self, "given_reasons", lines)  # (kept: made once)
+        object.__setattr__(self, field, lines)
         return lines
 
     def to_json(self) -> dict[str, Any]:
