@@ -48,9 +48,12 @@ CODES_RECORD = "spinerules codes(record)"
 CODES_DICT = "spinerules codes(dict)"
 EVAL_RECORD = "spinerules evaluate(record), trace off"
 EVAL_DICT = "spinerules evaluate(dict), trace off"
+#: the same, every object of the result made (a result builds them when first read)
+EVAL_DICT_BUILT = "spinerules evaluate(dict), trace off, result objects made"
 TRACED = "spinerules evaluate(record), trace on"
 HAND = "hand-written Python"
-SPINERULES_ROWS = (CODES_RECORD, CODES_DICT, EVAL_RECORD, EVAL_DICT, TRACED, HAND)
+SPINERULES_ROWS = (CODES_RECORD, CODES_DICT, EVAL_RECORD, EVAL_DICT, EVAL_DICT_BUILT, TRACED,
+                   HAND)
 
 FULL = {"n": 100_000, "slow": 2_000, "slowest": 500, "trace_check": 10_000,
         "guideline_codes": 20_000, "guideline_eval": 4_000, "guideline_traced": 1_000}
@@ -113,15 +116,21 @@ def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, An
     def full(r: Any) -> set[str]:
         return guideline.evaluate(r, as_of=AS_OF).codes()
 
+    def built(r: Any) -> set[str]:
+        # every object of the result made: its recommendations are read (which builds
+        # them all, with the missing facts, scores, conflicts and undetermined rules)
+        return {x.code for x in guideline.evaluate(r, as_of=AS_OF).recommendations}
+
     def traced(r: Any) -> set[str]:
         return guideline.evaluate(r, as_of=AS_OF, trace=True).codes()
 
     # ---------------------------------------------------------------- 1. check
     t0 = time.perf_counter()
-    reference = [full(r) for r in records]
-    checked: dict[str, int] = {EVAL_RECORD: n}
-    for name, fn, inputs in ((CODES_RECORD, fast, records), (CODES_DICT, fast, raw),
-                             (EVAL_DICT, full, raw), (HAND, ruleset.hand_written, records)):
+    reference = [built(r) for r in records]
+    checked: dict[str, int] = {}
+    for name, fn, inputs in ((EVAL_RECORD, full, records), (CODES_RECORD, fast, records),
+                             (CODES_DICT, fast, raw), (EVAL_DICT, full, raw),
+                             (EVAL_DICT_BUILT, built, raw), (HAND, ruleset.hand_written, records)):
         checked[name] = _check(name, fn, inputs, reference, raw)
     # the traced evaluation is slow: checked here on a subset, then on every patient from
     # the outputs of its timed pass (a difference aborts the run either way)
@@ -155,6 +164,7 @@ def run(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, An
     timed(CODES_DICT, fast, raw)
     timed(EVAL_RECORD, full, records)
     timed(EVAL_DICT, full, raw)
+    timed(EVAL_DICT_BUILT, built, raw)
     timed(TRACED, traced, records)
     timed(HAND, ruleset.hand_written, records)
     for peer in engines:
@@ -258,7 +268,7 @@ def _rule_count(g: Any) -> int:
 
 def bundled_rows(size: dict[str, int], raw: list[dict[str, Any]], records: list[Any],
                  log: Callable[[str], None]) -> dict[str, Any]:
-    """The four calls on the bundled vcf and spine guidelines, per generated patient."""
+    """The five calls on the bundled vcf and spine guidelines, per generated patient."""
     import spinerules
 
     out: dict[str, Any] = {}
@@ -271,7 +281,8 @@ def bundled_rows(size: dict[str, int], raw: list[dict[str, Any]], records: list[
         nc, ne, nt = size["guideline_codes"], size["guideline_eval"], size["guideline_traced"]
         # checked against each other first: the fast path, trace off and traced, from
         # records and from dicts, give the same codes
-        reference = [g.evaluate(r, as_of=AS_OF).codes() for r in records[:nc]]
+        reference = [{x.code for x in g.evaluate(r, as_of=AS_OF).recommendations}
+                     for r in records[:nc]]
 
         def codes(x: Any, g: Any = g) -> frozenset[str]:
             return g.codes(x, as_of=AS_OF)
@@ -279,11 +290,15 @@ def bundled_rows(size: dict[str, int], raw: list[dict[str, Any]], records: list[
         def full(x: Any, g: Any = g) -> set[str]:
             return g.evaluate(x, as_of=AS_OF).codes()
 
+        def built(x: Any, g: Any = g) -> set[str]:
+            return {r.code for r in g.evaluate(x, as_of=AS_OF).recommendations}
+
         def traced(x: Any, g: Any = g) -> set[str]:
             return g.evaluate(x, as_of=AS_OF, trace=True).codes()
 
         calls = (("codes(record)", codes, records[:nc]), ("codes(dict)", codes, raw[:nc]),
                  ("evaluate(dict), trace off", full, raw[:ne]),
+                 ("evaluate(dict), trace off, result objects made", built, raw[:ne]),
                  ("evaluate(record), trace on", traced, records[:nt]))
         for label, fn, inputs in calls:
             _check(f"{name} {label}", fn, inputs, reference, raw)

@@ -97,12 +97,17 @@ class Guideline:
         return self.checked.record
 
     _sha256: str = attrs.field(init=False, repr=False, eq=False)
+    #: the record type has an ``id`` field (a result's ``patient``)
+    _has_id: bool = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         h = hashlib.sha256()
         for name, digest in sorted(self.checked.program.sha256.items()):
             h.update(f"{name}\0{digest}\n".encode())
         object.__setattr__(self, "_sha256", h.hexdigest())
+        record = self.checked.record
+        object.__setattr__(self, "_has_id", attrs.has(record) and any(
+            f.name == "id" for f in attrs.fields(record)))
 
     @property
     def sha256(self) -> str:
@@ -209,14 +214,23 @@ class Guideline:
         result carries where each fact came from in ``Result.provenance``; a bad Bundle
         raises :class:`spinerules.fhir.FhirError`.
         """
-        when = as_date(as_of)
+        when = as_of if type(as_of) is datetime.date else as_date(as_of)
+        budget = self.limits.max_steps * _BACKSTOP
+        if type(record) is dict and not trace and "resourceType" not in record:
+            # JSON read as it is (``Decisions.json``), when checked and within the budget
+            outcome = self._json_outcome(record, when, budget)
+            if outcome is not None:
+                return run(self.plan, self.checked, None, as_of=when,
+                           guideline_info=self.info, patient_id=record.get(
+                               "id") if self._has_id else None, trace=False,
+                           budget=budget, outcome=outcome)
         extraction = self._from_fhir(record, when)
         record = self._record(record if extraction is None else extraction.record)
         try:
             self._within_budget(record, when)
             result = run(self.plan, self.checked, record, as_of=when,
-                         guideline_info=self.info(), patient_id=getattr(record, "id", None),
-                         trace=trace, budget=self.limits.max_steps * _BACKSTOP)
+                         guideline_info=self.info, patient_id=getattr(record, "id", None),
+                         trace=trace, budget=budget)
             if extraction is not None:
                 result = attrs.evolve(result, provenance=extraction.provenance_json())
             return result
@@ -229,6 +243,21 @@ class Guideline:
             raise EvaluationFailedError(dg.make(
                 "SR502", self.header.span, steps="too many nested",
                 hints=("the guideline nests too deeply",))) from None
+
+    def _json_outcome(self, data: dict[str, Any], as_of: datetime.date, budget: int
+                      ) -> Any:
+        """Generated code's outcome (``engine.outcomes``) for a record given as JSON, if
+        it loads without a problem (``json_ok``) and a record with lists of the same
+        lengths was counted within the budget before; else None (the record is loaded:
+        the loader names what is wrong, the closures report an error)."""
+        decisions = self.plan.decisions
+        if decisions is None or not json_ok(self.checked.record, data,
+                                            self.limits.max_list_length):
+            return None
+        work = self.plan.work
+        if work is not None and not work.within(data, self.limits.max_steps):
+            return None
+        return decisions.json(data, as_of, budget)
 
     def _within_budget(self, record: Any, as_of: datetime.date) -> None:
         """The budget, counted once for both evaluators before either runs (so that

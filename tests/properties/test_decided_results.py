@@ -1,8 +1,8 @@
-"""``evaluate`` with the trace off takes its rules' decisions from generated code
-(``evaluate.Decisions``, issue #18): its results are the same, to the last field of the
-result JSON, as those of the closures alone (the evaluator before it), for generated
-patients of every bundled guideline, with and without an ``as_of`` that makes dates
-matter."""
+"""``evaluate`` with the trace off takes its result from generated code (``evaluate.Decisions``,
+``engine.outcomes``, issue #18): its results are the same, to the last field of the result
+JSON, as those of the closures alone (the evaluator before it), for generated patients of
+every bundled guideline, given as records and as JSON (read without building the record),
+with and without an ``as_of`` that makes dates matter."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import spinerules
 from spinerules.api import Guideline
 from spinerules.engine.evaluate import run
 from spinerules.lang.resources import guidelines_dir
+from spinerules.records.loader import dump_record, json_ok
 from spinerules.testing.strategies import patients_for
 
 SETTINGS = settings(max_examples=60, deadline=None,
@@ -56,6 +57,13 @@ def test_decided_results_equal_the_closures(name: str, data: st.DataObject) -> N
     as_of = data.draw(st.sampled_from([datetime.date(2026, 2, 18), datetime.date(2031, 7, 1)]))
     assert g.plan.decisions is not None
     assert g.plan.decisions(record, as_of, g.limits.max_steps * 16) is not None
-    assert _result(g, record, as_of, True) == _result(g, record, as_of, False)
-    # and through the public call
-    assert g.evaluate(record, as_of=as_of).to_json() == _result(g, record, as_of, False)
+    expected = _result(g, record, as_of, False)
+    assert _result(g, record, as_of, True) == expected
+    # and through the public call, from the record and from its JSON
+    assert g.evaluate(record, as_of=as_of).to_json() == expected
+    data = dump_record(record)
+    assert json_ok(g.checked.record, data, g.limits.max_list_length)  # (read as it is)
+    assert g.plan.decisions.json(data, as_of, g.limits.max_steps * 16) is not None
+    from_json = g.evaluate(data, as_of=as_of)
+    assert from_json.codes() == {r["code"] for r in expected["recommendations"]}
+    assert from_json.to_json() == expected

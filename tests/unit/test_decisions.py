@@ -1,7 +1,7 @@
-"""``evaluate`` with the trace off takes its rules' decisions from generated code
-(``evaluate.Decisions``, issue #18); closures remain the reference. Every way the generated
-code can fail (not generated, an error or the budget inside it, out of step) falls back to
-the closures without changing the result or the error reported."""
+"""``evaluate`` with the trace off takes its result from generated code (``evaluate.Decisions``,
+``engine.outcomes``, issue #18); closures remain the reference. Every way the generated code
+can fail (not generated, an error or the budget inside it) falls back to the closures without
+changing the result or the error reported."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from conftest import AS_OF, Item, Rec
 
 import spinerules
 from spinerules.engine import evaluate as ev
+from spinerules.engine.outcomes import ASSUMED, FIRED
 
 Make = Callable[[str], spinerules.Guideline]
 
@@ -72,22 +73,31 @@ def test_decisions_that_cannot_be_generated_leave_the_closures(make: Make) -> No
     assert g.plan.decisions is not None
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(g.plan.decisions, "_fn", None)  # (generated at load: as if not)
-        mp.setattr(ev, "generate_decisions", too_deep)
+        mp.setattr(ev, "generate_outcomes", too_deep)
         assert same_either_way(g, Rec(pain=8, flag=True)).codes() == {"c"}
         assert g.plan.decisions._failed
 
 
-def test_decisions_out_of_step_are_not_used(make: Make) -> None:
+def test_a_record_given_as_json_gives_the_same_result(make: Make) -> None:
+    # read as it is by generated code (``JsonOutcomeGenerator``), or loaded first
     g = make(RULES)
-    assert g.plan.decisions is not None
+    for data in ({"pain": 8, "flag": True}, {"pain": 8}, {"pain": 1}, {}):
+        record = g._record(dict(data))
+        assert g.plan.decisions is not None
+        assert g.plan.decisions.json(data, AS_OF, 10**6) is not None  # (not loaded)
+        assert g.evaluate(data, as_of=AS_OF).dumps() == \
+            closures_only(g).evaluate(record, as_of=AS_OF).dumps()
 
-    def wrong(record: Any, as_of: datetime.date, budget: int) -> Any:
-        # a block stamped for another block, claiming every rule fired with no atoms
-        return [(999, 0, [(0, True, ()), (1, True, ())])]
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(g.plan.decisions, "_fn", wrong)
-        result = same_either_way(g, Rec(pain=8, flag=True))
-    assert result.codes() == {"c"}
+
+def test_a_result_is_built_when_first_read(make: Make) -> None:
+    g = make(RULES)
+    result = g.evaluate({"pain": 8, "flag": True}, as_of=AS_OF)
+    assert result._later is not None  # decided, its objects not made yet
+    assert result.codes() == {"c"}  # (read without building them)
+    assert result._later is not None
+    assert [r.rule for r in result.recommendations] == ["c"]
+    assert result._later is None
+    assert result == closures_only(g).evaluate(Rec(pain=8, flag=True), as_of=AS_OF)
 
 
 STRICT = ("define any_swollen: any(x in patient.items: known x.edema and x.edema)\n"
@@ -122,9 +132,30 @@ def test_the_strict_reading_is_decided_by_generated_code(make: Make) -> None:
     assert f.pending == ("items[0].edema",)
     decided = g.plan.decisions
     assert decided is not None
-    blocks = decided(cases[0], AS_OF, 10**6)
-    assert blocks is not None
-    assert all(not pending for _, _, entries in blocks for *_, pending in entries)
-    blocks = decided(cases[1], AS_OF, 10**6)
-    assert blocks is not None
-    assert any(pending for _, _, entries in blocks for *_, pending in entries)
+
+    def assumed(record: Rec) -> list[Any]:
+        outcome = decided(record, AS_OF, 10**6)
+        assert outcome is not None
+        return [ev[-1] if ev[0] == ASSUMED else ev[4] for ev in outcome[0]
+                if ev[0] == ASSUMED or (ev[0] == FIRED and ev[4] is not None)]
+    assert assumed(cases[0]) == []
+    assert frozenset({"items[0].edema"}) in assumed(cases[1])
+
+
+def test_constant_parts_compile_without_warnings(make: Make) -> None:
+    # `is` with an operand CPython folds into a constant (`7 + 3`) is a SyntaxWarning,
+    # which as an error would make the generated code fail to compile (closures then)
+    import warnings
+
+    from spinerules.engine.outcomes import generate_outcomes
+
+    g = make("define odd: 7 + 3 <= 3 + 1 or patient.flag\n"
+             "rule c:\n  when odd and not (2 * 3 > 1 and patient.pain > 5)\n"
+             "  warn c \"C.\" cite S\n")
+    assert g.plan.decisions is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for json in (False, True):
+            generate_outcomes(g.checked, *g.plan.decisions._args, json=json)
+    same_either_way(g, Rec(pain=8))
+    same_either_way(g, Rec(flag=True))

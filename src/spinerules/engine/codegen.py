@@ -201,6 +201,9 @@ class Generator:
         # by (fields, unit factor), and the statements that set them
         self.fields: dict[tuple[tuple[str, ...], float | None], str] = {}
         self.reads: list[ast.stmt] = []
+        #: score nid -> the locals holding its inputs once computed (a table score's
+        #: source, or each component of a sum), for subclasses that report them
+        self.score_inputs: dict[int, list[str]] = {}
 
     def fresh(self, prefix: str = "_t") -> str:
         return f"{prefix}{next(self.counter)}"
@@ -567,6 +570,7 @@ class Generator:
         if s.source is not None:
             t = self.type_of(s.source)
             x = self.fresh()
+            self.score_inputs[s.nid] = [x]
             yield ast.Assign(targets=[_store(x)], value=self.expr(s.source))
             points = [a.points for a in s.arms]
             whole: ast.expr = ast.Tuple(
@@ -586,9 +590,11 @@ class Generator:
                                                                   value=U)], orelse=chain)
             return
         options: list[ast.expr] = []  # per component: its points, None when unknown
+        inputs = self.score_inputs[s.nid] = []
         for comp in s.components:
             t = self.type_of(comp.source)
             x = self.fresh()
+            inputs.append(x)
             pick: ast.expr = ast.Constant(0.0)
             for arm in reversed(comp.arms):
                 pick = _ifexp(self.matcher(arm.pattern, t, _name(x)),

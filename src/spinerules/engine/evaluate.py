@@ -23,11 +23,7 @@ from spinerules.checker.check import Checked, DefineRef, child_nodes
 from spinerules.engine.codegen import (
     _U,
     MARK,
-    Decided,
-    DecidedBlock,
-    DecisionsFn,
     ValuesFn,
-    generate_decisions,
     generate_values,
 )
 from spinerules.engine.compile import (
@@ -41,6 +37,17 @@ from spinerules.engine.compile import (
     _static_path,
     absence_tests,
     kleene,
+)
+from spinerules.engine.outcomes import (
+    ASSUMED,
+    FIRED,
+    NO_LIST,
+    SCORED,
+    UNDETERMINED,
+    Event,
+    Outcome,
+    OutcomeFn,
+    generate_outcomes,
 )
 from spinerules.engine.result import (
     ASK_CODE,
@@ -68,6 +75,8 @@ _TRACE_FACTS = 24
 _ANY_INDEX = re.compile(r"\[\d+\]")
 #: ``Because`` lines kept per atom (one per value shown: few for most atoms)
 _KEEP_BECAUSE = 64
+_KEEP_BINDINGS = 4096  #: loop elements' ``Because`` lines kept per plan
+_NO_FACTS: frozenset[str] = frozenset()
 _NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 
 
@@ -130,6 +139,8 @@ class RulePlan:
     #: values show the same.
     becauses: dict[tuple[Any, ...], tuple[Because, ...]] = attrs.field(
         factory=dict, eq=False, repr=False)
+    probe_nodes: tuple[n.Expr, ...] = ()  # the nodes ``probes`` compute
+    emits: tuple[str, ...] = ()  # the codes it emits when it fires (not its requests)
 
 
 @attrs.frozen
@@ -137,6 +148,10 @@ class ScorePlan:
     score: n.Score
     thunk: Thunk  # -> ScoreOutcome, cached per Env
     order: int
+    #: the outcome from the values of its inputs (a table's source, or each component;
+    #: unknown as an ``Unknown``) and the facts behind the unknown ones (generated code's)
+    from_values: Callable[[tuple[Any, ...], frozenset[str]], ScoreOutcome] = \
+        attrs.field(default=None, eq=False, repr=False)
 
 
 @attrs.frozen
@@ -248,32 +263,28 @@ class TraceValues:
 
 
 class Decisions:
-    """Every rule decided by generated code, for ``evaluate`` with the trace off
-    (``codegen.DecisionsGenerator``).
+    """What a result needs, from generated code, for ``evaluate`` with the trace off
+    (``outcomes.OutcomeGenerator``): every rule decided, and where a condition, a score or
+    a list is unknown, the facts behind it; ``_Run.replay`` builds the result from them.
+    Another function reads a record given as JSON without building the record
+    (``outcomes.JsonOutcomeGenerator``).
 
-    The closures decide a rule with the facts behind an unknown, which a result needs
-    for an undetermined rule only; generated code decides every rule in a fraction of
-    their time. ``run`` takes from it, per block instance, the rules that are not false
-    (and those whose decision may rest on reading an unrecorded fact as "no"), and asks
-    the closures only about those: the facts of an undetermined one, the reasons of one
-    that fired. A false rule adds nothing to a result.
-
-    The function is generated when the guideline loads (``warm``) or on first use. If it
-    cannot be generated (a guideline nested too deeply for CPython's compiler) or an
+    The functions are generated when the guideline loads (``warm``) or on first use. If
+    one cannot be generated (a guideline nested too deeply for CPython's compiler) or an
     evaluation stops in it (an evaluation error, the step budget: generated code computes
     every define, the closures only those a decision needs), that evaluation runs on the
     closures alone, which then report the same error as before.
     """
 
-    def __init__(self, checked: Checked, slots: dict[int, int], always: frozenset[int],
-                 atoms: dict[int, list[n.Expr]], strict: frozenset[int]) -> None:
+    def __init__(self, checked: Checked, always: frozenset[int], atoms: dict[int, list[n.Expr]],
+                 strict: frozenset[int], probes: dict[int, list[n.Expr]],
+                 invariants: list[n.Invariant]) -> None:
         self._checked = checked
-        self._slots = slots
-        self._always = always
-        self._atoms = atoms
-        self._strict = strict
-        self._fn: DecisionsFn | None = None
+        self._args = (always, atoms, strict, probes, invariants)
+        self._fn: OutcomeFn | None = None
+        self._json_fn: OutcomeFn | None = None
         self._failed = False
+        self._json_tried = False
         self._lock = threading.Lock()
 
     def give_up(self) -> None:
@@ -283,16 +294,23 @@ class Decisions:
                 self._failed = True
 
     def warm(self) -> None:
-        """Generate the function now (once; threads wait for the first)."""
+        """Generate the functions now (once; threads wait for the first)."""
         with self._lock:
             if self._fn is None and not self._failed:
                 try:
-                    self._fn = generate_decisions(self._checked, self._slots, self._always,
-                                                  self._atoms, self._strict)
+                    self._fn = generate_outcomes(self._checked, *self._args)
                 except (RecursionError, SyntaxError):  # too deep for CPython
                     self._failed = True
+            if not self._json_tried:
+                self._json_tried = True
+                if not self._failed:
+                    try:
+                        self._json_fn = generate_outcomes(self._checked, *self._args,
+                                                          json=True)
+                    except (RecursionError, SyntaxError, NotImplementedError):
+                        self._json_fn = None  # (a record it cannot read): loaded instead
 
-    def __call__(self, record: Any, as_of: datetime.date, budget: int) -> Decided | None:
+    def __call__(self, record: Any, as_of: datetime.date, budget: int) -> Outcome | None:
         fn = self._fn
         if fn is None:
             if self._failed:
@@ -303,6 +321,23 @@ class Decisions:
                 return None
         try:
             return fn(record, as_of, budget)
+        except (EvaluationError, BudgetExceededError, RecursionError):
+            return None
+
+    def json(self, data: dict[str, Any], as_of: datetime.date, budget: int
+             ) -> Outcome | None:
+        """The events of a record given as JSON, already checked (``json_ok``) and counted
+        within the budget; None when it cannot be read so (the record is then loaded)."""
+        fn = self._json_fn
+        if fn is None:
+            if self._json_tried:
+                return None
+            self.warm()
+            fn = self._json_fn
+            if fn is None:
+                return None
+        try:
+            return fn(data, as_of, budget)
         except (EvaluationError, BudgetExceededError, RecursionError):
             return None
 
@@ -317,7 +352,13 @@ class Plan:
     cited_by_id: dict[int, tuple[Citation, ...]] = attrs.field(factory=dict)
     values: TraceValues | None = None
     work: Work | None = None  #: the budget's count (``compile.Work``)
-    decisions: Decisions | None = None  #: the rules decided by generated code (trace off)
+    decisions: Decisions | None = None  #: the result from generated code (trace off)
+    #: the plans by node id, for ``_Run.replay``
+    rules: dict[int, RulePlan] = attrs.field(factory=dict, eq=False, repr=False)
+    scores: dict[int, ScorePlan] = attrs.field(factory=dict, eq=False, repr=False)
+    loops: dict[int, LoopPlan] = attrs.field(factory=dict, eq=False, repr=False)
+    #: ``Because`` lines of loop elements (``variable = path``), shared by results
+    bindings: dict[tuple[str, str], Because] = attrs.field(factory=dict, eq=False, repr=False)
 
 
 def display(t: ts.Type) -> Callable[[Any], Any]:
@@ -491,24 +532,32 @@ class Planner:
             resolve(node.cites)
             resolve(node.against)
         wanted = {k: list(v.values()) for k, v in self._wanted.items()}
-        slots: dict[int, int] = {}
         always: set[int] = set()  # rules with the idiom `known x and x` (``assumptions``)
         atoms: dict[int, list[n.Expr]] = {}
+        probes: dict[int, list[n.Expr]] = {}
+        rules: dict[int, RulePlan] = {}
+        scores: dict[int, ScorePlan] = {}
+        loops: dict[int, LoopPlan] = {}
         blocks = [block]
         while blocks:
             b = blocks.pop()
-            for i, rp in enumerate(b.rules):
-                slots[rp.rule.nid] = i
+            for rp in b.rules:
+                rules[rp.rule.nid] = rp
                 atoms[rp.rule.nid] = [a.node for a in rp.atoms]
+                probes[rp.rule.nid] = list(rp.probe_nodes)
                 if rp.strict is not None:
                     always.add(rp.rule.nid)
+            scores.update((sp.score.nid, sp) for sp in b.scores)
+            loops.update((lp.loop.nid, lp) for lp in b.loops)
             blocks.extend(lp.block for lp in b.loops)
         return Plan(block=block, invariants=invariants, citations=self.citations, cited=cited,
                     cited_by_id={id(cs): resolved for cs, resolved in cited.items()},
                     values=TraceValues(self.checked, wanted),
                     work=Work(self.checked, self.compiler),
-                    decisions=Decisions(self.checked, slots, frozenset(always), atoms,
-                                        self.strict.strict))
+                    decisions=Decisions(self.checked, frozenset(always), atoms,
+                                        self.strict.strict, probes,
+                                        [ip.invariant for ip in invariants]),
+                    rules=rules, scores=scores, loops=loops)
 
     def _mark_loop_defines(self, items: list[n.Item], top: bool) -> None:
         for item in items:
@@ -577,7 +626,7 @@ class Planner:
     def rule(self, rule: n.Rule) -> RulePlan:
         cond = self.condition(rule, self.memo)
         atoms: list[Atom] = []
-        probes: list[Thunk] = []
+        probes: list[n.Expr] = []
         if rule.when is not None:
             self.atoms(rule.when, True, atoms, probes, prefix="")
         for u in rule.unless:
@@ -598,11 +647,14 @@ class Planner:
             # not fired or undetermined: only the parts that stopped it
             return [line for v, w, ok in values if v is not ok for line in w(env)]
         strict, checks, nodes = self.assumptions(rule)
-        return RulePlan(rule, cond, tuple(atoms), tuple(probes), self.order, why,
+        return RulePlan(rule, cond, tuple(atoms),
+                        tuple(self.compiler.compile(p) for p in probes), self.order, why,
                         rule.span.location(), tuple(a.code for a in rule.actions),
                         traced=self.condition(rule, self.traced_part), strict=strict,
                         checks=checks, check_nodes=nodes,
-                        cites=tuple(dict.fromkeys(c for a in rule.actions for c in a.cites)))
+                        cites=tuple(dict.fromkeys(c for a in rule.actions for c in a.cites)),
+                        probe_nodes=tuple(probes),
+                        emits=tuple(a.code for a in rule.actions if a.kind != "request"))
 
     def assumptions(self, rule: n.Rule) -> tuple[Thunk | None, tuple[Thunk, ...] | None,
                                                  tuple[n.Expr, ...] | None]:
@@ -732,7 +784,7 @@ class Planner:
             return [(1, line), *[(d + 1, body) for d, body in inner(env) if d < _DEEPEST]]
         return why_leaf
 
-    def atoms(self, e: n.Expr, polarity: bool, out: list[Atom], probes: list[Thunk],
+    def atoms(self, e: n.Expr, polarity: bool, out: list[Atom], probes: list[n.Expr],
               prefix: str, depth: int = 0) -> None:
         """The leaf conditions of ``e``; a define is listed, then expanded (two levels), so
         that ``because`` reaches the patient's facts."""
@@ -745,7 +797,7 @@ class Planner:
             return
         ref = self.checked.refs.get(e.nid) if isinstance(e, n.Path) else None
         if isinstance(e, n.IsKnown) and not e.known and polarity:
-            probes.append(self.compiler.compile(e.operand))
+            probes.append(e.operand)
         shown = display(self.checked.types.get(e.nid, ts.ERROR))
         detail = None
         if isinstance(e, n.Compare):
@@ -786,12 +838,12 @@ class Planner:
             input_text = self.text(s.source)
             show = display(input_t)
 
-            def compute(env: Env) -> ScoreOutcome:
-                v = source(env)
+            def from_values(values: tuple[Any, ...], facts: frozenset[str]) -> ScoreOutcome:
+                (v,) = values
                 if isinstance(v, Unknown):
                     pts = [a.points for _, a in arms]
                     pending = tuple(a.action for _, a in arms if a.action is not None)
-                    return ScoreOutcome(None, min(pts), max(pts), v.paths, None, pending,
+                    return ScoreOutcome(None, min(pts), max(pts), facts, None, pending,
                                         input_text, "unknown")
                 for match, arm in arms:
                     if match(v):
@@ -799,6 +851,10 @@ class Planner:
                                             arm.action, (), input_text, show(v))
                 return ScoreOutcome(None, 0, 0, frozenset(), None, (), input_text, show(v),
                                     note="no arm matched")
+
+            def compute(env: Env) -> ScoreOutcome:
+                v = source(env)
+                return from_values((v,), v.paths if isinstance(v, Unknown) else _NO_FACTS)
         else:
             comps = []
             for c in s.components:
@@ -812,16 +868,13 @@ class Planner:
                             [i if a is not None else None for i, a in enumerate(band_actions)])
             text = ", ".join(self.text(c.source) for c in s.components)
 
-            def compute(env: Env) -> ScoreOutcome:
+            def from_values(values: tuple[Any, ...], facts: frozenset[str]) -> ScoreOutcome:
                 points: list[float | None] = []  # None: unknown
-                facts: set[str] = set()
                 asks: list[str] = []
                 shown: list[str] = []
-                for comp, src, carms, show in comps:
-                    v = src(env)
+                for (comp, _, carms, show), v in zip(comps, values, strict=True):
                     if isinstance(v, Unknown):
                         points.append(None)
-                        facts |= v.paths
                         if comp.ask:
                             asks.append(comp.ask)
                         shown.append(f"{comp.name} unknown")
@@ -838,8 +891,13 @@ class Planner:
                     note = "undetermined"
                     if asks:
                         note += "; " + " and ".join(asks) + " would decide it"
-                return ScoreOutcome(value, low, high, frozenset(facts), decided, pending, text,
+                return ScoreOutcome(value, low, high, facts, decided, pending, text,
                                     "; ".join(shown), note)
+
+            def compute(env: Env) -> ScoreOutcome:
+                values = tuple(src(env) for _, src, _, _ in comps)
+                return from_values(values, _NO_FACTS.union(
+                    *(v.paths for v in values if isinstance(v, Unknown))))
 
         def thunk(env: Env) -> ScoreOutcome:
             cache = env.cache if local else env.root.cache
@@ -858,7 +916,7 @@ class Planner:
                 return Bounded(out.facts, out.low, out.high)
             return Unknown(out.facts)
         self.compiler.score_thunks[nid] = as_value
-        return ScorePlan(s, thunk, self.order)
+        return ScorePlan(s, thunk, self.order, from_values)
 
 
 def _cited(items: list[n.Item] | tuple[n.Item, ...]) -> Iterator[n.Action | n.Score]:
@@ -908,7 +966,6 @@ class _Run:
         self.outcomes: list[RuleOutcome] = []
         self.seq = 0
         self.snapshots: Iterator[dict[int, Any]] | None = None
-        self.decided: Iterator[DecidedBlock] | None = None
         self.summaries: dict[frozenset[str], tuple[str, ...]] = {}  # (``trace_facts``)
         self.patterns: dict[str, str] = {}  # a fact -> its list elements summed up
 
@@ -975,44 +1032,45 @@ class _Run:
                                                                value=path)),
                            "" if i == 0 and not suffix else f"{suffix}@{path}", i)
 
-    def decided_block(self, block: BlockPlan, env: Env, binding: tuple[Because, ...],
-                      suffix: str, index: int = 0) -> None:
-        """``block`` with the trace off, its rules decided by generated code
-        (``Decisions``): only the rules that are not false run here."""
-        for sp in block.scores:
-            self.score(sp, env, binding, suffix)
-        assert self.decided is not None
-        snap = next(self.decided, None)
-        if snap is None or snap[0] != block.key or snap[1] != index:
-            raise _OutOfStep  # (never expected: ``run`` then takes the closures' way)
-        rules = block.rules
-        for slot, value, shown, pending in snap[2]:
-            if shown is None:  # undetermined, or false reading an absence as "no"
-                self.rule(rules[slot], env, binding, _NONE, None, _NONE, value)
+    def replay(self, events: list[Event]) -> tuple[Any, ...] | None:
+        """The result of generated code's events (``outcomes``), as the closures' walk
+        (``block``) builds it; returns the values of the invariants' `when`s."""
+        plan = self.plan
+        rules, cache = plan.rules, plan.bindings
+        invariants = None
+        for ev in events:
+            tag = ev[0]
+            if tag == FIRED:
+                bind = ev[2]
+                self.fired(rules[ev[1]], _binding(bind, cache) if bind else (), ev[3], ev[4],
+                           ev[5])
+            elif tag == UNDETERMINED:
+                rp = rules[ev[1]]
+                rule_id, facts = rp.rule.rule_id, ev[3]
+                self.undetermine(rule_id, rp.location, facts, rp.codes)
+                self.assume(rule_id, rp.location, facts, rp.cites)
+            elif tag == ASSUMED:
+                rp = rules[ev[1]]
+                self.assume(rp.rule.rule_id, rp.location, ev[3], rp.cites)
+            elif tag == SCORED:
+                sp = plan.scores[ev[1]]
+                bind = ev[2]
+                self.scored(sp, sp.from_values(ev[4], ev[5]),
+                            _binding(bind, cache) if bind else (), ev[3])
+            elif tag == NO_LIST:
+                for rp in _all_rules(plan.loops[ev[1]].block):
+                    self.undetermine(rp.rule.rule_id, rp.location, ev[3], rp.codes)
+                    self.assume(rp.rule.rule_id, rp.location, ev[3], rp.cites)
             else:
-                self.fired(rules[slot], env, binding, shown, pending)
-        for lp in block.loops:
-            items = lp.source(env)
-            if isinstance(items, Unknown):
-                for rp in _all_rules(lp.block):
-                    self.undetermine(rp.rule.rule_id, rp.location, items.paths, rp.codes)
-                    self.assume(rp.rule.rule_id, rp.location, items.paths, rp.cites)
-                continue
-            base = lp.path(env)
-            for i, item in enumerate(items):
-                env.step()
-                path = f"{base}[{i}]"
-                child = env.child(lp.loop.var, item, path)
-                self.decided_block(lp.block, child, (*binding, Because(expression=lp.loop.var,
-                                                                       value=path)),
-                                   "" if i == 0 and not suffix else f"{suffix}@{path}", i)
+                invariants = ev[1]
+        return invariants
 
-    def fired(self, rp: RulePlan, env: Env, binding: tuple[Because, ...],
-              shown: tuple[Any, ...], pending: bool) -> None:
-        """A rule that fired, decided by generated code with the values of its atoms
-        (``shown``): ``rule`` with the trace off, for a true condition. ``pending``: it
-        fired only by reading an unrecorded fact as "no" (its strict reading is unknown),
-        whose facts the closures find."""
+    def fired(self, rp: RulePlan, binding: tuple[Because, ...], shown: tuple[Any, ...],
+              assumed: frozenset[str] | None, requested: frozenset[str] | None) -> None:
+        """A rule that fired (``replay``), with the values of its atoms (``shown``):
+        ``rule`` with the trace off, for a true condition. ``assumed``: the facts it fired
+        without, reading their absence as "no" (its strict reading is unknown on them);
+        ``requested``: those its request asks for."""
         try:
             lines = rp.becauses[shown]
         except KeyError:
@@ -1024,20 +1082,11 @@ class _Run:
             lines = tuple(a.because(v) for a, v in zip(rp.atoms, shown, strict=True))
         because = (*binding, *lines) if binding else lines
         rule = rp.rule
-        assumed: frozenset[str] = frozenset()
-        if pending and rp.strict is not None:
-            strict = rp.strict(env)
-            if isinstance(strict, Unknown):
-                assumed = strict.paths
         for action in rule.actions:
             if action.kind == "request":
-                facts: set[str] = set()
-                for probe in rp.probes:
-                    pv = probe(env)
-                    if isinstance(pv, Unknown):
-                        facts |= pv.paths
                 self.requests.append((rp.order, MissingData(
-                    code=action.code, text=action.text, facts=tuple(sorted(facts)),
+                    code=action.code, text=action.text,
+                    facts=tuple(sorted(requested)) if requested else (),
                     waiting=(), rule=rule.rule_id, location=rp.location,
                     citations=self.cites(action.cites))))
             else:
@@ -1095,7 +1144,10 @@ class _Run:
                      for (rule, location), (facts, codes) in self.undecided.items())
 
     def score(self, sp: ScorePlan, env: Env, binding: tuple[Because, ...], suffix: str) -> None:
-        out: ScoreOutcome = sp.thunk(env)
+        self.scored(sp, sp.thunk(env), binding, suffix)
+
+    def scored(self, sp: ScorePlan, out: ScoreOutcome, binding: tuple[Because, ...],
+               suffix: str) -> None:
         s = sp.score
         name = s.name + (suffix if suffix else "")
         self.scores[name] = ScoreResult(name=name, value=out.value, low=out.low, high=out.high,
@@ -1182,7 +1234,10 @@ class _Run:
                 atoms=atoms, binding=binding, details=Deferred(_picked, (rp.pick, details)),
                 reasons=Deferred(_explain, (rp.why, env))))
 
-    def finish(self, env: Env) -> tuple[tuple[Recommendation, ...], tuple[MissingData, ...]]:
+    def finish(self, env: Env | None, when: tuple[Any, ...] | None = None
+               ) -> tuple[tuple[Recommendation, ...], tuple[MissingData, ...]]:
+        """Sort and merge; the invariants' `when`s are read from ``env`` by the closures,
+        or are ``when`` (generated code's values, in the order of the invariants)."""
         recs = [r for _, _, r in sorted(
             self.recs, key=lambda x: (URGENCY_ORDER.get(x[2].urgency, 5), x[0], x[1]))]
         merged: dict[str, MissingData] = {}
@@ -1209,24 +1264,23 @@ class _Run:
                     kind="contradiction", code=r.code,
                     detail=f"`{r.code}` is both recommended and advised against",
                     rules=(positive[r.code], r.rule)))
-        for ip in self.plan.invariants:
+        for k, ip in enumerate(self.plan.invariants):
             inv = ip.invariant
             if inv.mode == "always":
                 # `always a or b when c`: a condition that holds for certain and none of the
                 # codes recommended or requested breaks it; an undecided condition does not.
                 if ip.when is not None and not any(c in fired for c in inv.codes) \
-                        and ip.when(env) is True:
+                        and _holds(ip, k, env, when):
                     self.conflicts.append(Conflict(
                         kind="invariant", code=inv.codes[0],
                         detail=f"invariant broken: {inv.name} (none of {', '.join(inv.codes)})"))
                 continue
-            if all(code in fired for code in inv.codes):
-                applies = ip.when(env) if ip.when is not None else True
-                if applies is True:
-                    self.conflicts.append(Conflict(
-                        kind="invariant", code=inv.codes[0],
-                        detail=f"invariant broken: {inv.name} ({' and '.join(inv.codes)})",
-                        rules=tuple(fired[c] for c in inv.codes)))
+            if all(code in fired for code in inv.codes) and (
+                    ip.when is None or _holds(ip, k, env, when)):
+                self.conflicts.append(Conflict(
+                    kind="invariant", code=inv.codes[0],
+                    detail=f"invariant broken: {inv.name} ({' and '.join(inv.codes)})",
+                    rules=tuple(fired[c] for c in inv.codes)))
         if ask is not None:
             missing.append(ask)
         return tuple(recs), tuple(missing)
@@ -1292,8 +1346,26 @@ def _explain(args: tuple[Callable[[Env], list[str]], Env]) -> list[str]:
         return [f"- (the explanation could not be worked out: {exc})"]
 
 
-class _OutOfStep(Exception):
-    """Generated decisions out of step with the plan's walk (never expected)."""
+def _binding(bind: tuple[tuple[str, str], ...], cache: dict[tuple[str, str], Because]
+             ) -> tuple[Because, ...]:
+    """The ``because`` lines of a loop element's binding (``outcomes``' pairs), kept."""
+    out = []
+    for pair in bind:
+        line = cache.get(pair)
+        if line is None:
+            if len(cache) >= _KEEP_BINDINGS:
+                cache.clear()
+            line = cache[pair] = Because(expression=pair[0], value=pair[1])
+        out.append(line)
+    return tuple(out)
+
+
+def _holds(ip: InvariantPlan, k: int, env: Env | None, when: tuple[Any, ...] | None) -> bool:
+    """Whether invariant ``ip`` (the ``k``-th) applies for certain."""
+    if when is not None:
+        return when[k] is True
+    assert ip.when is not None and env is not None
+    return ip.when(env) is True
 
 
 #: ``_Run.rule``'s trace tables when there is no trace (never read)
@@ -1308,34 +1380,57 @@ def _all_rules(block: BlockPlan) -> list[RulePlan]:
 
 
 def run(plan: Plan, checked: Checked, record: Any, *, as_of: datetime.date,
-        guideline_info: dict[str, Any], patient_id: str | None, trace: bool,
-        budget: int) -> Result:
-    """Evaluate a plan against one record."""
-    decided = plan.decisions(record, as_of, budget) \
-        if not trace and plan.decisions is not None else None
-    env = Env(record, as_of, budget)
+        guideline_info: dict[str, Any] | Callable[[], dict[str, Any]],
+        patient_id: str | None, trace: bool, budget: int,
+        outcome: Outcome | None = None) -> Result:
+    """Evaluate a plan against one record; with the trace off, from generated code's
+    ``outcome`` (``Decisions``: given, or made here) when it could make it: the result's
+    objects are then built when first read (``Result.later``). ``guideline_info``: the
+    result's ``guideline``, or how to make it."""
+    if outcome is None and not trace and plan.decisions is not None:
+        outcome = plan.decisions(record, as_of, budget)
+    if outcome is not None:
+        return _later(plan, checked, outcome, guideline_info, patient_id, as_of)
     state = _Run(plan, checked, trace)
-    if decided is not None:
-        state.decided = iter(decided)
-        try:
-            state.decided_block(plan.block, env, (), "")
-        except _OutOfStep:  # (never expected) the closures decide every rule instead
-            env = Env(record, as_of, budget)
-            state = _Run(plan, checked, trace)
-            decided = None
-    if decided is None:
-        if trace and plan.values is not None:
-            state.snapshots = plan.values(record, as_of, budget)
-        state.block(plan.block, env, (), "")
+    env = Env(record, as_of, budget)
+    if trace and plan.values is not None:
+        state.snapshots = plan.values(record, as_of, budget)
+    state.block(plan.block, env, (), "")
     recs, missing = state.finish(env)
     if trace:  # the reasons are worked out when read (``_explain``): no budget left to hit
         env.root.budget = sys.maxsize
     return Result(
-        guideline=guideline_info, patient=patient_id, as_of=as_of.isoformat(),
+        guideline=guideline_info() if callable(guideline_info) else guideline_info,
+        patient=patient_id, as_of=as_of.isoformat(),
         recommendations=recs, missing=missing, scores=dict(sorted(state.scores.items())),
         conflicts=tuple(state.conflicts), undetermined=state.undetermined(),
         trace=Trace(tuple(state.outcomes)) if trace else None,
     )
+
+
+def _later(plan: Plan, checked: Checked, outcome: Outcome,
+           guideline_info: dict[str, Any] | Callable[[], dict[str, Any]],
+           patient_id: str | None, as_of: datetime.date) -> Result:
+    """The result of generated code's ``outcome``, its objects built when first read."""
+    events, score_codes = outcome
+
+    def build() -> dict[str, Any]:
+        state = _Run(plan, checked, False)
+        recs, missing = state.finish(None, state.replay(events))
+        return {"guideline": guideline_info() if callable(guideline_info) else guideline_info,
+                "as_of": as_of.isoformat(), "recommendations": recs, "missing": missing,
+                "scores": dict(sorted(state.scores.items())),
+                "conflicts": tuple(state.conflicts), "undetermined": state.undetermined()}
+
+    def codes() -> set[str]:
+        out = set(score_codes)
+        rules = plan.rules
+        for ev in events:
+            if ev[0] == FIRED:
+                out.update(rules[ev[1]].emits)
+        return out
+
+    return Result.later(patient=patient_id, build=build, codes=codes)
 
 
 def fast_codes(plan: Plan, record: Any, *, as_of: datetime.date, budget: int) -> frozenset[str]:

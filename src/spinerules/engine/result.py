@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -186,9 +187,43 @@ class Result:
     provenance: dict[str, Any] | None = attrs.field(default=None, repr=False)
     """When the patient came from FHIR: the ``provenance`` object of the result schema (where
     each fact came from, disagreeing resources, unmapped content); ``None`` otherwise."""
+    #: (``Result.later``) how to build the fields of ``_LATER`` when first read, and the
+    #: codes without them; None once built (and for a result made whole)
+    _later: Later | None = attrs.field(default=None, eq=False, repr=False)
+
+    @classmethod
+    def later(cls, *, patient: str | None, build: Callable[[], dict[str, Any]],
+              codes: Callable[[], set[str]]) -> Result:
+        """A result whose other fields (its guideline, date, recommendations, missing
+        facts, scores, conflicts and undetermined rules) are built by ``build`` when one of
+        them is first read (equality, ``repr``, ``to_json`` and pickling read them);
+        ``codes()`` before that is ``codes``. The evaluation decided everything before:
+        building only makes the objects."""
+        self = object.__new__(cls)
+        setattr_ = object.__setattr__
+        setattr_(self, "patient", patient)
+        setattr_(self, "trace", None)
+        setattr_(self, "provenance", None)
+        setattr_(self, "_later", Later(build, codes))
+        return self
+
+    if not TYPE_CHECKING:  # (for the type checker, every field is always there)
+        def __getattr__(self, name: str) -> Any:
+            """A field of ``_LATER`` not built yet: build them all (``later``)."""
+            if name in _LATER:
+                later = object.__getattribute__(self, "_later")
+                if later is not None:
+                    for key, value in later.build().items():
+                        object.__setattr__(self, key, value)
+                    object.__setattr__(self, "_later", None)
+                    return object.__getattribute__(self, name)
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def codes(self) -> set[str]:
         """Every code recommended, classified, warned or advised against."""
+        later = self._later
+        if later is not None:
+            return later.codes()
         return {r.code for r in self.recommendations}
 
     def missing_codes(self) -> set[str]:
@@ -231,6 +266,18 @@ class Result:
         if self.trace is None:
             raise ValueError("explain() needs a result evaluated with trace=True")
         return explain_code(self.trace, code)
+
+
+@attrs.frozen
+class Later:
+    """What ``Result.later`` keeps until its fields are built."""
+
+    build: Callable[[], dict[str, Any]]
+    codes: Callable[[], set[str]]
+
+
+_LATER = frozenset(("guideline", "as_of", "recommendations", "missing", "scores", "conflicts",
+                    "undetermined"))
 
 
 def _finite(x: Any) -> Any:

@@ -1,0 +1,415 @@
+"""Everything a result needs, from generated code: ``evaluate`` with the trace off (#18).
+
+The closures of ``evaluate.Planner`` name, with every unknown value, the facts behind it
+(``values.Unknown.paths``); that is what a result's undetermined rules, missing facts and
+pending recommendations are made of. Generated code (``codegen``) knows unknown as one
+marker (``_U``) and decides every rule in a fraction of the closures' time. The generator
+here adds the rest: where a value is unknown, and only there, generated code works out the
+facts behind it by the closures' rules (``OutcomeGenerator.paths``: a Kleene `and`/`or`, a
+comparison, an arithmetic, a quantifier: the facts of the parts that are unknown; a field:
+its own path; a define or a score: the facts kept with its value). The function walks the
+guideline in the evaluator's order (per block: its scores, its rules, its loops, each
+element in turn) and returns what happened, as events; ``evaluate._Run.replay`` turns them
+into the result the closures' walk would have built, field for field
+(``tests/properties/test_decided_results.py``).
+
+Events (``binding``: the enclosing loops' ``(variable, element path)`` pairs):
+
+- ``(FIRED, rule, binding, shown, assumed, requested)``: a rule whose condition is true;
+  ``shown`` the values of its atoms (its `because`), ``assumed`` the facts its strict
+  reading is unknown on (it fired only by reading their absence as "no") or None,
+  ``requested`` the facts its request asks for (its `unknown x` operands that are unknown);
+- ``(UNDETERMINED, rule, binding, facts)``: a rule whose condition is unknown;
+- ``(ASSUMED, rule, binding, facts)``: a rule that is false only by reading an absence as
+  "no" (these two: one per rule, at its first, with the facts of every loop element);
+- ``(SCORED, score, binding, suffix, inputs, facts)``: a score's inputs (unknown as
+  ``_U``) and the facts behind the unknown ones; ``suffix`` names the loop element;
+- ``(NO_LIST, for, binding, facts)``: a loop over a list that is not recorded;
+- ``(INVARIANTS, values)``: the value of each invariant's `when` (None without one).
+
+Rules, scores and loops are named by their node ids. The function returns the events and
+the codes of the scores that fired (a result's codes without building it).
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from spinerules.checker.check import Checked, DefineRef, FieldRef, ScoreRef
+from spinerules.engine.codegen import (
+    FALSE,
+    TRUE,
+    DecisionsGenerator,
+    JsonGenerator,
+    U,
+    _compile,
+    _ifexp,
+    _is,
+    _name,
+    _store,
+    _walrus,
+)
+from spinerules.lang import nodes as n
+
+FIRED, UNDETERMINED, ASSUMED, SCORED, NO_LIST, INVARIANTS = range(6)
+
+Event = tuple[Any, ...]
+#: the events, and the codes of the scores that fired
+Outcome = tuple[list[Event], set[str]]
+OutcomeFn = Callable[[Any, datetime.date, int], Outcome]
+
+_E: frozenset[str] = frozenset()
+
+
+def _one(path: str) -> frozenset[str]:
+    return frozenset((path,))
+
+
+def _union(sets: list[frozenset[str]]) -> frozenset[str]:
+    return _E.union(*sets)
+
+
+def _once(seen: dict[tuple[int, int], set[str]], add: Callable[[Event], None], tag: int,
+          nid: int, bind: tuple[tuple[str, str], ...], facts: frozenset[str]) -> None:
+    """An ``UNDETERMINED`` or ``ASSUMED`` event: the first of a rule's is kept, with the
+    facts of the later ones (the other elements of its loops) added to it. A result lists
+    such a rule once, with all of them (``evaluate._Run.undetermine``); one event per
+    element would hold the square of a long list's facts."""
+    key = (tag, nid)
+    kept = seen.get(key)
+    if kept is None:
+        seen[key] = kept = set(facts)
+        add((tag, nid, bind, kept))
+    else:
+        kept |= facts
+
+
+def _fstring(*parts: ast.expr | str) -> ast.expr:
+    """An f-string of ``parts`` (text, or expressions giving text)."""
+    values: list[ast.expr] = [
+        ast.Constant(p) if isinstance(p, str) else
+        ast.FormattedValue(value=p, conversion=-1, format_spec=None) for p in parts]
+    return ast.JoinedStr(values=values)
+
+
+class OutcomeGenerator(DecisionsGenerator):
+    """Builds the function returning an evaluation's events (see the module)."""
+
+    FUNCTION = "_outcome"
+    SETUP = ("codes = set()\n_steps = [0]\n_ev = []\n_add = _ev.append\n_seen = {}\n"
+             "_bind0 = ()\n_sfx0 = ''")
+    RESULT = "_out"
+
+    def __init__(self, checked: Checked, always: frozenset[int], atoms: dict[int, list[n.Expr]],
+                 strict: frozenset[int], probes: dict[int, list[n.Expr]],
+                 invariants: list[n.Invariant]) -> None:
+        super().__init__(checked, {}, always, atoms, strict)
+        self.probes = probes  # rule nid -> the operands of its `unknown x` tests
+        self.invariants = invariants
+        self.var_paths: dict[str, ast.expr] = {}  # loop variable -> its element's path
+        self.define_paths: dict[int, str] = {}  # define nid -> local of its facts
+        self.strict_define_paths: dict[int, str] = {}  # the same, read strictly
+        self.score_paths: dict[int, str] = {}  # score nid -> local of its facts
+        self.bind, self.sfx = "_bind0", "_sfx0"  # the locals of the current block's binding
+        self.consts.update({"_one": _one, "_union": _union, "_once": _once, "_E": _E})
+
+    # ------------------------------------------------------------------ facts
+    def paths(self, e: n.Expr) -> ast.expr:
+        """The facts behind ``e``'s value, as the closures name them; the code runs only
+        where that value is unknown (in the current reading)."""
+        if isinstance(e, n.Path):
+            return self.path_paths(e)
+        if isinstance(e, n.BoolOp):
+            return self.unknown_parts(list(e.operands))
+        if isinstance(e, n.Not | n.Neg):
+            return self.paths(e.operand)
+        if isinstance(e, n.IsKnown):
+            if self.reading_strictly and e.nid in self.strict:
+                return self.paths(e.operand)
+            return _name("_E")  # (never unknown)
+        if isinstance(e, n.Compare):
+            return self.unknown_parts([e.left, e.right])
+        if isinstance(e, n.InRange):
+            return self.unknown_parts([e.value, e.low, e.high])
+        if isinstance(e, n.Arith):
+            return self.unknown_parts([e.left, e.right])
+        if isinstance(e, n.InSet):
+            t = self.fresh()
+            return _ifexp(_is(_walrus(t, self.expr(e.value)), U), self.paths(e.value),
+                          self.unknown_parts(list(e.items)))
+        if isinstance(e, n.Quantifier):
+            return self.quantifier_paths(e)
+        return _name("_E")  # a constant, `today`
+
+    def unknown(self, code: ast.expr) -> ast.expr:
+        """``code is _U``, through a local (as ``codegen`` does: `is` with an operand
+        the compiler folds into a constant, `1 + 2`, is a warning); False for a constant."""
+        if isinstance(code, ast.Constant):
+            return ast.Constant(False)
+        if isinstance(code, ast.Name):
+            return _is(code, U)
+        return _is(_walrus(self.fresh(), code), U)
+
+    def unknown_parts(self, parts: list[n.Expr]) -> ast.expr:
+        """The facts of those of ``parts`` that are unknown (all of them are computed)."""
+        varying = [p for p in parts if not self._constant(p)]
+        if not varying:
+            return _name("_E")
+        if len(varying) == 1:  # the whole is unknown: so is its one varying part
+            return self.paths(varying[0])
+        out: ast.expr | None = None
+        for p in varying:
+            one = _ifexp(self.unknown(self.expr(p)), self.paths(p), _name("_E"))
+            out = one if out is None else ast.BinOp(left=out, op=ast.BitOr(), right=one)
+        assert out is not None
+        return out
+
+    def path_paths(self, e: n.Path) -> ast.expr:
+        ref = self.checked.refs.get(e.nid)
+        if isinstance(ref, DefineRef):
+            if self.reading_strictly and ref.nid in self.strict_define_paths:
+                return _name(self.strict_define_paths[ref.nid])
+            return _name(self.define_paths[ref.nid])
+        if isinstance(ref, ScoreRef):
+            return _name(self.score_paths[ref.nid])
+        if isinstance(ref, FieldRef) and ref.fields:
+            dotted = ".".join(ref.fields)
+            if ref.root == "patient":
+                return self.const(frozenset((dotted,)))
+            return ast.Call(func=_name("_one"), args=[
+                _fstring(self.var_paths[ref.root], "." + dotted)], keywords=[])
+        return _name("_E")  # an enumeration member, a loop variable itself
+
+    def path_string(self, source: n.Expr) -> ast.expr:
+        """How the closures name a list's elements (``compile._static_path``)."""
+        if isinstance(source, n.Path):
+            names = source.names
+            if names[0] == "patient":
+                return ast.Constant(".".join(names[1:]))
+            rest = ".".join(names[1:])
+            base = self.var_paths.get(names[0]) or ast.Constant(names[0])
+            return _fstring(base, "." + rest) if rest else base
+        return ast.Constant("item")
+
+    def quantifier_paths(self, e: n.Quantifier) -> ast.expr:
+        """The facts of the elements whose condition is unknown (when the whole is, no
+        element decided it), or of the list itself when it is not recorded."""
+        if e.condition is None:
+            return self.paths(e.source)  # (unknown only when the list is)
+        items, index, local = self.fresh(), self.fresh("_qi"), self.fresh("_v")
+        source = self.expr(e.source)
+        base = self.path_string(e.source)
+        saved = self.vars.get(e.var), self.var_paths.get(e.var)
+        self.vars[e.var] = local
+        self.var_paths[e.var] = _fstring(base, "[", _name(index), "]")
+        try:
+            value, facts = self.expr(e.condition), self.paths(e.condition)
+        finally:
+            for table, old in ((self.vars, saved[0]), (self.var_paths, saved[1])):
+                if old is None:
+                    table.pop(e.var, None)
+                else:
+                    table[e.var] = old  # type: ignore[assignment]
+        each = ast.ListComp(elt=facts, generators=[ast.comprehension(
+            target=ast.Tuple(elts=[_store(index), _store(local)], ctx=ast.Store()),
+            iter=ast.Call(func=_name("enumerate"), args=[_name(items)], keywords=[]),
+            ifs=[self.unknown(value)], is_async=0)])
+        return _ifexp(_is(_walrus(items, source), U), self.paths(e.source),
+                      ast.Call(func=_name("_union"), args=[each], keywords=[]))
+
+    def condition_paths(self, r: n.Rule) -> ast.expr:
+        """The facts behind a rule's unknown condition (its `when`, its `unless`es)."""
+        parts = [*([r.when] if r.when is not None else []), *r.unless]
+        return self.unknown_parts(parts)
+
+    # ------------------------------------------------------------------ statements
+    def add(self, *elts: ast.expr) -> ast.stmt:
+        return ast.Expr(ast.Call(func=_name("_add"), args=[ast.Tuple(elts=list(elts),
+                                                                      ctx=ast.Load())],
+                                 keywords=[]))
+
+    def once(self, tag: int, nid: ast.expr, bind: ast.expr, facts: ast.expr) -> ast.stmt:
+        return ast.Expr(ast.Call(func=_name("_once"), args=[
+            _name("_seen"), _name("_add"), ast.Constant(tag), nid, bind, facts], keywords=[]))
+
+    def block(self, block_items: Iterable[n.Item], block: int = 0,
+              index: ast.expr | None = None) -> Iterator[ast.stmt]:
+        items = list(block_items)
+        for named in self.ordered(items):  # each after what it uses
+            if isinstance(named, n.Define):
+                yield from self.set_define(named)
+            else:
+                yield from self.score(named)
+        # then the events, in the evaluator's order: scores, rules, loops
+        for item in items:
+            if isinstance(item, n.Score):
+                facts = self.score_paths[item.nid]
+                yield self.add(ast.Constant(SCORED), ast.Constant(item.nid), _name(self.bind),
+                               _name(self.sfx), ast.Tuple(elts=[
+                                   _name(x) for x in self.score_inputs[item.nid]],
+                                   ctx=ast.Load()), _name(facts))
+        for item in items:
+            if isinstance(item, n.Rule):
+                yield from self.rule(item)
+        for item in items:
+            if isinstance(item, n.For):
+                yield from self.loop(item)
+        if block == 0:
+            if self.invariants:
+                yield self.add(ast.Constant(INVARIANTS), ast.Tuple(elts=[
+                    self.expr(i.when) if i.when is not None else ast.Constant(None)
+                    for i in self.invariants], ctx=ast.Load()))
+            # the events, and the codes of the scores' arms and bands that fired
+            yield ast.Assign(targets=[_store("_out")], value=ast.Tuple(
+                elts=[_name("_ev"), _name("codes")], ctx=ast.Load()))
+
+    def set_define(self, d: n.Define) -> Iterator[ast.stmt]:
+        yield from super().set_define(d)  # its value (and its strict value, if it has one)
+        local = self.fresh("_dp")
+        yield ast.If(test=_is(_name(self.defines[d.nid]), U), body=[
+            ast.Assign(targets=[_store(local)], value=self.paths(d.expr))], orelse=[])
+        self.define_paths[d.nid] = local
+        if d.nid in self.strict_defines:
+            self.reading_strictly = True
+            try:
+                facts = self.paths(d.expr)
+            finally:
+                self.reading_strictly = False
+            local = self.fresh("_dsp")
+            yield ast.If(test=_is(_name(self.strict_defines[d.nid]), U), body=[
+                ast.Assign(targets=[_store(local)], value=facts)], orelse=[])
+            self.strict_define_paths[d.nid] = local
+
+    def score(self, s: n.Score) -> Iterator[ast.stmt]:
+        yield from super().score(s)
+        sources = [s.source] if s.source is not None else [c.source for c in s.components]
+        facts: ast.expr | None = None
+        for x, source in zip(self.score_inputs[s.nid], sources, strict=True):
+            one = _ifexp(_is(_name(x), U), self.paths(source), _name("_E"))
+            facts = one if facts is None else ast.BinOp(left=facts, op=ast.BitOr(), right=one)
+        local = self.score_paths[s.nid] = self.fresh("_sp")
+        yield ast.Assign(targets=[_store(local)], value=facts or _name("_E"))
+
+    def rule(self, r: n.Rule) -> Iterator[ast.stmt]:
+        v = self.fresh()
+        yield ast.Assign(targets=[_store(v)], value=self.condition(r))
+        nid, bind = ast.Constant(r.nid), _name(self.bind)
+        requested: ast.expr = ast.Constant(None)
+        if any(a.kind == "request" for a in r.actions):
+            requested = self.unknown_probes(self.probes.get(r.nid, []))
+
+        def fired(assumed: ast.expr) -> ast.stmt:
+            shown = ast.Tuple(elts=[self.expr(a) for a in self.atoms.get(r.nid, [])],
+                              ctx=ast.Load())
+            return self.add(ast.Constant(FIRED), nid, bind, shown, assumed, requested)
+
+        def undecided() -> ast.stmt:
+            return self.once(UNDETERMINED, nid, bind, self.condition_paths(r))
+
+        plain = ast.If(test=_is(_name(v), TRUE), body=[fired(ast.Constant(None))], orelse=[
+            ast.If(test=ast.Compare(left=_name(v), ops=[ast.IsNot()], comparators=[FALSE]),
+                   body=[undecided()], orelse=[])])
+        if r.nid not in self.always:
+            yield plain
+            return
+        # the idiom `known x and x`: read strictly too; unknown there, the decision rests
+        # on reading an absence as "no" (a decided strict reading is the value)
+        self.reading_strictly = True
+        try:
+            strictly, facts = self.condition(r), self.condition_paths(r)
+        finally:
+            self.reading_strictly = False
+        assumed = self.fresh()
+        yield ast.If(test=self.unknown(strictly), body=[
+            ast.Assign(targets=[_store(assumed)], value=facts),
+            ast.If(test=_is(_name(v), TRUE), body=[fired(_name(assumed))], orelse=[
+                ast.If(test=_is(_name(v), FALSE), body=[self.once(
+                    ASSUMED, nid, bind, _name(assumed))],
+                    orelse=[undecided()])])], orelse=[plain])
+
+    def unknown_probes(self, probes: list[n.Expr]) -> ast.expr:
+        out: ast.expr | None = None
+        for p in probes:
+            one = _ifexp(self.unknown(self.expr(p)), self.paths(p), _name("_E"))
+            out = one if out is None else ast.BinOp(left=out, op=ast.BitOr(), right=one)
+        return out or _name("_E")
+
+    def loop(self, loop: n.For) -> Iterator[ast.stmt]:
+        items, var, i = self.fresh(), self.fresh("_v"), self.fresh("_i")
+        path, bind, sfx = self.fresh("_p"), self.fresh("_bind"), self.fresh("_sfx")
+        base = self.path_string(loop.source)
+        yield ast.Assign(targets=[_store(items)], value=self.expr(loop.source))
+        missing = self.add(ast.Constant(NO_LIST), ast.Constant(loop.nid), _name(self.bind),
+                           self.paths(loop.source))
+        outer_bind, outer_sfx = self.bind, self.sfx
+        self.vars[loop.var], self.var_paths[loop.var] = var, _name(path)
+        self.bind, self.sfx = bind, sfx
+        try:
+            body = list(self.block(loop.items, loop.nid, _name(i)))
+        finally:
+            self.bind, self.sfx = outer_bind, outer_sfx
+            del self.vars[loop.var], self.var_paths[loop.var]
+        setup = [
+            *ast.parse("_steps[0] += 1\nif _steps[0] > budget: _budget(_steps[0])").body,
+            ast.Assign(targets=[_store(path)], value=_fstring(base, "[", _name(i), "]")),
+            ast.Assign(targets=[_store(bind)], value=ast.BinOp(
+                left=_name(outer_bind), op=ast.Add(), right=ast.Tuple(elts=[ast.Tuple(
+                    elts=[ast.Constant(loop.var), _name(path)], ctx=ast.Load())],
+                    ctx=ast.Load()))),
+            # a score's name in a loop: `name@path`, but for the first element of the
+            # first loop (``evaluate._Run.block``)
+            ast.Assign(targets=[_store(sfx)], value=_ifexp(
+                ast.BoolOp(op=ast.And(), values=[
+                    ast.Compare(left=_name(i), ops=[ast.Eq()], comparators=[ast.Constant(0)]),
+                    ast.UnaryOp(op=ast.Not(), operand=_name(outer_sfx))]),
+                ast.Constant(""), _fstring(_name(outer_sfx), "@", _name(path))))]
+        target = ast.Tuple(elts=[_store(i), _store(var)], ctx=ast.Store())
+        enumerated = ast.Call(func=_name("enumerate"), args=[_name(items)], keywords=[])
+        yield ast.If(test=_is(_name(items), U), body=[missing], orelse=[
+            ast.For(target=target, iter=enumerated, body=[*setup, *body], orelse=[])])
+
+
+class JsonOutcomeGenerator(JsonGenerator, OutcomeGenerator):
+    """``OutcomeGenerator`` over a record given as JSON, already checked by
+    ``records.loader.json_ok`` (see ``codegen.JsonGenerator``): the events it returns are
+    those of the record the loader would have built."""
+
+    FUNCTION = "_outcome_json"
+    SETUP, RESULT = OutcomeGenerator.SETUP, OutcomeGenerator.RESULT
+
+    def __init__(self, checked: Checked, always: frozenset[int], atoms: dict[int, list[n.Expr]],
+                 strict: frozenset[int], probes: dict[int, list[n.Expr]],
+                 invariants: list[n.Invariant]) -> None:
+        OutcomeGenerator.__init__(self, checked, always, atoms, strict, probes, invariants)
+        self.var_cls: dict[str, type | None] = {}
+
+    def quantifier_paths(self, e: n.Quantifier) -> ast.expr:
+        saved = self._bind(e.var, e.source)
+        try:
+            return super().quantifier_paths(e)
+        finally:
+            self.var_cls[e.var] = saved
+
+
+def generate_outcomes(checked: Checked, always: frozenset[int], atoms: dict[int, list[n.Expr]],
+                      strict: frozenset[int], probes: dict[int, list[n.Expr]],
+                      invariants: list[n.Invariant], json: bool = False) -> OutcomeFn:
+    """Compile the function returning an evaluation's events, for records (or, with
+    ``json``, for records given as JSON; ``NotImplementedError`` for a record type it
+    cannot read so)."""
+    gen = (JsonOutcomeGenerator if json else OutcomeGenerator)(
+        checked, always, atoms, strict, probes, invariants)
+    fn: OutcomeFn = _compile(gen, gen.FUNCTION)
+    return fn
+
+
+def outcome_source(checked: Checked, always: frozenset[int], atoms: dict[int, list[n.Expr]],
+                   strict: frozenset[int], probes: dict[int, list[n.Expr]],
+                   invariants: list[n.Invariant], json: bool = False) -> str:
+    """The generated function as Python text, for reading and debugging."""
+    gen = (JsonOutcomeGenerator if json else OutcomeGenerator)(
+        checked, always, atoms, strict, probes, invariants)
+    return ast.unparse(gen.module())
