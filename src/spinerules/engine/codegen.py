@@ -57,37 +57,43 @@ _U = Unknown()
 FastFn = Callable[[Any, datetime.date, int], set[str]]
 
 
-def _tick(steps: list[int], budget: int) -> None:
-    steps[0] += 1
+def _count(steps: list[int], budget: int, n: int) -> None:
+    """Count a quantifier's ``n`` elements at once (those it may not reach too: the count
+    is a backstop, ``compile.Work`` counted the record's lists before)."""
+    steps[0] += n
     if steps[0] > budget:
         raise BudgetExceededError(steps[0])
 
 
-def _kleene(values: Iterable[Any], steps: list[int], budget: int, decisive: bool) -> Any:
-    """Kleene `any` (decisive True) or `all` (decisive False), stopping when decided."""
+def _kany(values: Iterable[Any], steps: list[int], budget: int, n: int) -> Any:
+    """Kleene `any` over ``n`` values, stopping at the first true one."""
+    _count(steps, budget, n)
     unknown = False
     for v in values:
-        _tick(steps, budget)
-        if v is decisive:
-            return decisive
+        if v is True:
+            return True
         if v is _U:
             unknown = True
-    return _U if unknown else not decisive
+    return _U if unknown else False
 
 
-def _kany(values: Iterable[Any], steps: list[int], budget: int) -> Any:
-    return _kleene(values, steps, budget, True)
+def _kall(values: Iterable[Any], steps: list[int], budget: int, n: int) -> Any:
+    """Kleene `all` over ``n`` values, stopping at the first false one."""
+    _count(steps, budget, n)
+    unknown = False
+    for v in values:
+        if v is False:
+            return False
+        if v is _U:
+            unknown = True
+    return _U if unknown else True
 
 
-def _kall(values: Iterable[Any], steps: list[int], budget: int) -> Any:
-    return _kleene(values, steps, budget, False)
-
-
-def _kcount(values: Iterable[Any], steps: list[int], budget: int) -> Any:
+def _kcount(values: Iterable[Any], steps: list[int], budget: int, n: int) -> Any:
+    _count(steps, budget, n)
     total = 0
     unknown = False
     for v in values:
-        _tick(steps, budget)
         if v is True:
             total += 1
         elif v is _U:
@@ -300,9 +306,24 @@ class Generator:
         return _ifexp(_is(_walrus(t, item), U), U, eq)
 
     def key(self, t: ts.Type) -> Callable[[ast.expr], ast.expr] | None:
+        """The position of an ordered enumeration's member, for comparisons: a constant
+        for a member named in the guideline; else looked up by the member's text value
+        (a string's hash is cached, an ``Enum``'s is a Python call)."""
         if isinstance(t, ts.EnumT) and t.ordered:
-            index = self.const({m: i for i, m in enumerate(t.cls)})
-            return lambda x: ast.Subscript(value=index, slice=x, ctx=ast.Load())
+            members = list(t.cls)
+            position = {m: i for i, m in enumerate(members)}
+            by_value = all(type(m.value) is str for m in members)
+            index = self.const({m.value: i for i, m in enumerate(members)} if by_value
+                               else position)
+
+            def key(x: ast.expr) -> ast.expr:
+                member = self.consts.get(x.id) if isinstance(x, ast.Name) else None
+                if isinstance(member, enum.Enum) and member in position:
+                    return ast.Constant(position[member])
+                if by_value:
+                    x = ast.Attribute(value=x, attr="_value_", ctx=ast.Load())
+                return ast.Subscript(value=index, slice=x, ctx=ast.Load())
+            return key
         return None
 
     def score_bounds(self, e: n.Expr) -> str | None:
@@ -387,12 +408,13 @@ class Generator:
         gen = ast.GeneratorExp(elt=cond, generators=[ast.comprehension(
             target=_store(local), iter=_name("_items"), ifs=[], is_async=0)])
         helper = {"any": "_kany", "all": "_kall", "count": "_kcount"}[e.kind]
-        call = ast.Call(func=_name(helper), args=[gen, _name("_steps"), _name("budget")],
-                        keywords=[])
         # the generator's iterable is bound through a lambda-free trick: a walrus on the
         # source, then the generator reads it (generators see enclosing function locals)
         items = self.fresh()
         gen.generators[0].iter = _name(items)
+        call = ast.Call(func=_name(helper), args=[
+            gen, _name("_steps"), _name("budget"),
+            ast.Call(func=_name("len"), args=[_name(items)], keywords=[])], keywords=[])
         return _ifexp(_is(_walrus(items, source), U), U, call)
 
     def path(self, e: n.Path) -> ast.expr:
@@ -960,7 +982,7 @@ def _compile(gen: Generator, name: str) -> Any:
         "_U": _U, "_kany": _kany, "_kall": _kall, "_kcount": _kcount, "_div": _div,
         "_sum_score": _sum_score, "_bcmp": _bcmp, "_bin": _bin, "_shift": _shift,
         "_budget": _budget,
-        "float": float, "set": set, "enumerate": enumerate, "__builtins__": {},
+        "float": float, "set": set, "enumerate": enumerate, "len": len, "__builtins__": {},
     }
     namespace.update(gen.consts)
     code = compile(module, filename=f"<spinerules:{gen.checked.program.entry}>", mode="exec")

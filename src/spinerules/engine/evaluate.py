@@ -528,9 +528,12 @@ class Planner:
                 attrs.evolve(self.citations[c.key], locator=c.locator) if c.locator
                 else self.citations[c.key] for c in cs)
 
+        by_id: dict[int, tuple[Citation, ...]] = {}
         for node in _cited(items):
-            resolve(node.cites)
-            resolve(node.against)
+            for cs in (node.cites, node.against):
+                if cs not in cited:
+                    resolve(cs)
+                by_id[id(cs)] = cited[cs]  # (each node's own list: found without hashing)
         wanted = {k: list(v.values()) for k, v in self._wanted.items()}
         always: set[int] = set()  # rules with the idiom `known x and x` (``assumptions``)
         atoms: dict[int, list[n.Expr]] = {}
@@ -551,7 +554,7 @@ class Planner:
             loops.update((lp.loop.nid, lp) for lp in b.loops)
             blocks.extend(lp.block for lp in b.loops)
         return Plan(block=block, invariants=invariants, citations=self.citations, cited=cited,
-                    cited_by_id={id(cs): resolved for cs, resolved in cited.items()},
+                    cited_by_id=by_id,
                     values=TraceValues(self.checked, wanted),
                     work=Work(self.checked, self.compiler),
                     decisions=Decisions(self.checked, frozenset(always), atoms,

@@ -232,6 +232,9 @@ class OutcomeGenerator(DecisionsGenerator):
                                  keywords=[]))
 
     def once(self, tag: int, nid: ast.expr, bind: ast.expr, facts: ast.expr) -> ast.stmt:
+        """An event given once per rule (``_once``); at the top level, a rule runs once."""
+        if self.bind == "_bind0":
+            return self.add(ast.Constant(tag), nid, bind, facts)
         return ast.Expr(ast.Call(func=_name("_once"), args=[
             _name("_seen"), _name("_add"), ast.Constant(tag), nid, bind, facts], keywords=[]))
 
