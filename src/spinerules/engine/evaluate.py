@@ -278,9 +278,10 @@ class Decisions:
 
     def __init__(self, checked: Checked, always: frozenset[int], atoms: dict[int, list[n.Expr]],
                  strict: frozenset[int], probes: dict[int, list[n.Expr]],
-                 invariants: list[n.Invariant]) -> None:
+                 invariants: list[n.Invariant],
+                 checks: dict[int, tuple[n.Expr, ...] | None]) -> None:
         self._checked = checked
-        self._args = (always, atoms, strict, probes, invariants)
+        self._args = (always, atoms, strict, probes, invariants, checks)
         self._fn: OutcomeFn | None = None
         self._json_fn: OutcomeFn | None = None
         self._failed = False
@@ -538,6 +539,7 @@ class Planner:
         always: set[int] = set()  # rules with the idiom `known x and x` (``assumptions``)
         atoms: dict[int, list[n.Expr]] = {}
         probes: dict[int, list[n.Expr]] = {}
+        checks: dict[int, tuple[n.Expr, ...] | None] = {}
         rules: dict[int, RulePlan] = {}
         scores: dict[int, ScorePlan] = {}
         loops: dict[int, LoopPlan] = {}
@@ -550,6 +552,7 @@ class Planner:
                 probes[rp.rule.nid] = list(rp.probe_nodes)
                 if rp.strict is not None:
                     always.add(rp.rule.nid)
+                    checks[rp.rule.nid] = rp.check_nodes
             scores.update((sp.score.nid, sp) for sp in b.scores)
             loops.update((lp.loop.nid, lp) for lp in b.loops)
             blocks.extend(lp.block for lp in b.loops)
@@ -559,7 +562,7 @@ class Planner:
                     work=Work(self.checked, self.compiler),
                     decisions=Decisions(self.checked, frozenset(always), atoms,
                                         self.strict.strict, probes,
-                                        [ip.invariant for ip in invariants]),
+                                        [ip.invariant for ip in invariants], checks),
                     rules=rules, scores=scores, loops=loops)
 
     def _mark_loop_defines(self, items: list[n.Item], top: bool) -> None:

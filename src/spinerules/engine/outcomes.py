@@ -105,8 +105,11 @@ class OutcomeGenerator(DecisionsGenerator):
 
     def __init__(self, checked: Checked, always: frozenset[int], atoms: dict[int, list[n.Expr]],
                  strict: frozenset[int], probes: dict[int, list[n.Expr]],
-                 invariants: list[n.Invariant]) -> None:
+                 invariants: list[n.Invariant],
+                 checks: dict[int, tuple[n.Expr, ...] | None]) -> None:
         super().__init__(checked, {}, always, atoms, strict)
+        #: rule nid -> the operands of its idiom's `known` tests (None: read strictly always)
+        self.checks = checks
         self.probes = probes  # rule nid -> the operands of its `unknown x` tests
         self.invariants = invariants
         self.var_paths: dict[str, ast.expr] = {}  # loop variable -> its element's path
@@ -312,26 +315,41 @@ class OutcomeGenerator(DecisionsGenerator):
         def undecided() -> ast.stmt:
             return self.once(UNDETERMINED, nid, bind, self.condition_paths(r))
 
-        plain = ast.If(test=_is(_name(v), TRUE), body=[fired(ast.Constant(None))], orelse=[
-            ast.If(test=ast.Compare(left=_name(v), ops=[ast.IsNot()], comparators=[FALSE]),
-                   body=[undecided()], orelse=[])])
         if r.nid not in self.always:
-            yield plain
+            yield ast.If(test=_is(_name(v), TRUE), body=[fired(ast.Constant(None))], orelse=[
+                ast.If(test=ast.Compare(left=_name(v), ops=[ast.IsNot()],
+                                        comparators=[FALSE]), body=[undecided()], orelse=[])])
             return
-        # the idiom `known x and x`: read strictly too; unknown there, the decision rests
-        # on reading an absence as "no" (a decided strict reading is the value)
-        self.reading_strictly = True
-        try:
-            strictly, facts = self.condition(r), self.condition_paths(r)
-        finally:
-            self.reading_strictly = False
-        assumed = self.fresh()
-        yield ast.If(test=self.unknown(strictly), body=[
-            ast.Assign(targets=[_store(assumed)], value=facts),
-            ast.If(test=_is(_name(v), TRUE), body=[fired(_name(assumed))], orelse=[
-                ast.If(test=_is(_name(v), FALSE), body=[self.once(
-                    ASSUMED, nid, bind, _name(assumed))],
-                    orelse=[undecided()])])], orelse=[plain])
+        # the idiom `known x and x`: a decided rule is read strictly too, when one of the
+        # idiom's operands is unknown (else the readings agree; ``checks`` None: always);
+        # unknown there, the decision rests on reading an absence as "no"
+
+        def strict_test() -> ast.expr:
+            self.reading_strictly = True
+            try:
+                test = self.unknown(self.condition(r))
+            finally:
+                self.reading_strictly = False
+            checks = self.checks.get(r.nid)
+            if checks is None:
+                return test
+            differ = [self.unknown(self.expr(c)) for c in checks]
+            return ast.BoolOp(op=ast.And(), values=[
+                differ[0] if len(differ) == 1 else ast.BoolOp(op=ast.Or(), values=differ),
+                test])
+
+        def assumed() -> ast.expr:
+            self.reading_strictly = True
+            try:
+                return self.condition_paths(r)
+            finally:
+                self.reading_strictly = False
+        yield ast.If(test=_is(_name(v), TRUE), body=[
+            ast.If(test=strict_test(), body=[fired(assumed())],
+                   orelse=[fired(ast.Constant(None))])], orelse=[
+            ast.If(test=_is(_name(v), FALSE), body=[
+                ast.If(test=strict_test(), body=[self.once(ASSUMED, nid, bind, assumed())],
+                       orelse=[])], orelse=[undecided()])])
 
     def unknown_probes(self, probes: list[n.Expr]) -> ast.expr:
         out: ast.expr | None = None
@@ -385,8 +403,10 @@ class JsonOutcomeGenerator(JsonGenerator, OutcomeGenerator):
 
     def __init__(self, checked: Checked, always: frozenset[int], atoms: dict[int, list[n.Expr]],
                  strict: frozenset[int], probes: dict[int, list[n.Expr]],
-                 invariants: list[n.Invariant]) -> None:
-        OutcomeGenerator.__init__(self, checked, always, atoms, strict, probes, invariants)
+                 invariants: list[n.Invariant],
+                 checks: dict[int, tuple[n.Expr, ...] | None]) -> None:
+        OutcomeGenerator.__init__(self, checked, always, atoms, strict, probes, invariants,
+                                  checks)
         self.var_cls: dict[str, type | None] = {}
 
     def quantifier_paths(self, e: n.Quantifier) -> ast.expr:
@@ -399,20 +419,23 @@ class JsonOutcomeGenerator(JsonGenerator, OutcomeGenerator):
 
 def generate_outcomes(checked: Checked, always: frozenset[int], atoms: dict[int, list[n.Expr]],
                       strict: frozenset[int], probes: dict[int, list[n.Expr]],
-                      invariants: list[n.Invariant], json: bool = False) -> OutcomeFn:
+                      invariants: list[n.Invariant],
+                      checks: dict[int, tuple[n.Expr, ...] | None],
+                      json: bool = False) -> OutcomeFn:
     """Compile the function returning an evaluation's events, for records (or, with
     ``json``, for records given as JSON; ``NotImplementedError`` for a record type it
     cannot read so)."""
     gen = (JsonOutcomeGenerator if json else OutcomeGenerator)(
-        checked, always, atoms, strict, probes, invariants)
+        checked, always, atoms, strict, probes, invariants, checks)
     fn: OutcomeFn = _compile(gen, gen.FUNCTION)
     return fn
 
 
 def outcome_source(checked: Checked, always: frozenset[int], atoms: dict[int, list[n.Expr]],
                    strict: frozenset[int], probes: dict[int, list[n.Expr]],
-                   invariants: list[n.Invariant], json: bool = False) -> str:
+                   invariants: list[n.Invariant],
+                   checks: dict[int, tuple[n.Expr, ...] | None], json: bool = False) -> str:
     """The generated function as Python text, for reading and debugging."""
     gen = (JsonOutcomeGenerator if json else OutcomeGenerator)(
-        checked, always, atoms, strict, probes, invariants)
+        checked, always, atoms, strict, probes, invariants, checks)
     return ast.unparse(gen.module())
