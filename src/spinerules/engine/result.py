@@ -216,7 +216,9 @@ class Result:
                     for key, value in later.build().items():
                         object.__setattr__(self, key, value)
                     object.__setattr__(self, "_later", None)
-                    return object.__getattribute__(self, name)
+                # (built here, or by another thread since this one looked: the fields are
+                # set before ``_later`` is cleared)
+                return object.__getattribute__(self, name)
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def codes(self) -> set[str]:
