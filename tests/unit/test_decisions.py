@@ -159,3 +159,25 @@ def test_constant_parts_compile_without_warnings(make: Make) -> None:
             generate_outcomes(g.checked, *g.plan.decisions._args, json=json)
     same_either_way(g, Rec(pain=8))
     same_either_way(g, Rec(flag=True))
+
+
+def test_a_record_the_json_reader_cannot_read_is_loaded(make: Make) -> None:
+    # generating the JSON reader fails (a record type it cannot read): the dict is loaded
+    # and read by the record's function; the same result
+    g = make(RULES)
+    assert g.plan.decisions is not None
+    real = ev.generate_outcomes
+
+    def no_json(*args: Any, json: bool = False) -> Any:
+        if json:
+            raise TypeError("cannot read this record from JSON")
+        return real(*args)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(g.plan.decisions, "_json_fn", None)
+        mp.setattr(g.plan.decisions, "_json_tried", False)
+        mp.setattr(ev, "generate_outcomes", no_json)
+        result = g.evaluate({"pain": 8, "flag": True}, as_of=AS_OF)
+        assert g.plan.decisions._json_tried and g.plan.decisions._json_fn is None
+    assert result.codes() == {"c"}
+    assert result.dumps() == closures_only(g).evaluate(
+        Rec(pain=8, flag=True), as_of=AS_OF).dumps()

@@ -308,8 +308,8 @@ class Decisions:
                     try:
                         self._json_fn = generate_outcomes(self._checked, *self._args,
                                                           json=True)
-                    except (RecursionError, SyntaxError, NotImplementedError):
-                        self._json_fn = None  # (a record it cannot read): loaded instead
+                    except Exception:  # (a record it cannot read): loaded instead
+                        self._json_fn = None
 
     def __call__(self, record: Any, as_of: datetime.date, budget: int) -> Outcome | None:
         fn = self._fn
