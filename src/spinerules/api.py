@@ -251,11 +251,7 @@ class Guideline:
         lengths was counted within the budget before; else None (the record is loaded:
         the loader names what is wrong, the closures report an error)."""
         decisions = self.plan.decisions
-        if decisions is None or not json_ok(self.checked.record, data,
-                                            self.limits.max_list_length):
-            return None
-        work = self.plan.work
-        if work is not None and not work.within(data, self.limits.max_steps):
+        if decisions is None or not self.fast.readable(data, self.limits):
             return None
         return decisions.json(data, as_of, budget)
 
@@ -702,12 +698,16 @@ class _FastPath:
             fn = self.generate_json()
             if fn is None:
                 return None
+        return fn if self.readable(data, limits) else None
+
+    def readable(self, data: dict[str, Any], limits: Limits) -> bool:
+        """Whether generated code may read ``data`` as it is: it loads without a problem
+        (``json_ok``) and a record with lists of the same lengths was counted within the
+        budget before."""
         if not json_ok(self._checked.record, data, limits.max_list_length):
-            return None
+            return False
         work = self._plan.work
-        if work is not None and not work.within(data, limits.max_steps):
-            return None
-        return fn
+        return work is None or work.within(data, limits.max_steps)
 
     def generate_json(self) -> FastFn | None:
         """Generate the function for JSON records (once), or note that it cannot be."""

@@ -65,28 +65,18 @@ def _count(steps: list[int], budget: int, n: int) -> None:
         raise BudgetExceededError(steps[0])
 
 
-def _kany(values: Iterable[Any], steps: list[int], budget: int, n: int) -> Any:
-    """Kleene `any` over ``n`` values, stopping at the first true one."""
+def _kleene(values: Iterable[Any], steps: list[int], budget: int, n: int,
+            decisive: bool) -> Any:
+    """Kleene `any` (``decisive`` True) or `all` (False) over ``n`` values, stopping at the
+    first deciding one."""
     _count(steps, budget, n)
     unknown = False
     for v in values:
-        if v is True:
-            return True
+        if v is decisive:
+            return decisive
         if v is _U:
             unknown = True
-    return _U if unknown else False
-
-
-def _kall(values: Iterable[Any], steps: list[int], budget: int, n: int) -> Any:
-    """Kleene `all` over ``n`` values, stopping at the first false one."""
-    _count(steps, budget, n)
-    unknown = False
-    for v in values:
-        if v is False:
-            return False
-        if v is _U:
-            unknown = True
-    return _U if unknown else True
+    return _U if unknown else not decisive
 
 
 def _kcount(values: Iterable[Any], steps: list[int], budget: int, n: int) -> Any:
@@ -407,14 +397,16 @@ class Generator:
             self.vars[e.var] = saved
         gen = ast.GeneratorExp(elt=cond, generators=[ast.comprehension(
             target=_store(local), iter=_name("_items"), ifs=[], is_async=0)])
-        helper = {"any": "_kany", "all": "_kall", "count": "_kcount"}[e.kind]
         # the generator's iterable is bound through a lambda-free trick: a walrus on the
         # source, then the generator reads it (generators see enclosing function locals)
         items = self.fresh()
         gen.generators[0].iter = _name(items)
-        call = ast.Call(func=_name(helper), args=[
-            gen, _name("_steps"), _name("budget"),
-            ast.Call(func=_name("len"), args=[_name(items)], keywords=[])], keywords=[])
+        args: list[ast.expr] = [gen, _name("_steps"), _name("budget"),
+                                ast.Call(func=_name("len"), args=[_name(items)], keywords=[])]
+        if e.kind != "count":
+            args.append(ast.Constant(e.kind == "any"))  # (the deciding value)
+        call = ast.Call(func=_name("_kcount" if e.kind == "count" else "_kleene"), args=args,
+                        keywords=[])
         return _ifexp(_is(_walrus(items, source), U), U, call)
 
     def path(self, e: n.Path) -> ast.expr:
@@ -979,7 +971,7 @@ def _budget(steps: int) -> None:
 def _compile(gen: Generator, name: str) -> Any:
     module = gen.module()
     namespace: dict[str, Any] = {
-        "_U": _U, "_kany": _kany, "_kall": _kall, "_kcount": _kcount, "_div": _div,
+        "_U": _U, "_kleene": _kleene, "_kcount": _kcount, "_div": _div,
         "_sum_score": _sum_score, "_bcmp": _bcmp, "_bin": _bin, "_shift": _shift,
         "_budget": _budget,
         "float": float, "set": set, "enumerate": enumerate, "len": len, "__builtins__": {},

@@ -47,6 +47,7 @@ from spinerules.engine.outcomes import (
     Event,
     Outcome,
     OutcomeFn,
+    OutcomeSpec,
     generate_outcomes,
 )
 from spinerules.engine.result import (
@@ -276,12 +277,9 @@ class Decisions:
     closures alone, which then report the same error as before.
     """
 
-    def __init__(self, checked: Checked, always: frozenset[int], atoms: dict[int, list[n.Expr]],
-                 strict: frozenset[int], probes: dict[int, list[n.Expr]],
-                 invariants: list[n.Invariant],
-                 checks: dict[int, tuple[n.Expr, ...] | None]) -> None:
+    def __init__(self, checked: Checked, spec: OutcomeSpec) -> None:
         self._checked = checked
-        self._args = (always, atoms, strict, probes, invariants, checks)
+        self.spec = spec
         self._fn: OutcomeFn | None = None
         self._json_fn: OutcomeFn | None = None
         self._failed = False
@@ -295,52 +293,50 @@ class Decisions:
                 self._failed = True
 
     def warm(self) -> None:
-        """Generate the functions now (once; threads wait for the first)."""
+        """Generate both functions now (each once; threads wait for the first)."""
+        self._record_fn()
+        self._reader_fn()
+
+    def _record_fn(self) -> OutcomeFn | None:
         with self._lock:
             if self._fn is None and not self._failed:
                 try:
-                    self._fn = generate_outcomes(self._checked, *self._args)
+                    self._fn = generate_outcomes(self._checked, self.spec)
                 except (RecursionError, SyntaxError):  # too deep for CPython
                     self._failed = True
+            return self._fn
+
+    def _reader_fn(self) -> OutcomeFn | None:
+        with self._lock:
             if not self._json_tried:
                 self._json_tried = True
                 if not self._failed:
                     try:
-                        self._json_fn = generate_outcomes(self._checked, *self._args,
-                                                          json=True)
+                        self._json_fn = generate_outcomes(self._checked, self.spec, json=True)
                     except Exception:  # (a record it cannot read): loaded instead
                         self._json_fn = None
+            return self._json_fn
 
     def __call__(self, record: Any, as_of: datetime.date, budget: int) -> Outcome | None:
-        fn = self._fn
-        if fn is None:
-            if self._failed:
-                return None
-            self.warm()
-            fn = self._fn
-            if fn is None:
-                return None
-        try:
-            return fn(record, as_of, budget)
-        except (EvaluationError, BudgetExceededError, RecursionError):
-            return None
+        return _outcome(self._fn or self._record_fn(), record, as_of, budget)
 
     def json(self, data: dict[str, Any], as_of: datetime.date, budget: int
              ) -> Outcome | None:
         """The events of a record given as JSON, already checked (``json_ok``) and counted
         within the budget; None when it cannot be read so (the record is then loaded)."""
-        fn = self._json_fn
-        if fn is None:
-            if self._json_tried:
-                return None
-            self.warm()
-            fn = self._json_fn
-            if fn is None:
-                return None
-        try:
-            return fn(data, as_of, budget)
-        except (EvaluationError, BudgetExceededError, RecursionError):
-            return None
+        return _outcome(self._json_fn or self._reader_fn(), data, as_of, budget)
+
+
+def _outcome(fn: OutcomeFn | None, record: Any, as_of: datetime.date, budget: int
+             ) -> Outcome | None:
+    """``fn``'s outcome; None without it, or when the evaluation stops in it (the
+    closures then evaluate, and report the error)."""
+    if fn is None:
+        return None
+    try:
+        return fn(record, as_of, budget)
+    except (EvaluationError, BudgetExceededError, RecursionError):
+        return None
 
 
 @attrs.frozen
@@ -560,9 +556,9 @@ class Planner:
                     cited_by_id=by_id,
                     values=TraceValues(self.checked, wanted),
                     work=Work(self.checked, self.compiler),
-                    decisions=Decisions(self.checked, frozenset(always), atoms,
-                                        self.strict.strict, probes,
-                                        [ip.invariant for ip in invariants], checks),
+                    decisions=Decisions(self.checked, OutcomeSpec(
+                        frozenset(always), atoms, self.strict.strict, probes,
+                        [ip.invariant for ip in invariants], checks)),
                     rules=rules, scores=scores, loops=loops)
 
     def _mark_loop_defines(self, items: list[n.Item], top: bool) -> None:

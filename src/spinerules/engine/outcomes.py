@@ -38,6 +38,8 @@ import datetime
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import attrs
+
 from spinerules.checker.check import Checked, DefineRef, FieldRef, ScoreRef
 from spinerules.engine.codegen import (
     FALSE,
@@ -62,6 +64,20 @@ Outcome = tuple[list[Event], set[str]]
 OutcomeFn = Callable[[Any, datetime.date, int], Outcome]
 
 _E: frozenset[str] = frozenset()
+
+
+@attrs.frozen
+class OutcomeSpec:
+    """What the generated function needs from the plan (``evaluate.Planner.plan``)."""
+
+    always: frozenset[int]  #: the rules with the idiom `known x and x`
+    atoms: dict[int, list[n.Expr]]  #: rule nid -> the nodes its `because` shows
+    strict: frozenset[int]  #: the `known x` tests read strictly (``compile.absence_tests``)
+    probes: dict[int, list[n.Expr]]  #: rule nid -> the operands of its `unknown x` tests
+    invariants: list[n.Invariant]
+    #: rule nid (of ``always``) -> the operands of its idiom's `known` tests (None: the
+    #: rule is read strictly whatever they are)
+    checks: dict[int, tuple[n.Expr, ...] | None]
 
 
 def _one(path: str) -> frozenset[str]:
@@ -103,15 +119,11 @@ class OutcomeGenerator(DecisionsGenerator):
              "_bind0 = ()\n_sfx0 = ''")
     RESULT = "_out"
 
-    def __init__(self, checked: Checked, always: frozenset[int], atoms: dict[int, list[n.Expr]],
-                 strict: frozenset[int], probes: dict[int, list[n.Expr]],
-                 invariants: list[n.Invariant],
-                 checks: dict[int, tuple[n.Expr, ...] | None]) -> None:
-        super().__init__(checked, {}, always, atoms, strict)
-        #: rule nid -> the operands of its idiom's `known` tests (None: read strictly always)
-        self.checks = checks
-        self.probes = probes  # rule nid -> the operands of its `unknown x` tests
-        self.invariants = invariants
+    def __init__(self, checked: Checked, spec: OutcomeSpec) -> None:
+        super().__init__(checked, {}, spec.always, spec.atoms, spec.strict)
+        self.checks = spec.checks
+        self.probes = spec.probes
+        self.invariants = spec.invariants
         self.var_paths: dict[str, ast.expr] = {}  # loop variable -> its element's path
         self.define_paths: dict[int, str] = {}  # define nid -> local of its facts
         self.strict_define_paths: dict[int, str] = {}  # the same, read strictly
@@ -401,12 +413,8 @@ class JsonOutcomeGenerator(JsonGenerator, OutcomeGenerator):
     FUNCTION = "_outcome_json"
     SETUP, RESULT = OutcomeGenerator.SETUP, OutcomeGenerator.RESULT
 
-    def __init__(self, checked: Checked, always: frozenset[int], atoms: dict[int, list[n.Expr]],
-                 strict: frozenset[int], probes: dict[int, list[n.Expr]],
-                 invariants: list[n.Invariant],
-                 checks: dict[int, tuple[n.Expr, ...] | None]) -> None:
-        OutcomeGenerator.__init__(self, checked, always, atoms, strict, probes, invariants,
-                                  checks)
+    def __init__(self, checked: Checked, spec: OutcomeSpec) -> None:
+        OutcomeGenerator.__init__(self, checked, spec)
         self.var_cls: dict[str, type | None] = {}
 
     def quantifier_paths(self, e: n.Quantifier) -> ast.expr:
@@ -417,25 +425,19 @@ class JsonOutcomeGenerator(JsonGenerator, OutcomeGenerator):
             self.var_cls[e.var] = saved
 
 
-def generate_outcomes(checked: Checked, always: frozenset[int], atoms: dict[int, list[n.Expr]],
-                      strict: frozenset[int], probes: dict[int, list[n.Expr]],
-                      invariants: list[n.Invariant],
-                      checks: dict[int, tuple[n.Expr, ...] | None],
-                      json: bool = False) -> OutcomeFn:
+def _generator(checked: Checked, spec: OutcomeSpec, json: bool) -> OutcomeGenerator:
+    return (JsonOutcomeGenerator if json else OutcomeGenerator)(checked, spec)
+
+
+def generate_outcomes(checked: Checked, spec: OutcomeSpec, json: bool = False) -> OutcomeFn:
     """Compile the function returning an evaluation's events, for records (or, with
     ``json``, for records given as JSON; ``NotImplementedError`` for a record type it
     cannot read so)."""
-    gen = (JsonOutcomeGenerator if json else OutcomeGenerator)(
-        checked, always, atoms, strict, probes, invariants, checks)
+    gen = _generator(checked, spec, json)
     fn: OutcomeFn = _compile(gen, gen.FUNCTION)
     return fn
 
 
-def outcome_source(checked: Checked, always: frozenset[int], atoms: dict[int, list[n.Expr]],
-                   strict: frozenset[int], probes: dict[int, list[n.Expr]],
-                   invariants: list[n.Invariant],
-                   checks: dict[int, tuple[n.Expr, ...] | None], json: bool = False) -> str:
+def outcome_source(checked: Checked, spec: OutcomeSpec, json: bool = False) -> str:
     """The generated function as Python text, for reading and debugging."""
-    gen = (JsonOutcomeGenerator if json else OutcomeGenerator)(
-        checked, always, atoms, strict, probes, invariants, checks)
-    return ast.unparse(gen.module())
+    return ast.unparse(_generator(checked, spec, json).module())
