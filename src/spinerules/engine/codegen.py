@@ -713,17 +713,25 @@ class DecisionsGenerator(Generator):
         self.reading_strictly = False
         self.strict_defines: dict[int, str] = {}  # define nid -> local of its strict value
         self._has_strict: dict[int, bool] = {}
+        #: a define's expression node id -> the define's nid, once its value is set (a
+        #: `because` often shows a define and its expression: the value is not computed
+        #: twice)
+        self.bodies: dict[int, int] = {}
+        #: while a fired rule's `because` values are made: the nodes whose value its
+        #: firing fixes (``fixed_by``)
+        self.fixed: dict[int, bool] = {}
 
     def set_define(self, d: n.Define) -> Iterator[ast.stmt]:
         yield from super().set_define(d)
         if self.has_strict(d.nid):  # its strict value too, for the rules that read it so
-            local = self.strict_defines[d.nid] = self.fresh("_ds")
             self.reading_strictly = True
             try:
                 value = self.expr(d.expr)
             finally:
                 self.reading_strictly = False
+            local = self.strict_defines[d.nid] = self.fresh("_ds")
             yield ast.Assign(targets=[_store(local)], value=value)
+        self.bodies[d.expr.nid] = d.nid
 
     def has_strict(self, nid: int) -> bool:
         """Whether define ``nid`` reads a strict test (itself or through other defines)."""
@@ -742,7 +750,24 @@ class DecisionsGenerator(Generator):
             self._has_strict[nid] = found
         return found
 
+    def shown(self, r: n.Rule) -> ast.Tuple:
+        """The values of a fired rule's atoms (its `because`)."""
+        self.fixed = fixed_by(r)
+        try:
+            return ast.Tuple(elts=[self.expr(a) for a in self.atoms.get(r.nid, [])],
+                             ctx=ast.Load())
+        finally:
+            self.fixed = {}
+
     def expr(self, e: n.Expr) -> ast.expr:
+        fixed = self.fixed.get(e.nid)
+        if fixed is not None:
+            return ast.Constant(fixed)
+        body_of = self.bodies.get(e.nid)
+        if body_of is not None:  # a define's expression: its value is the define's
+            if self.reading_strictly and body_of in self.strict_defines:
+                return _name(self.strict_defines[body_of])
+            return _name(self.defines[body_of])
         if self.reading_strictly:
             if isinstance(e, n.IsKnown) and e.nid in self.strict:
                 return _ifexp(_is(self.expr(e.operand), U), U, TRUE)
@@ -786,8 +811,7 @@ class DecisionsGenerator(Generator):
                                       pending], ctx=ast.Load())], keywords=[]))
         yield ast.Assign(targets=[_store(v)], value=value)
         # a rule that fires: the values of its atoms too (its `because`)
-        shown = ast.Tuple(elts=[self.expr(a) for a in self.atoms.get(r.nid, [])],
-                          ctx=ast.Load())
+        shown = self.shown(r)
         if r.nid not in self.always:
             yield ast.If(test=_is(_name(v), TRUE), body=[add(shown, FALSE)], orelse=[
                 ast.If(test=ast.Compare(left=_name(v), ops=[ast.IsNot()], comparators=[FALSE]),
@@ -804,6 +828,26 @@ class DecisionsGenerator(Generator):
             ast.Compare(left=_name(v), ops=[ast.IsNot()], comparators=[FALSE])]),
             body=[ast.If(test=_is(_name(v), TRUE), body=[add(shown, _name(pending))],
                          orelse=[add(ast.Constant(None), _name(pending))])], orelse=[])
+
+
+def fixed_by(r: n.Rule) -> dict[int, bool]:
+    """The nodes of a rule's condition whose value is known when the rule fires: its
+    `when` is true, each `unless` false; the operands of a true `and` are true, those of
+    a false `or` false, the operand of a `not` the opposite (Kleene logic)."""
+    out: dict[int, bool] = {}
+
+    def walk(e: n.Expr, value: bool) -> None:
+        out[e.nid] = value
+        if isinstance(e, n.BoolOp) and (e.op == "and") == value:
+            for o in e.operands:
+                walk(o, value)
+        elif isinstance(e, n.Not):
+            walk(e.operand, not value)
+    if r.when is not None:
+        walk(r.when, True)
+    for u in r.unless:
+        walk(u, False)
+    return out
 
 
 class JsonGenerator(Generator):

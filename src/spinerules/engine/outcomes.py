@@ -320,9 +320,7 @@ class OutcomeGenerator(DecisionsGenerator):
             requested = self.unknown_probes(self.probes.get(r.nid, []))
 
         def fired(assumed: ast.expr) -> ast.stmt:
-            shown = ast.Tuple(elts=[self.expr(a) for a in self.atoms.get(r.nid, [])],
-                              ctx=ast.Load())
-            return self.add(ast.Constant(FIRED), nid, bind, shown, assumed, requested)
+            return self.add(ast.Constant(FIRED), nid, bind, self.shown(r), assumed, requested)
 
         def undecided() -> ast.stmt:
             return self.once(UNDETERMINED, nid, bind, self.condition_paths(r))
