@@ -14,9 +14,9 @@ import attrs
 
 from spinerules.checker.check import Checked, check_program, structure_problems
 from spinerules.checker.declared import DECLARED_MARK, declare
-from spinerules.engine.codegen import FastFn, generate, generate_json
+from spinerules.engine.codegen import FastFn, JsonFastFn, generate, generate_json
 from spinerules.engine.compile import BudgetExceededError, EvaluationError
-from spinerules.engine.evaluate import Plan, Planner, fast_codes, run
+from spinerules.engine.evaluate import Plan, Planner, fast_codes, result_of, run
 from spinerules.engine.report import Glossary
 from spinerules.engine.result import Result
 from spinerules.lang import diagnostics as dg
@@ -27,7 +27,7 @@ from spinerules.lang.resolve import Program, assemble, printable
 from spinerules.lang.resources import bundled, guidelines_dir
 from spinerules.lang.source import Span
 from spinerules.records.dates import parse_iso_date
-from spinerules.records.loader import json_ok, load_record, validate_record
+from spinerules.records.loader import load_record, validate_record
 
 
 def default_records() -> dict[str, type]:
@@ -220,10 +220,8 @@ class Guideline:
             # JSON read as it is (``Decisions.json``), when checked and within the budget
             outcome = self._json_outcome(record, when, budget)
             if outcome is not None:
-                return run(self.plan, self.checked, None, as_of=when,
-                           guideline_info=self.info, patient_id=record.get(
-                               "id") if self._has_id else None, trace=False,
-                           budget=budget, outcome=outcome)
+                return result_of(self.plan, self.checked, outcome, self.info,
+                                 record.get("id") if self._has_id else None, when)
         extraction = self._from_fhir(record, when)
         record = self._record(record if extraction is None else extraction.record)
         try:
@@ -251,9 +249,9 @@ class Guideline:
         lengths was counted within the budget before; else None (the record is loaded:
         the loader names what is wrong, the closures report an error)."""
         decisions = self.plan.decisions
-        if decisions is None or not self.fast.readable(data, self.limits):
+        if decisions is None or not self.fast.counted(data, self.limits):
             return None
-        return decisions.json(data, as_of, budget)
+        return decisions.json(data, as_of, budget, self.limits.max_list_length)
 
     def _within_budget(self, record: Any, as_of: datetime.date) -> None:
         """The budget, counted once for both evaluators before either runs (so that
@@ -275,19 +273,18 @@ class Guideline:
         Bundle is read as in :meth:`evaluate` (its provenance is not kept).
         """
         when = as_of if type(as_of) is datetime.date else as_date(as_of)
-        fn: FastFn | None = None
-        if type(record) is dict:
-            if "resourceType" in record:
-                record = self.extract(record, as_of=when).record
-            else:  # JSON read as it is, when checked and known within the budget
-                fn = self.fast.for_json(record, self.limits)
-        if fn is None:
-            record = self._record(record)
+        budget = self.limits.max_steps * _BACKSTOP
+        if type(record) is dict and "resourceType" in record:
+            record = self.extract(record, as_of=when).record
         try:
-            if fn is None:
-                self._within_budget(record, when)
-                fn = self.fast.fn or self.fast.generate()  # (called directly: one frame less)
-            return frozenset(fn(record, when, self.limits.max_steps * _BACKSTOP))
+            if type(record) is dict:  # JSON read as it is, if checked and within the budget
+                out = self.fast.json_codes(record, when, budget, self.limits)
+                if out is not None:
+                    return frozenset(out)
+            record = self._record(record)
+            self._within_budget(record, when)
+            fn = self.fast.fn or self.fast.generate()  # (called directly: one frame less)
+            return frozenset(fn(record, when, budget))
         except BudgetExceededError as exc:
             raise self._budget_error(exc) from None
         except EvaluationError as exc:
@@ -678,7 +675,7 @@ class _FastPath:
         self._plan = plan
         self.fn: FastFn | None = None  #: the function, once generated
         self.too_deep = False  #: CPython's compiler could not compile it
-        self.json_fn: FastFn | None = None  #: the function for JSON records, once generated
+        self.json_fn: JsonFastFn | None = None  #: the function for JSON records, once made
         self.json_tried = False  #: generate_json ran (json_fn None: it cannot be made)
         self._lock = threading.Lock()
 
@@ -686,11 +683,13 @@ class _FastPath:
         fn = self.fn or self.generate()
         return fn(record, as_of, budget)
 
-    def for_json(self, data: dict[str, Any], limits: Limits) -> FastFn | None:
-        """The function reading a record given as JSON (``codegen.JsonGenerator``) if
-        ``data`` loads without a problem (``json_ok``) and a record with lists of the same
-        lengths was counted within the budget before; else None: the record is loaded
-        (which names what is wrong), counted, and read by ``fn``."""
+    def json_codes(self, data: dict[str, Any], as_of: datetime.date, budget: int,
+                   limits: Limits) -> set[str] | None:
+        """The codes of a record given as JSON, read as it is by generated code
+        (``codegen.JsonGenerator``), when it loads without a problem (the function checks
+        it as ``json_ok`` does) and a record with lists of the same lengths was counted
+        within the budget before (``counted``); else None: the record is loaded (which
+        names what is wrong), counted, and read by ``fn``."""
         fn = self.json_fn
         if fn is None:
             if self.json_tried:
@@ -698,18 +697,22 @@ class _FastPath:
             fn = self.generate_json()
             if fn is None:
                 return None
-        return fn if self.readable(data, limits) else None
+        if not self.counted(data, limits):
+            return None
+        return fn(data, as_of, budget, limits.max_list_length)
 
-    def readable(self, data: dict[str, Any], limits: Limits) -> bool:
-        """Whether generated code may read ``data`` as it is: it loads without a problem
-        (``json_ok``) and a record with lists of the same lengths was counted within the
-        budget before."""
-        if not json_ok(self._checked.record, data, limits.max_list_length):
-            return False
+    def counted(self, data: dict[str, Any], limits: Limits) -> bool:
+        """Whether a record with the lists of ``data`` (given as JSON, not checked yet) was
+        counted within the budget before (``compile.Work.within``)."""
         work = self._plan.work
-        return work is None or work.within(data, limits.max_steps)
+        if work is None:
+            return True
+        try:
+            return work.within(data, limits.max_steps)
+        except Exception:  # (not a record's JSON: the check refuses it, the loader says why)
+            return False
 
-    def generate_json(self) -> FastFn | None:
+    def generate_json(self) -> JsonFastFn | None:
         """Generate the function for JSON records (once), or note that it cannot be."""
         with self._lock:
             if not self.json_tried:

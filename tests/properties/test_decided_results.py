@@ -63,7 +63,8 @@ def test_decided_results_equal_the_closures(name: str, data: st.DataObject) -> N
     assert g.evaluate(record, as_of=as_of).to_json() == expected
     data = dump_record(record)
     assert json_ok(g.checked.record, data, g.limits.max_list_length)  # (read as it is)
-    assert g.plan.decisions.json(data, as_of, g.limits.max_steps * 16) is not None
+    assert g.plan.decisions.json(data, as_of, g.limits.max_steps * 16,
+                                 g.limits.max_list_length) is not None
     from_json = g.evaluate(data, as_of=as_of)
     assert from_json.codes() == {r["code"] for r in expected["recommendations"]}
     assert from_json.to_json() == expected

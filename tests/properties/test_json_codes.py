@@ -41,16 +41,23 @@ def test_codes_read_from_json_equal_the_loaded_records(name: str,
     as_of = data.draw(st.sampled_from([datetime.date(2026, 2, 18), datetime.date(2031, 7, 1)]))
     raw = dump_record(record)
     want = g.codes(load_record(g.record_type, raw), as_of=as_of)  # (counts its budget)
-    fn = g.fast.for_json(raw, g.limits)
-    assert fn is not None and fn is g.fast.json_fn  # read from the JSON
-    assert frozenset(fn(raw, as_of, g.limits.max_steps)) == want
+    read = g.fast.json_codes(raw, as_of, g.limits.max_steps, g.limits)
+    assert read is not None  # read from the JSON (checked there, and counted before)
+    assert frozenset(read) == want
     assert g.codes(raw, as_of=as_of) == want
 
 
 def test_bad_json_is_loaded_for_its_errors() -> None:
     g = _guideline("vcf")
+    as_of = datetime.date(2026, 2, 18)
     for bad in ({"age": "70"}, {"agee": 70}, {"fractures": [{"level": "L9"}]},
-                {"fractures": [{}] * 1001}):
-        assert g.fast.for_json(bad, g.limits) is None
+                {"fractures": [{}] * 1001}, {"fractures": "L1"}, {"neuro": {"deficit": 1}},
+                {"neuro": []}, {"fractures": [{"level": "L1", "sins": {"nope": 1}}]}):
+        fn = g.fast.json_fn
+        assert fn is not None
+        assert fn(bad, as_of, g.limits.max_steps, g.limits.max_list_length) is None  # refused
+        assert g.fast.json_codes(bad, as_of, g.limits.max_steps, g.limits) is None
         with pytest.raises(spinerules.RecordError):
-            g.codes(bad, as_of=datetime.date(2026, 2, 18))
+            g.codes(bad, as_of=as_of)
+        with pytest.raises(spinerules.RecordError):
+            g.evaluate(bad, as_of=as_of)

@@ -49,12 +49,15 @@ from spinerules.engine.values import (
 )
 from spinerules.lang import nodes as n
 from spinerules.lang.units import UNITS
+from spinerules.records.loader import json_check_lines
 
 #: unknown, in generated code: one marker, compared by identity. It is an ``Unknown`` (with
 #: no facts) so that values computed for a trace can be shown as they are.
 _U = Unknown()
 
 FastFn = Callable[[Any, datetime.date, int], set[str]]
+#: (record, as_of, budget, limit) -> the codes, or None when the JSON is refused
+JsonFastFn = Callable[[Any, datetime.date, int, int], set[str] | None]
 
 
 def _count(steps: list[int], budget: int, n: int) -> None:
@@ -200,6 +203,9 @@ class Generator:
         #: score nid -> the locals holding its inputs once computed (a table score's
         #: source, or each component of a sum), for subclasses that report them
         self.score_inputs: dict[int, list[str]] = {}
+        #: a `for` loop's element (its python local) -> the fields of it the loop's body
+        #: reads, each read once per element into a local, and the statements that do
+        self.element_reads: dict[str, tuple[dict[Any, str], list[ast.stmt]]] = {}
 
     def fresh(self, prefix: str = "_t") -> str:
         return f"{prefix}{next(self.counter)}"
@@ -432,7 +438,32 @@ class Generator:
                 self.reads.append(ast.Assign(targets=[_store(local)],
                                              value=self.field(base, ref.fields, factor)))
             return _name(self.fields[key])
-        return self.field(base, ref.fields, factor)
+        return self.element_read(ref.root, (tuple(ref.fields), factor),
+                                 lambda: self.field(base, ref.fields, factor))
+
+    def element_read(self, root: str, key: Any, read: Callable[[], ast.expr]) -> ast.expr:
+        """A field of loop variable ``root``: for a `for` loop's element, a local read
+        once per element at the top of the loop's body (``loop_body``); else ``read()``
+        where it is used (a quantifier's element)."""
+        cache = self.element_reads.get(self.vars[root])
+        if cache is None:
+            return read()
+        known, statements = cache
+        if key not in known:
+            local = known[key] = self.fresh("_e")
+            statements.append(ast.Assign(targets=[_store(local)], value=read()))
+        return _name(known[key])
+
+    def loop_body(self, var: str, make: Callable[[], list[ast.stmt]]) -> list[ast.stmt]:
+        """``make()``, the body of a `for` loop whose element is the local ``var``, after
+        the reads of the element's fields it uses (each once, ``element_read``)."""
+        reads: list[ast.stmt] = []
+        self.element_reads[var] = ({}, reads)
+        try:
+            body = make()
+        finally:
+            del self.element_reads[var]
+        return reads + body
 
     def field(self, base: ast.expr, fields: Iterable[str], factor: float | None) -> ast.expr:
         """``base.a.b`` (times the unit factor), or ``_U`` if any step is None."""
@@ -552,7 +583,7 @@ class Generator:
     def loop(self, loop: n.For) -> Iterator[ast.stmt]:
         items, var, i = self.fresh(), self.fresh("_v"), self.fresh("_i")
         self.vars[loop.var] = var
-        body = list(self.block(loop.items, loop.nid, _name(i)))
+        body = self.loop_body(var, lambda: list(self.block(loop.items, loop.nid, _name(i))))
         del self.vars[loop.var]
         step = ast.parse("_steps[0] += 1\nif _steps[0] > budget: _budget(_steps[0])").body
         target = ast.Tuple(elts=[_store(i), _store(var)], ctx=ast.Store())
@@ -634,13 +665,18 @@ class Generator:
     #: the generated function's name, its first statements and the local it returns
     FUNCTION, SETUP, RESULT = "_fast", "codes = set()\n_steps = [0]", "codes"
 
+    ARGS: tuple[str, ...] = ("record", "as_of", "budget")
+
+    def check_first(self) -> list[ast.stmt]:
+        """Statements that check the record first (none: an attrs record is checked)."""
+        return []
+
     def module(self) -> ast.Module:
         body = list(self.block(self.checked.program.items()))
-        prologue = [*ast.parse(self.SETUP).body, *self.reads]
+        prologue = [*ast.parse(self.SETUP).body, *self.check_first(), *self.reads]
         fn = ast.FunctionDef(
             name=self.FUNCTION, args=ast.arguments(
-                posonlyargs=[], args=[ast.arg(arg="record"), ast.arg(arg="as_of"),
-                                      ast.arg(arg="budget")],
+                posonlyargs=[], args=[ast.arg(arg=a) for a in self.ARGS],
                 kwonlyargs=[], kw_defaults=[], defaults=[]),
             body=[*prologue, *body, ast.Return(_name(self.RESULT))], decorator_list=[],
             returns=None)
@@ -852,19 +888,36 @@ def fixed_by(r: n.Rule) -> dict[int, bool]:
 
 class JsonGenerator(Generator):
     """Builds the fast function of a guideline for a record given as JSON (dicts, lists,
-    strings, numbers), already checked by ``records.loader.json_ok``: it reads
-    ``d.get(name)`` where the record's function reads ``record.name``, and converts each
-    value it reads as the record loader would have (an enumeration's string to its member,
-    a date's text to a date, a number of a ``float`` field to a float, a list of those to a
-    tuple); records stay dicts, read in turn. So it gives the codes the record's function
-    gives on the record the loader builds, without building it.
+    strings, numbers): ``fn(record, as_of, budget, limit)``. It first checks the record as
+    ``records.loader.json_ok`` does (``json_check_lines``, ``limit`` the longest list
+    allowed) and returns None if something is wrong (the loader then names it); that same
+    pass looks up each of the record's values the guideline reads. It reads
+    ``d.get(name)`` where the record's function reads ``record.name`` (a list's elements),
+    and converts each value it reads as the record loader would have (an enumeration's
+    string to its member, a date's text to a date, a number of a ``float`` field to a
+    float, a list of those to a tuple); records stay dicts, read in turn. So it gives the
+    codes the record's function gives on the record the loader builds, without building it.
     """
 
     FUNCTION = "_fast_json"
+    ARGS = ("record", "as_of", "budget", "limit")
 
     def __init__(self, checked: Checked) -> None:
         super().__init__(checked)
         self.var_cls: dict[str, type | None] = {}  # loop variable -> its record class
+        #: a path of the record's fields -> the local the check sets to its JSON value
+        self.bound: dict[tuple[str, ...], str] = {}
+
+    def check_first(self) -> list[ast.stmt]:
+        made = json_check_lines(self.checked.record, self.bound)
+        if made is None:
+            raise NotImplementedError("the record's JSON cannot be checked by generated code")
+        lines, names = made
+        self.consts.update(names)
+        self.consts["Exception"] = Exception
+        return [ast.Try(body=ast.parse("\n".join(lines)).body, handlers=[ast.ExceptHandler(
+            type=_name("Exception"), name=None, body=[ast.Return(ast.Constant(None))])],
+            orelse=[], finalbody=[])]
 
     def _bind(self, var: str, source: n.Expr) -> type | None:
         t = self.type_of(source)
@@ -899,28 +952,20 @@ class JsonGenerator(Generator):
         factor = UNITS[t.unit][1] if isinstance(t, ts.QuantityT) and t.unit in UNITS else None
         annotation = _annotation(cls, ref.fields)
         if ref.root != "patient":
-            return self.json_field(base, ref.fields, factor, annotation)
+            return self.element_read(ref.root, (tuple(ref.fields), factor), lambda: (
+                self.json_field(base, ref.fields, factor, annotation)))
         key = (tuple(ref.fields), factor)
         if key not in self.fields:
-            # the record holding the field, read once too (None when it is missing)
-            fields = ref.fields
-            if len(fields) > 1:
-                base, fields = self.holder(fields[:-1]), fields[-1:]
+            # its JSON value, set by the check (``checks``), converted once
+            raw = self.bound.get(tuple(ref.fields))
+            if raw is None:
+                raw = self.bound[tuple(ref.fields)] = self.fresh("_w")
+            value = self.convert(_name(raw), annotation)
+            if factor is not None and factor != 1.0:
+                value = ast.BinOp(left=value, op=ast.Mult(), right=ast.Constant(factor))
             local = self.fields[key] = self.fresh("_f")
-            self.reads.append(ast.Assign(targets=[_store(local)], value=self.json_field(
-                base, fields, factor, annotation)))
-        return _name(self.fields[key])
-
-    def holder(self, fields: tuple[str, ...]) -> ast.expr:
-        """A local holding ``record.get(a).get(b)...``, or an empty dict if any is None."""
-        key = (("", *fields), None)  # (a key no field read has)
-        if key not in self.fields:
-            base: ast.expr = _name("record") if len(fields) == 1 else self.holder(fields[:-1])
-            local = self.fields[key] = self.fresh("_h")
-            read = ast.Call(func=ast.Attribute(value=base, attr="get", ctx=ast.Load()),
-                            args=[ast.Constant(fields[-1])], keywords=[])
-            self.reads.append(ast.Assign(targets=[_store(local)], value=ast.BoolOp(
-                op=ast.Or(), values=[read, self.const(_EMPTY)])))
+            self.reads.append(ast.Assign(targets=[_store(local)], value=_ifexp(
+                _is(_name(raw), ast.Constant(None)), U, value)))
         return _name(self.fields[key])
 
     def json_field(self, base: ast.expr, fields: Iterable[str], factor: float | None,
@@ -970,9 +1015,6 @@ class JsonGenerator(Generator):
                 return listed
             return ast.Call(func=self.const(tuple), args=[listed], keywords=[])
         raise NotImplementedError(f"cannot read {tp!r} from JSON")
-
-
-_EMPTY: dict[str, Any] = {}  #: a missing record, read by generated code (never written)
 
 
 def _optional(annotation: Any) -> Any:
@@ -1032,10 +1074,10 @@ def generate(checked: Checked) -> FastFn:
     return fn
 
 
-def generate_json(checked: Checked) -> FastFn:
+def generate_json(checked: Checked) -> JsonFastFn:
     """Compile a checked guideline's fast function for JSON records (see
     ``JsonGenerator``); raises ``NotImplementedError`` for a record it cannot read."""
-    fn: FastFn = _compile(JsonGenerator(checked), "_fast_json")
+    fn: JsonFastFn = _compile(JsonGenerator(checked), "_fast_json")
     return fn
 
 

@@ -320,21 +320,22 @@ class Decisions:
     def __call__(self, record: Any, as_of: datetime.date, budget: int) -> Outcome | None:
         return _outcome(self._fn or self._record_fn(), record, as_of, budget)
 
-    def json(self, data: dict[str, Any], as_of: datetime.date, budget: int
+    def json(self, data: dict[str, Any], as_of: datetime.date, budget: int, limit: int
              ) -> Outcome | None:
-        """The events of a record given as JSON, already checked (``json_ok``) and counted
-        within the budget; None when it cannot be read so (the record is then loaded)."""
-        return _outcome(self._json_fn or self._reader_fn(), data, as_of, budget)
+        """The events of a record given as JSON, counted within the budget (``limit``: the
+        longest list allowed); None when it cannot be read so (something is wrong with it,
+        which the function's own check finds as ``json_ok`` does: the record is then
+        loaded, and the loader names it)."""
+        return _outcome(self._json_fn or self._reader_fn(), data, as_of, budget, limit)
 
 
-def _outcome(fn: OutcomeFn | None, record: Any, as_of: datetime.date, budget: int
-             ) -> Outcome | None:
-    """``fn``'s outcome; None without it, or when the evaluation stops in it (the
-    closures then evaluate, and report the error)."""
+def _outcome(fn: Callable[..., Outcome | None] | None, *args: Any) -> Outcome | None:
+    """``fn(*args)``, the outcome; None without ``fn``, when it refuses the record, or
+    when the evaluation stops in it (the closures then evaluate, and report the error)."""
     if fn is None:
         return None
     try:
-        return fn(record, as_of, budget)
+        return fn(*args)
     except (EvaluationError, BudgetExceededError, RecursionError):
         return None
 
@@ -1392,7 +1393,7 @@ def run(plan: Plan, checked: Checked, record: Any, *, as_of: datetime.date,
     if outcome is None and not trace and plan.decisions is not None:
         outcome = plan.decisions(record, as_of, budget)
     if outcome is not None:
-        return _later(plan, checked, outcome, guideline_info, patient_id, as_of)
+        return result_of(plan, checked, outcome, guideline_info, patient_id, as_of)
     state = _Run(plan, checked, trace)
     env = Env(record, as_of, budget)
     if trace and plan.values is not None:
@@ -1410,29 +1411,36 @@ def run(plan: Plan, checked: Checked, record: Any, *, as_of: datetime.date,
     )
 
 
-def _later(plan: Plan, checked: Checked, outcome: Outcome,
-           guideline_info: dict[str, Any] | Callable[[], dict[str, Any]],
-           patient_id: str | None, as_of: datetime.date) -> Result:
+def result_of(plan: Plan, checked: Checked, outcome: Outcome,
+              guideline_info: dict[str, Any] | Callable[[], dict[str, Any]],
+              patient_id: str | None, as_of: datetime.date) -> Result:
     """The result of generated code's ``outcome``, its objects built when first read."""
-    events, score_codes = outcome
+    return Result.later(patient_id, _Pending(plan, checked, outcome, guideline_info, as_of))
 
-    def build() -> dict[str, Any]:
-        state = _Run(plan, checked, False)
-        recs, missing = state.finish(None, state.replay(events))
-        return {"guideline": guideline_info() if callable(guideline_info) else guideline_info,
-                "as_of": as_of.isoformat(), "recommendations": recs, "missing": missing,
+
+class _Pending:
+    """A result's evaluation (``Result.later``): generated code's events, made into the
+    result's objects when first read."""
+
+    __slots__ = ("as_of", "checked", "info", "outcome", "plan")
+
+    def __init__(self, plan: Plan, checked: Checked, outcome: Outcome,
+                 info: dict[str, Any] | Callable[[], dict[str, Any]],
+                 as_of: datetime.date) -> None:
+        self.plan, self.checked, self.outcome, self.info, self.as_of = \
+            plan, checked, outcome, info, as_of
+
+    def build(self) -> dict[str, Any]:
+        state = _Run(self.plan, self.checked, False)
+        recs, missing = state.finish(None, state.replay(self.outcome[0]))
+        info = self.info
+        return {"guideline": info() if callable(info) else info,
+                "as_of": self.as_of.isoformat(), "recommendations": recs, "missing": missing,
                 "scores": dict(sorted(state.scores.items())),
                 "conflicts": tuple(state.conflicts), "undetermined": state.undetermined()}
 
-    def codes() -> set[str]:
-        out = set(score_codes)
-        rules = plan.rules
-        for ev in events:
-            if ev[0] == FIRED:
-                out.update(rules[ev[1]].emits)
-        return out
-
-    return Result.later(patient=patient_id, build=build, codes=codes)
+    def codes(self) -> set[str]:
+        return set(self.outcome[1])
 
 
 def fast_codes(plan: Plan, record: Any, *, as_of: datetime.date, budget: int) -> frozenset[str]:

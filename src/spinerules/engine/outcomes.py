@@ -28,13 +28,13 @@ Events (``binding``: the enclosing loops' ``(variable, element path)`` pairs):
 - ``(INVARIANTS, values)``: the value of each invariant's `when` (None without one).
 
 Rules, scores and loops are named by their node ids. The function returns the events and
-the codes of the scores that fired (a result's codes without building it).
+the codes emitted, by the rules that fired and the scores' arms and bands (a result's
+codes without building it).
 """
 
 from __future__ import annotations
 
 import ast
-import datetime
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -59,9 +59,11 @@ from spinerules.lang import nodes as n
 FIRED, UNDETERMINED, ASSUMED, SCORED, NO_LIST, INVARIANTS = range(6)
 
 Event = tuple[Any, ...]
-#: the events, and the codes of the scores that fired
+#: the events, and the codes emitted
 Outcome = tuple[list[Event], set[str]]
-OutcomeFn = Callable[[Any, datetime.date, int], Outcome]
+#: (record, as_of, budget) -> the outcome; for a record given as JSON, (record, as_of,
+#: budget, limit) -> the outcome, or None when the JSON is refused (``JsonGenerator``)
+OutcomeFn = Callable[..., Outcome | None]
 
 _E: frozenset[str] = frozenset()
 
@@ -86,21 +88,6 @@ def _one(path: str) -> frozenset[str]:
 
 def _union(sets: list[frozenset[str]]) -> frozenset[str]:
     return _E.union(*sets)
-
-
-def _once(seen: dict[tuple[int, int], set[str]], add: Callable[[Event], None], tag: int,
-          nid: int, bind: tuple[tuple[str, str], ...], facts: frozenset[str]) -> None:
-    """An ``UNDETERMINED`` or ``ASSUMED`` event: the first of a rule's is kept, with the
-    facts of the later ones (the other elements of its loops) added to it. A result lists
-    such a rule once, with all of them (``evaluate._Run.undetermine``); one event per
-    element would hold the square of a long list's facts."""
-    key = (tag, nid)
-    kept = seen.get(key)
-    if kept is None:
-        seen[key] = kept = set(facts)
-        add((tag, nid, bind, kept))
-    else:
-        kept |= facts
 
 
 def _fstring(*parts: ast.expr | str) -> ast.expr:
@@ -129,7 +116,7 @@ class OutcomeGenerator(DecisionsGenerator):
         self.strict_define_paths: dict[int, str] = {}  # the same, read strictly
         self.score_paths: dict[int, str] = {}  # score nid -> local of its facts
         self.bind, self.sfx = "_bind0", "_sfx0"  # the locals of the current block's binding
-        self.consts.update({"_one": _one, "_union": _union, "_once": _once, "_E": _E})
+        self.consts.update({"_one": _one, "_union": _union, "_E": _E})
 
     # ------------------------------------------------------------------ facts
     def paths(self, e: n.Expr) -> ast.expr:
@@ -168,6 +155,23 @@ class OutcomeGenerator(DecisionsGenerator):
             return _is(code, U)
         return _is(_walrus(self.fresh(), code), U)
 
+    def unknown_of(self, e: n.Expr) -> ast.expr:
+        """A test that ``e``'s value is unknown: for a comparison of plain values (no
+        score, whose range can decide it), that one of its operands is."""
+        if isinstance(e, n.Compare | n.InRange):
+            operands = [e.left, e.right] if isinstance(e, n.Compare) else [
+                e.value, e.low, e.high]
+            if not any(self.score_bounds(o) for o in operands):
+                tests = [self.unknown_of(o) for o in operands if not self._constant(o)]
+                if not tests:
+                    return ast.Constant(False)
+                return tests[0] if len(tests) == 1 else ast.BoolOp(op=ast.Or(), values=tests)
+        if isinstance(e, n.InSet) and all(self._constant(i) for i in e.items):
+            return self.unknown_of(e.value)
+        if isinstance(e, n.Not | n.Neg):
+            return self.unknown_of(e.operand)
+        return self.unknown(self.expr(e))
+
     def unknown_parts(self, parts: list[n.Expr]) -> ast.expr:
         """The facts of those of ``parts`` that are unknown (all of them are computed)."""
         varying = [p for p in parts if not self._constant(p)]
@@ -177,10 +181,12 @@ class OutcomeGenerator(DecisionsGenerator):
             return self.paths(varying[0])
         out: ast.expr | None = None
         for p in varying:
-            one = _ifexp(self.unknown(self.expr(p)), self.paths(p), _name("_E"))
+            facts = self.paths(p)
+            if isinstance(facts, ast.Name) and facts.id == "_E":
+                continue  # (a part that is never unknown, `known x`)
+            one = _ifexp(self.unknown_of(p), facts, _name("_E"))
             out = one if out is None else ast.BinOp(left=out, op=ast.BitOr(), right=one)
-        assert out is not None
-        return out
+        return out or _name("_E")
 
     def path_paths(self, e: n.Path) -> ast.expr:
         ref = self.checked.refs.get(e.nid)
@@ -221,7 +227,7 @@ class OutcomeGenerator(DecisionsGenerator):
         self.vars[e.var] = local
         self.var_paths[e.var] = _fstring(base, "[", _name(index), "]")
         try:
-            value, facts = self.expr(e.condition), self.paths(e.condition)
+            unknown, facts = self.unknown_of(e.condition), self.paths(e.condition)
         finally:
             for table, old in ((self.vars, saved[0]), (self.var_paths, saved[1])):
                 if old is None:
@@ -231,7 +237,7 @@ class OutcomeGenerator(DecisionsGenerator):
         each = ast.ListComp(elt=facts, generators=[ast.comprehension(
             target=ast.Tuple(elts=[_store(index), _store(local)], ctx=ast.Store()),
             iter=ast.Call(func=_name("enumerate"), args=[_name(items)], keywords=[]),
-            ifs=[self.unknown(value)], is_async=0)])
+            ifs=[unknown], is_async=0)])
         return _ifexp(_is(_walrus(items, source), U), self.paths(e.source),
                       ast.Call(func=_name("_union"), args=[each], keywords=[]))
 
@@ -246,12 +252,27 @@ class OutcomeGenerator(DecisionsGenerator):
                                                                       ctx=ast.Load())],
                                  keywords=[]))
 
-    def once(self, tag: int, nid: ast.expr, bind: ast.expr, facts: ast.expr) -> ast.stmt:
-        """An event given once per rule (``_once``); at the top level, a rule runs once."""
+    def once(self, tag: int, nid: ast.expr, bind: ast.expr, facts: ast.expr
+             ) -> list[ast.stmt]:
+        """An ``UNDETERMINED`` or ``ASSUMED`` event, once per rule: in a loop, the first
+        element's is kept, with the facts of the later ones added to it (in ``_seen``). A
+        result lists such a rule once, with all of them (``evaluate._Run.undetermine``);
+        one event per element would hold the square of a long list's facts. At the top
+        level, a rule runs once."""
         if self.bind == "_bind0":
-            return self.add(ast.Constant(tag), nid, bind, facts)
-        return ast.Expr(ast.Call(func=_name("_once"), args=[
-            _name("_seen"), _name("_add"), ast.Constant(tag), nid, bind, facts], keywords=[]))
+            return [self.add(ast.Constant(tag), nid, bind, facts)]
+        got, kept = self.fresh(), self.fresh()
+        key = ast.Tuple(elts=[ast.Constant(tag), nid], ctx=ast.Load())
+        return [ast.Assign(targets=[_store(got)], value=facts), ast.If(
+            test=_is(_walrus(kept, ast.Call(func=ast.Attribute(
+                value=_name("_seen"), attr="get", ctx=ast.Load()), args=[key], keywords=[])),
+                ast.Constant(None)),
+            body=[ast.Assign(targets=[ast.Subscript(value=_name("_seen"), slice=key,
+                                                    ctx=ast.Store()), _store(kept)],
+                             value=ast.Call(func=_name("set"), args=[_name(got)],
+                                            keywords=[])),
+                  self.add(ast.Constant(tag), nid, bind, _name(kept))],
+            orelse=[ast.AugAssign(target=_store(kept), op=ast.BitOr(), value=_name(got))])]
 
     def block(self, block_items: Iterable[n.Item], block: int = 0,
               index: ast.expr | None = None) -> Iterator[ast.stmt]:
@@ -280,7 +301,8 @@ class OutcomeGenerator(DecisionsGenerator):
                 yield self.add(ast.Constant(INVARIANTS), ast.Tuple(elts=[
                     self.expr(i.when) if i.when is not None else ast.Constant(None)
                     for i in self.invariants], ctx=ast.Load()))
-            # the events, and the codes of the scores' arms and bands that fired
+            # the events, and the codes emitted (by the rules that fired, the scores' arms
+            # and bands)
             yield ast.Assign(targets=[_store("_out")], value=ast.Tuple(
                 elts=[_name("_ev"), _name("codes")], ctx=ast.Load()))
 
@@ -319,16 +341,19 @@ class OutcomeGenerator(DecisionsGenerator):
         if any(a.kind == "request" for a in r.actions):
             requested = self.unknown_probes(self.probes.get(r.nid, []))
 
-        def fired(assumed: ast.expr) -> ast.stmt:
-            return self.add(ast.Constant(FIRED), nid, bind, self.shown(r), assumed, requested)
+        emits = [a.code for a in r.actions if a.kind != "request"]
 
-        def undecided() -> ast.stmt:
+        def fired(assumed: ast.expr) -> list[ast.stmt]:
+            event = self.add(ast.Constant(FIRED), nid, bind, self.shown(r), assumed, requested)
+            return [event, self.add_codes(emits)] if emits else [event]
+
+        def undecided() -> list[ast.stmt]:
             return self.once(UNDETERMINED, nid, bind, self.condition_paths(r))
 
         if r.nid not in self.always:
-            yield ast.If(test=_is(_name(v), TRUE), body=[fired(ast.Constant(None))], orelse=[
+            yield ast.If(test=_is(_name(v), TRUE), body=fired(ast.Constant(None)), orelse=[
                 ast.If(test=ast.Compare(left=_name(v), ops=[ast.IsNot()],
-                                        comparators=[FALSE]), body=[undecided()], orelse=[])])
+                                        comparators=[FALSE]), body=undecided(), orelse=[])])
             return
         # the idiom `known x and x`: a decided rule is read strictly too, when one of the
         # idiom's operands is unknown (else the readings agree; ``checks`` None: always);
@@ -355,11 +380,11 @@ class OutcomeGenerator(DecisionsGenerator):
             finally:
                 self.reading_strictly = False
         yield ast.If(test=_is(_name(v), TRUE), body=[
-            ast.If(test=strict_test(), body=[fired(assumed())],
-                   orelse=[fired(ast.Constant(None))])], orelse=[
+            ast.If(test=strict_test(), body=fired(assumed()),
+                   orelse=fired(ast.Constant(None)))], orelse=[
             ast.If(test=_is(_name(v), FALSE), body=[
-                ast.If(test=strict_test(), body=[self.once(ASSUMED, nid, bind, assumed())],
-                       orelse=[])], orelse=[undecided()])])
+                ast.If(test=strict_test(), body=self.once(ASSUMED, nid, bind, assumed()),
+                       orelse=[])], orelse=undecided())])
 
     def unknown_probes(self, probes: list[n.Expr]) -> ast.expr:
         out: ast.expr | None = None
@@ -379,7 +404,7 @@ class OutcomeGenerator(DecisionsGenerator):
         self.vars[loop.var], self.var_paths[loop.var] = var, _name(path)
         self.bind, self.sfx = bind, sfx
         try:
-            body = list(self.block(loop.items, loop.nid, _name(i)))
+            body = self.loop_body(var, lambda: list(self.block(loop.items, loop.nid, _name(i))))
         finally:
             self.bind, self.sfx = outer_bind, outer_sfx
             del self.vars[loop.var], self.var_paths[loop.var]
@@ -404,9 +429,9 @@ class OutcomeGenerator(DecisionsGenerator):
 
 
 class JsonOutcomeGenerator(JsonGenerator, OutcomeGenerator):
-    """``OutcomeGenerator`` over a record given as JSON, already checked by
-    ``records.loader.json_ok`` (see ``codegen.JsonGenerator``): the events it returns are
-    those of the record the loader would have built."""
+    """``OutcomeGenerator`` over a record given as JSON, which it checks first as
+    ``records.loader.json_ok`` does (None: refused; see ``codegen.JsonGenerator``): the
+    events it returns are those of the record the loader would have built."""
 
     FUNCTION = "_outcome_json"
     SETUP, RESULT = OutcomeGenerator.SETUP, OutcomeGenerator.RESULT
@@ -414,6 +439,7 @@ class JsonOutcomeGenerator(JsonGenerator, OutcomeGenerator):
     def __init__(self, checked: Checked, spec: OutcomeSpec) -> None:
         OutcomeGenerator.__init__(self, checked, spec)
         self.var_cls: dict[str, type | None] = {}
+        self.bound: dict[tuple[str, ...], str] = {}
 
     def quantifier_paths(self, e: n.Quantifier) -> ast.expr:
         saved = self._bind(e.var, e.source)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
@@ -192,19 +191,18 @@ class Result:
     _later: Later | None = attrs.field(default=None, eq=False, repr=False)
 
     @classmethod
-    def later(cls, *, patient: str | None, build: Callable[[], dict[str, Any]],
-              codes: Callable[[], set[str]]) -> Result:
+    def later(cls, patient: str | None, later: Later) -> Result:
         """A result whose other fields (its guideline, date, recommendations, missing
-        facts, scores, conflicts and undetermined rules) are built by ``build`` when one of
-        them is first read (equality, ``repr``, ``to_json`` and pickling read them);
-        ``codes()`` before that is ``codes``. The evaluation decided everything before:
-        building only makes the objects."""
+        facts, scores, conflicts and undetermined rules) are built by ``later.build`` when
+        one of them is first read (equality, ``repr``, ``to_json`` and pickling read them);
+        ``codes()`` before that is ``later.codes()``. The evaluation decided everything
+        before: building only makes the objects."""
         self = object.__new__(cls)
         setattr_ = object.__setattr__
         setattr_(self, "patient", patient)
         setattr_(self, "trace", None)
         setattr_(self, "provenance", None)
-        setattr_(self, "_later", Later(build, codes))
+        setattr_(self, "_later", later)
         return self
 
     if not TYPE_CHECKING:  # (for the type checker, every field is always there)
@@ -270,12 +268,14 @@ class Result:
         return explain_code(self.trace, code)
 
 
-@attrs.frozen
-class Later:
+class Later(Protocol):
     """What ``Result.later`` keeps until its fields are built."""
 
-    build: Callable[[], dict[str, Any]]
-    codes: Callable[[], set[str]]
+    def build(self) -> dict[str, Any]:
+        """The fields of ``_LATER``, made."""
+
+    def codes(self) -> set[str]:
+        """The result's codes (a new set), without building its fields."""
 
 
 _LATER = frozenset(("guideline", "as_of", "recommendations", "missing", "scores", "conflicts",

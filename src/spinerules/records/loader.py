@@ -68,6 +68,7 @@ __all__ = [
     "RecordError",
     "RecordProblem",
     "dump_record",
+    "json_check_lines",
     "json_ok",
     "load_record",
     "load_record_json",
@@ -629,6 +630,76 @@ def json_ok(cls: type[Any], data: object, max_list_length: int = DEFAULT_MAX_LIS
         return False
 
 
+def json_check_lines(cls: type[Any], bound: Mapping[tuple[str, ...], str]
+                     ) -> tuple[list[str], dict[str, Any]] | None:
+    """The check of :func:`json_ok` as lines of Python, for generated code that reads the
+    JSON itself (``engine.codegen.JsonGenerator``) and checks it in the same pass: they
+    check the dict ``record`` (and ``limit``, the longest list allowed) as ``cls`` and
+    call ``refuse()`` (or raise) at the first thing :func:`json_ok` would not accept, and
+    set each local of ``bound`` (a path of fields -> a local name) to the JSON value at
+    that path, None where it is missing (so each value is looked up once). The records of
+    ``cls`` are checked inline; the elements of lists by :func:`json_ok`'s checks. With
+    the names the lines use; None for a class :func:`json_ok` cannot tell about."""
+    ns: dict[str, Any] = {"type": type, "list": list, "tuple": tuple, "float": float,
+                          "int": int, "str": str,
+                          "getattr": getattr, "isinstance": isinstance, "len": len,
+                          "dict": dict, "refuse": _refuse, "printable": _printable,
+                          "inf": math.inf, "DATE": _DATE.fullmatch,
+                          "fromiso": datetime.date.fromisoformat,
+                          "loader_of": _fast_loader, "checker_of": _fast_checker}
+    lines: list[str] = []
+    try:
+        if not _check_block(cls, "record", "_j", (), bound, ns, lines, "", [cls]):
+            return None
+    except (TypeError, ValueError, NameError):  # an unusual class: json_ok's own way
+        return None
+    return lines, ns
+
+
+def _check_block(cls: type[Any], var: str, tag: str, path: tuple[str, ...],
+                 bound: Mapping[tuple[str, ...], str], ns: dict[str, Any],
+                 lines: list[str], indent: str, making: list[type[Any]]) -> bool:
+    """Add the lines checking ``var``, a JSON object for ``cls`` at ``path`` (see
+    :func:`json_check_lines`); False when :func:`json_ok` cannot tell about ``cls``."""
+    hints = typing.get_type_hints(cls)
+    fields = attrs.fields(cls)
+    ns[f"{tag}KEYS"] = frozenset(f.name for f in fields)
+    lines += [f"{indent}if type({var}) is not dict:",
+              f"{indent}    if not isinstance({var}, dict) or getattr({var}, "
+              "'duplicate_keys', ()):",
+              f"{indent}        refuse()",
+              f"{indent}if not {var}.keys() <= {tag}KEYS:",
+              f"{indent}    refuse()",
+              f"{indent}{tag}g = {var}.get"]
+    for i, f in enumerate(fields):
+        if not f.init or f.default is not None:
+            return False
+        tp, optional = _optional_inner(hints[f.name])
+        if not optional:
+            return False
+        here = (*path, f.name)
+        ns[f"{tag}K{i}"] = f.name
+        lines.append(f"{indent}v = {tag}g({tag}K{i})")
+        if here in bound:
+            lines.append(f"{indent}{bound[here]} = v")
+        inner = [local for p, local in bound.items() if p[:len(here)] == here and p != here]
+        if isinstance(tp, type) and attrs.has(tp) and tp not in making:
+            # a record in the record: checked here, its values bound (None if it is missing)
+            if inner:
+                lines.append(f"{indent}{' = '.join(inner)} = None")
+            lines += [f"{indent}if v is not None:", f"{indent}    {tag}{i} = v"]
+            if not _check_block(tp, f"{tag}{i}", f"{tag}{i}_", here, bound, ns, lines,
+                                indent + "    ", [*making, tp]):
+                return False
+            continue
+        if inner:  # (a path through something that is not a record of the record)
+            return False
+        lines.append(f"{indent}if v is not None:")
+        lines += [f"{indent}    {line}" for line in _fast_value(tp, f.metadata, f"{tag}{i}",
+                                                               ns, check=True)]
+    return True
+
+
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -709,7 +780,7 @@ def _make_fast_loader(cls: type[Any], check: bool = False) -> Callable[[Any, int
     return load
 
 
-def _fast_value(tp: Any, metadata: Mapping[str, Any], i: int, ns: dict[str, Any],
+def _fast_value(tp: Any, metadata: Mapping[str, Any], i: int | str, ns: dict[str, Any],
                 check: bool = False) -> list[str]:
     """Lines that check (and convert) ``v``, a value of type ``tp``, or refuse it; with
     ``check``, lines that only check it (nested records by their checks, nothing built)."""
