@@ -8,8 +8,10 @@ then reports the converter's problems, unchanged)."""
 from __future__ import annotations
 
 import json
+import typing
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -69,6 +71,50 @@ def _spoil(data: Any, path: tuple[Any, ...], how: str, value: Any) -> Any:
     return data
 
 
+_INLINE: dict[type, Any] = {}
+
+
+def _inline_check(cls: type) -> Any:
+    """A function of ``json_check_lines(cls)``, asked for the value of every field of
+    the record and of its records: True when the lines accept the data and every value
+    kept is the data's own, False when they refuse it."""
+    if cls not in _INLINE:
+        bound: dict[tuple[str, ...], str] = {}
+
+        def ask(c: type, path: tuple[str, ...]) -> None:
+            for f in attrs.fields(c):
+                here = (*path, f.name)
+                bound[here] = f"_w{len(bound)}"
+                tp = typing.get_type_hints(c)[f.name]
+                inner = [a for a in typing.get_args(tp) if attrs.has(a)]
+                if inner and inner[0] is not c:
+                    ask(inner[0], here)
+        ask(cls, ())
+        made = loader.json_check_lines(cls, bound)
+        assert made is not None
+        lines, names = made
+        kept = ", ".join(f"({'.'.join(p)!r}, {local})" for p, local in bound.items())
+        text = ("def check(record, limit):\n    try:\n"
+                + "".join(f"        {line}\n" for line in lines)
+                + "    except Exception:\n        return None\n"
+                + f"    return [{kept}]\n")
+        namespace = dict(names)
+        exec(text, namespace)  # (the lines of the loader, for the loader's own test)
+        _INLINE[cls] = namespace["check"]
+
+    def run(data: Any, limit: int) -> bool:
+        kept = _INLINE[cls](data, limit)
+        if kept is None:
+            return False
+        for dotted, value in kept:  # each value is the data's own (None where missing)
+            at: Any = data
+            for step in dotted.split("."):
+                at = at.get(step) if isinstance(at, dict) else None
+            assert value is at, dotted
+        return True
+    return run
+
+
 @pytest.mark.parametrize("name", sorted(RECORD_TYPES))
 @SETTINGS
 @given(data=st.data())
@@ -91,6 +137,9 @@ def test_generated_loader_agrees_with_the_converter(name: str, data: st.DataObje
     # the generated check (no record built) accepts exactly what the loader accepts
     assert loader._fast_checker(cls) is not None
     assert loader.json_ok(cls, raw, limit) is (got is not None)
+    # so do its lines run inside generated code (``json_check_lines``), which also keep
+    # the values they are asked for
+    assert _inline_check(cls)(raw, limit) is (got is not None)
     if isinstance(want, RecordError):
         assert got is None, f"the generated loader accepted what the converter refuses: {want}"
     else:
