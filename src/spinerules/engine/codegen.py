@@ -541,6 +541,16 @@ class Generator:
                 stack.extend(x)
         return found
 
+    def condition(self, r: n.Rule) -> ast.expr:
+        """A rule's condition, Kleene: its `when` and not each `unless`."""
+        parts = [self.expr(r.when)] if r.when is not None else []
+        for u in r.unless:
+            t = self.fresh()
+            parts.append(_ifexp(_is(_walrus(t, self.expr(u)), U), U,
+                                ast.UnaryOp(op=ast.Not(), operand=_name(t))))
+        return TRUE if not parts else parts[0] if len(parts) == 1 \
+            else self.boolop("and", parts)
+
     def add_codes(self, codes: list[str]) -> ast.stmt:
         if len(codes) == 1:
             return ast.Expr(ast.Call(func=ast.Attribute(value=_name("codes"), attr="add",
@@ -685,39 +695,6 @@ class Generator:
         return _located(ast.Module(body=[fn], type_ignores=[]))
 
 
-class ValuesGenerator(Generator):
-    """Builds a function computing, for a trace, the values of chosen nodes in each block.
-
-    ``wanted`` maps a block (0 for the top level, else its ``for``'s node id) to the nodes
-    whose values a trace shows there. The function walks the guideline as the evaluator
-    does (each block, then each iteration of each of its loops, in order) and returns one
-    dict per block instance: node id -> value, with ``_U`` for unknown, and under
-    ``MARK`` the block and the iteration it belongs to, so a reader can check it is in
-    step. Rules are left out: their conditions are the evaluator's.
-    """
-
-    def __init__(self, checked: Checked, wanted: dict[int, list[n.Expr]]) -> None:
-        super().__init__(checked)
-        self.wanted = wanted
-
-    FUNCTION, SETUP, RESULT = "_values", "codes = set()\n_steps = [0]\n_out = []", "_out"
-
-    def defined(self, block: int, index: ast.expr) -> Iterator[ast.stmt]:
-        """The block instance's snapshot, taken once its defines and scores are set."""
-        nodes = self.wanted.get(block, [])
-        keys: list[ast.expr | None] = [ast.Constant(MARK)]
-        values: list[ast.expr] = [ast.Tuple(elts=[ast.Constant(block), index], ctx=ast.Load())]
-        for e in nodes:
-            keys.append(ast.Constant(e.nid))
-            values.append(self.expr(e))
-        yield ast.Expr(ast.Call(func=ast.Attribute(value=_name("_out"), attr="append",
-                                                   ctx=ast.Load()),
-                                args=[ast.Dict(keys=keys, values=values)], keywords=[]))
-
-    def rule(self, r: n.Rule) -> Iterator[ast.stmt]:
-        yield from ()  # rules' conditions are the evaluator's
-
-
 class DecisionsGenerator(Generator):
     """Builds a function deciding every rule of a guideline, for ``evaluate`` (trace off).
 
@@ -756,6 +733,8 @@ class DecisionsGenerator(Generator):
         #: while a fired rule's `because` values are made: the nodes whose value its
         #: firing fixes (``fixed_by``)
         self.fixed: dict[int, bool] = {}
+        #: nodes whose (plain) value a local already holds (``outcomes.ValuesGenerator``)
+        self.known: dict[int, str] = {}
 
     def set_define(self, d: n.Define) -> Iterator[ast.stmt]:
         yield from super().set_define(d)
@@ -799,6 +778,8 @@ class DecisionsGenerator(Generator):
         fixed = self.fixed.get(e.nid)
         if fixed is not None:
             return ast.Constant(fixed)
+        if not self.reading_strictly and e.nid in self.known:
+            return _name(self.known[e.nid])
         body_of = self.bodies.get(e.nid)
         if body_of is not None:  # a define's expression: its value is the define's
             if self.reading_strictly and body_of in self.strict_defines:
@@ -825,15 +806,6 @@ class DecisionsGenerator(Generator):
                                                    ctx=ast.Load()),
                                 args=[ast.Tuple(elts=[ast.Constant(block), index, _name(name)],
                                                 ctx=ast.Load())], keywords=[]))
-
-    def condition(self, r: n.Rule) -> ast.expr:
-        parts = [self.expr(r.when)] if r.when is not None else []
-        for u in r.unless:
-            t = self.fresh()
-            parts.append(_ifexp(_is(_walrus(t, self.expr(u)), U), U,
-                                ast.UnaryOp(op=ast.Not(), operand=_name(t))))
-        return TRUE if not parts else parts[0] if len(parts) == 1 \
-            else self.boolop("and", parts)
 
     def rule(self, r: n.Rule) -> Iterator[ast.stmt]:
         value = self.condition(r)
@@ -1047,7 +1019,7 @@ DecisionsFn = Callable[[Any, datetime.date, int], Decided]
 #: the key of a ``ValuesFn`` snapshot's (block, iteration) stamp; node ids are positive
 MARK = -1
 
-ValuesFn = Callable[[Any, datetime.date, int], list[dict[int, Any]]]
+ValuesFn = Callable[[Any, datetime.date, int], list[dict[Any, Any]]]
 
 
 def _budget(steps: int) -> None:
@@ -1078,12 +1050,6 @@ def generate_json(checked: Checked) -> JsonFastFn:
     """Compile a checked guideline's fast function for JSON records (see
     ``JsonGenerator``); raises ``NotImplementedError`` for a record it cannot read."""
     fn: JsonFastFn = _compile(JsonGenerator(checked), "_fast_json")
-    return fn
-
-
-def generate_values(checked: Checked, wanted: dict[int, list[n.Expr]]) -> ValuesFn:
-    """Compile the function that computes a trace's values (see ``ValuesGenerator``)."""
-    fn: ValuesFn = _compile(ValuesGenerator(checked, wanted), "_values")
     return fn
 
 

@@ -119,7 +119,7 @@ def shift_date(day: datetime.date, days: float, node: n.Node) -> datetime.date:
 
 
 #: ``Env.vals`` when there are no precomputed values (shared: never written to)
-NO_VALUES: dict[int, Any] = {}
+NO_VALUES: dict[Any, Any] = {}
 
 
 class Env:
@@ -145,7 +145,7 @@ class Env:
         self.memo: dict[Any, Any] = {}
         # a trace's precomputed values of this block instance, by node id (see
         # ``evaluate.TraceValues``); empty when there are none
-        self.vals: dict[int, Any] = NO_VALUES
+        self.vals: dict[Any, Any] = NO_VALUES
         self.budget = budget
         self.steps = 0
 

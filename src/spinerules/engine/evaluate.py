@@ -24,7 +24,6 @@ from spinerules.engine.codegen import (
     _U,
     MARK,
     ValuesFn,
-    generate_values,
 )
 from spinerules.engine.compile import (
     NO_VALUES,
@@ -40,6 +39,8 @@ from spinerules.engine.compile import (
 )
 from spinerules.engine.outcomes import (
     ASSUMED,
+    ASSUMED_FACTS,
+    FACTS,
     FIRED,
     NO_LIST,
     SCORED,
@@ -49,6 +50,7 @@ from spinerules.engine.outcomes import (
     OutcomeFn,
     OutcomeSpec,
     generate_outcomes,
+    generate_values,
 )
 from spinerules.engine.result import (
     ASK_CODE,
@@ -220,9 +222,11 @@ class TraceValues:
     closures instead, which then report the same error as before.
     """
 
-    def __init__(self, checked: Checked, wanted: dict[int, list[n.Expr]]) -> None:
+    def __init__(self, checked: Checked, wanted: dict[int, list[n.Expr]],
+                 spec: OutcomeSpec) -> None:
         self._checked = checked
         self.wanted = wanted
+        self.spec = spec  # (the rules' facts are named as for ``Decisions``)
         self._fn: ValuesFn | None = None
         self._failed = False
         self._lock = threading.Lock()
@@ -238,12 +242,12 @@ class TraceValues:
         with self._lock:
             if self._fn is None and not self._failed:
                 try:
-                    self._fn = generate_values(self._checked, self.wanted)
+                    self._fn = generate_values(self._checked, self.wanted, self.spec)
                 except (RecursionError, SyntaxError):  # too deep for CPython
                     self._failed = True
 
     def __call__(self, record: Any, as_of: datetime.date, budget: int
-                 ) -> Iterator[dict[int, Any]] | None:
+                 ) -> Iterator[dict[Any, Any]] | None:
         fn = self._fn
         if fn is None:
             if self._failed:
@@ -251,7 +255,7 @@ class TraceValues:
             with self._lock:
                 if self._fn is None and not self._failed:
                     try:
-                        self._fn = generate_values(self._checked, self.wanted)
+                        self._fn = generate_values(self._checked, self.wanted, self.spec)
                     except (RecursionError, SyntaxError):  # too deep for CPython
                         self._failed = True
                 fn = self._fn
@@ -553,13 +557,13 @@ class Planner:
             scores.update((sp.score.nid, sp) for sp in b.scores)
             loops.update((lp.loop.nid, lp) for lp in b.loops)
             blocks.extend(lp.block for lp in b.loops)
+        spec = OutcomeSpec(frozenset(always), atoms, self.strict.strict, probes,
+                           [ip.invariant for ip in invariants], checks)
         return Plan(block=block, invariants=invariants, citations=self.citations, cited=cited,
                     cited_by_id=by_id,
-                    values=TraceValues(self.checked, wanted),
+                    values=TraceValues(self.checked, wanted, spec),
                     work=Work(self.checked, self.compiler),
-                    decisions=Decisions(self.checked, OutcomeSpec(
-                        frozenset(always), atoms, self.strict.strict, probes,
-                        [ip.invariant for ip in invariants], checks)),
+                    decisions=Decisions(self.checked, spec),
                     rules=rules, scores=scores, loops=loops)
 
     def _mark_loop_defines(self, items: list[n.Item], top: bool) -> None:
@@ -968,11 +972,11 @@ class _Run:
         self.conflicts: list[Conflict] = []
         self.outcomes: list[RuleOutcome] = []
         self.seq = 0
-        self.snapshots: Iterator[dict[int, Any]] | None = None
+        self.snapshots: Iterator[dict[Any, Any]] | None = None
         self.summaries: dict[frozenset[str], tuple[str, ...]] = {}  # (``trace_facts``)
         self.patterns: dict[str, str] = {}  # a fact -> its list elements summed up
 
-    def take(self, key: int, index: int) -> dict[int, Any]:
+    def take(self, key: int, index: int) -> dict[Any, Any]:
         """The precomputed values of the block instance about to run, if in step."""
         if self.snapshots is not None:
             snap = next(self.snapshots, None)
@@ -1176,25 +1180,29 @@ class _Run:
 
     def rule(self, rp: RulePlan, env: Env, binding: tuple[Because, ...],
              shown: list[tuple[str, Any, bool]], details: _Details | None,
-             becauses: list[Because | None], decided: Any = None) -> None:
+             becauses: list[Because | None]) -> None:
         """Run one rule; when tracing, ``shown``, ``details`` and ``becauses`` are its
-        block's atoms (the last filled in as rules fire). ``decided``: its condition's
-        value from generated code (``Decisions``), unknown there without its facts."""
-        if decided is True or decided is False:
-            value = decided
-        elif self.tracing and rp.traced is not None:
-            value = rp.traced(env)
-        else:  # (an unknown's facts are the closures')
-            value = rp.cond(env)
+        block's atoms (the last filled in as rules fire)."""
         rule = rp.rule
         assumed: frozenset[str] = frozenset()  # facts the decision read as "no"
-        if rp.strict is not None and not isinstance(value, Unknown) and (
-                rp.checks is None or any(isinstance(c(env), Unknown) for c in rp.checks)):
-            strict = rp.strict(env)
-            if isinstance(strict, Unknown):
-                assumed = strict.paths
+        vals = env.vals
+        if vals and rule.nid in vals:  # decided, and the facts named, by generated code
+            value = vals[rule.nid]     # (``TraceValues``)
+            if value is not True and value is not False:
+                value = Unknown(vals[rule.nid, FACTS])
+            elif rp.strict is not None and vals[rule.nid, ASSUMED_FACTS] is not None:
+                assumed = vals[rule.nid, ASSUMED_FACTS]
                 if value is not True:  # decided "no" only by reading absence as an answer
                     self.assume(rule.rule_id, rp.location, assumed, rp.cites)
+        else:
+            value = rp.traced(env) if self.tracing and rp.traced is not None else rp.cond(env)
+            if rp.strict is not None and not isinstance(value, Unknown) and (
+                    rp.checks is None or any(isinstance(c(env), Unknown) for c in rp.checks)):
+                strict = rp.strict(env)
+                if isinstance(strict, Unknown):
+                    assumed = strict.paths
+                    if value is not True:  # decided "no" only by reading absence so
+                        self.assume(rule.rule_id, rp.location, assumed, rp.cites)
         atoms: tuple[tuple[str, Any, bool], ...] = ()
         if self.tracing:
             atoms = rp.pick(shown)

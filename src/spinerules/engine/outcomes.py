@@ -43,10 +43,12 @@ import attrs
 from spinerules.checker.check import Checked, DefineRef, FieldRef, ScoreRef
 from spinerules.engine.codegen import (
     FALSE,
+    MARK,
     TRUE,
     DecisionsGenerator,
     JsonGenerator,
     U,
+    ValuesFn,
     _compile,
     _ifexp,
     _is,
@@ -355,36 +357,39 @@ class OutcomeGenerator(DecisionsGenerator):
                 ast.If(test=ast.Compare(left=_name(v), ops=[ast.IsNot()],
                                         comparators=[FALSE]), body=undecided(), orelse=[])])
             return
-        # the idiom `known x and x`: a decided rule is read strictly too, when one of the
-        # idiom's operands is unknown (else the readings agree; ``checks`` None: always);
-        # unknown there, the decision rests on reading an absence as "no"
-
-        def strict_test() -> ast.expr:
-            self.reading_strictly = True
-            try:
-                test = self.unknown(self.condition(r))
-            finally:
-                self.reading_strictly = False
-            checks = self.checks.get(r.nid)
-            if checks is None:
-                return test
-            differ = [self.unknown(self.expr(c)) for c in checks]
-            return ast.BoolOp(op=ast.And(), values=[
-                differ[0] if len(differ) == 1 else ast.BoolOp(op=ast.Or(), values=differ),
-                test])
-
-        def assumed() -> ast.expr:
-            self.reading_strictly = True
-            try:
-                return self.condition_paths(r)
-            finally:
-                self.reading_strictly = False
+        # the idiom `known x and x`: a decided rule is read strictly too (``strict_test``)
         yield ast.If(test=_is(_name(v), TRUE), body=[
-            ast.If(test=strict_test(), body=fired(assumed()),
+            ast.If(test=self.strict_test(r), body=fired(self.assumed(r)),
                    orelse=fired(ast.Constant(None)))], orelse=[
             ast.If(test=_is(_name(v), FALSE), body=[
-                ast.If(test=strict_test(), body=self.once(ASSUMED, nid, bind, assumed()),
-                       orelse=[])], orelse=undecided())])
+                ast.If(test=self.strict_test(r),
+                       body=self.once(ASSUMED, nid, bind, self.assumed(r)), orelse=[])],
+                   orelse=undecided())])
+
+    def strict_test(self, r: n.Rule) -> ast.expr:
+        """For a decided rule with the idiom `known x and x`: whether its decision rests on
+        reading an absence as "no": its condition read strictly is unknown, when one of
+        the idiom's operands is unknown (else the readings agree; ``checks`` None:
+        always)."""
+        self.reading_strictly = True
+        try:
+            test = self.unknown(self.condition(r))
+        finally:
+            self.reading_strictly = False
+        checks = self.checks.get(r.nid)
+        if checks is None:
+            return test
+        differ = [self.unknown(self.expr(c)) for c in checks]
+        return ast.BoolOp(op=ast.And(), values=[
+            differ[0] if len(differ) == 1 else ast.BoolOp(op=ast.Or(), values=differ), test])
+
+    def assumed(self, r: n.Rule) -> ast.expr:
+        """The facts a decision assumed absent (``strict_test``)."""
+        self.reading_strictly = True
+        try:
+            return self.condition_paths(r)
+        finally:
+            self.reading_strictly = False
 
     def unknown_probes(self, probes: list[n.Expr]) -> ast.expr:
         out: ast.expr | None = None
@@ -426,6 +431,84 @@ class OutcomeGenerator(DecisionsGenerator):
         enumerated = ast.Call(func=_name("enumerate"), args=[_name(items)], keywords=[])
         yield ast.If(test=_is(_name(items), U), body=[missing], orelse=[
             ast.For(target=target, iter=enumerated, body=[*setup, *body], orelse=[])])
+
+
+#: the keys of a rule's facts in a ``ValuesGenerator`` snapshot: ``(rule nid, FACTS)`` when
+#: its condition is unknown, ``(rule nid, ASSUMED_FACTS)`` when its decision assumed some
+FACTS, ASSUMED_FACTS = "facts", "assumed"
+
+
+class ValuesGenerator(OutcomeGenerator):
+    """Builds a function computing, for a trace, the values of chosen nodes in each block.
+
+    ``wanted`` maps a block (0 for the top level, else its ``for``'s node id) to the nodes
+    whose values a trace shows there. The function walks the guideline as the evaluator
+    does (each block, then each iteration of each of its loops, in order) and returns one
+    dict per block instance: node id -> value, with ``_U`` for unknown, and under
+    ``MARK`` the block and the iteration it belongs to, so a reader can check it is in
+    step. Each rule of the block is there too: under its node id its condition's value;
+    under ``(nid, FACTS)`` the facts behind it when it is unknown; under ``(nid,
+    ASSUMED_FACTS)``, for a rule with the idiom `known x and x` that is decided, the facts
+    its decision assumed absent (``strict_test``), else None. The closures' walk takes
+    these instead of running the rules' conditions (``evaluate._Run.rule``).
+    """
+
+    FUNCTION, RESULT = "_values", "_out"
+    SETUP = OutcomeGenerator.SETUP + "\n_out = []"
+
+    def __init__(self, checked: Checked, wanted: dict[int, list[n.Expr]],
+                 spec: OutcomeSpec) -> None:
+        super().__init__(checked, spec)
+        self.wanted = wanted
+
+    def block(self, block_items: Iterable[n.Item], block: int = 0,
+              index: ast.expr | None = None) -> Iterator[ast.stmt]:
+        items = list(block_items)
+        for named in self.ordered(items):  # each after what it uses
+            if isinstance(named, n.Define):
+                yield from self.set_define(named)
+            else:
+                yield from self.score(named)
+        yield from self.snapshot([i for i in items if isinstance(i, n.Rule)], block,
+                                 index or ast.Constant(0))
+        for item in items:
+            if isinstance(item, n.For):
+                yield from self.loop(item)
+
+    def snapshot(self, rules: list[n.Rule], block: int, index: ast.expr
+                 ) -> Iterator[ast.stmt]:
+        """The block instance's snapshot, taken once its defines and scores are set."""
+        keys: list[ast.expr | None] = [ast.Constant(MARK)]
+        values: list[ast.expr] = [ast.Tuple(elts=[ast.Constant(block), index], ctx=ast.Load())]
+        for e in self.wanted.get(block, []):  # each in a local: the rules' conditions
+            local = self.fresh("_k")              # and facts read them there
+            yield ast.Assign(targets=[_store(local)], value=self.expr(e))
+            self.known[e.nid] = local
+            keys.append(ast.Constant(e.nid))
+            values.append(_name(local))
+        for r in rules:
+            v = self.fresh()
+            yield ast.Assign(targets=[_store(v)], value=self.condition(r))
+            keys += [ast.Constant(r.nid), ast.Tuple(elts=[ast.Constant(r.nid), ast.Constant(FACTS)],
+                                                    ctx=ast.Load())]
+            values += [_name(v), _ifexp(_is(_name(v), U), self.condition_paths(r),
+                                        ast.Constant(None))]
+            if r.nid in self.always:
+                keys.append(ast.Tuple(elts=[ast.Constant(r.nid), ast.Constant(ASSUMED_FACTS)],
+                                      ctx=ast.Load()))
+                values.append(_ifexp(ast.BoolOp(op=ast.And(), values=[
+                    ast.Compare(left=_name(v), ops=[ast.IsNot()], comparators=[U]),
+                    self.strict_test(r)]), self.assumed(r), ast.Constant(None)))
+        yield ast.Expr(ast.Call(func=ast.Attribute(value=_name("_out"), attr="append",
+                                                   ctx=ast.Load()),
+                                args=[ast.Dict(keys=keys, values=values)], keywords=[]))
+
+
+def generate_values(checked: Checked, wanted: dict[int, list[n.Expr]], spec: OutcomeSpec
+                    ) -> ValuesFn:
+    """Compile the function that computes a trace's values (see ``ValuesGenerator``)."""
+    fn: ValuesFn = _compile(ValuesGenerator(checked, wanted, spec), "_values")
+    return fn
 
 
 class JsonOutcomeGenerator(JsonGenerator, OutcomeGenerator):
