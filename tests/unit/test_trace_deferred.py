@@ -10,6 +10,7 @@ import pickle
 import threading
 from pathlib import Path
 
+import attrs
 import pytest
 from conftest import AS_OF
 
@@ -114,3 +115,20 @@ def test_explain_reads_the_deferred_reasons() -> None:
     fired = [o for o in result.trace.outcomes if code in o.codes and o.status == "fire"]
     assert fired and all(f"  {line}" in text.splitlines()
                          for o in fired for line in o.reasons)
+
+
+def test_rule_outcome_made_by_its_slots_equals_the_attrs_one() -> None:
+    # ``trace.rule_outcome`` sets the slots itself (a trace makes one per rule): every
+    # field of the class, no more, each with its value
+    from spinerules.engine import trace as tr
+    assert tuple(f.name for f in attrs.fields(tr.RuleOutcome)) == tr._OUTCOME_FIELDS
+    args = ("r", "x.rules:3:1", "fire", ("c",), ("a.b",), (("x > 1", True, True),),
+            (tr.Because(expression="f", value="fractures[0]"),), ("d",), ("why",))
+    made = tr.rule_outcome(*args)
+    names = ("rule", "location", "status", "codes", "facts", "atoms", "binding", "details",
+             "reasons")
+    expected = tr.RuleOutcome(**dict(zip(names, args, strict=True)))
+    assert made == expected
+    assert attrs.asdict(made) == attrs.asdict(expected)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        made.status = "skip"  # type: ignore[misc]

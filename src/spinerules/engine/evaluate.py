@@ -64,7 +64,7 @@ from spinerules.engine.result import (
     ScoreResult,
     Undetermined,
 )
-from spinerules.engine.trace import Because, Deferred, RuleOutcome, Trace
+from spinerules.engine.trace import Because, Deferred, RuleOutcome, Trace, rule_outcome
 from spinerules.engine.values import UNDECIDED, Bounded, SumBands, Unknown, k_not
 from spinerules.lang import nodes as n
 from spinerules.lang.units import DISPLAY, format_quantity
@@ -174,6 +174,14 @@ class BlockPlan:
     #: (rules share the atoms of the defines they open) and each rule picks its own
     slots: tuple[Atom, ...] = ()
     key: int = 0  # 0 for the top level, else the `for`'s node id
+    #: per slot, what a trace shows it with: (text, node id, show, polarity, value thunk)
+    rows: tuple[tuple[str, int, Callable[[Any], Any], bool, Thunk], ...] = attrs.field(
+        init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "rows", tuple(
+            (a.text, a.node.nid, a.show, a.polarity, a.traced or a.thunk)
+            for a in self.slots))
 
 
 def _picker(indices: list[int]) -> Callable[[list[Any]], tuple[Any, ...]]:
@@ -1016,9 +1024,9 @@ class _Run:
         details: _Details | None = None
         becauses: list[Because | None] = []
         if self.tracing:  # every atom of the block, each shown once
-            env.vals = self.take(block.key, index)
-            shown = [(a.text, a.show((a.traced or a.thunk)(env)), a.polarity)
-                     for a in block.slots]
+            vals = env.vals = self.take(block.key, index)
+            shown = [(t, show(vals[k] if k in vals else value(env)), p)
+                     for t, k, show, p, value in block.rows]
             details = _Details(block.slots, env)  # (made when a rule's are first read)
             becauses = [None] * len(shown)  # made as rules fire, shared between them
         for rp in block.rules:
@@ -1183,26 +1191,20 @@ class _Run:
              becauses: list[Because | None]) -> None:
         """Run one rule; when tracing, ``shown``, ``details`` and ``becauses`` are its
         block's atoms (the last filled in as rules fire)."""
+        vals = env.vals
+        if vals and rp.rule.nid in vals:  # decided, and the facts named, by generated code
+            self.traced_rule(rp, env, vals, binding, shown, details, becauses)
+            return
         rule = rp.rule
         assumed: frozenset[str] = frozenset()  # facts the decision read as "no"
-        vals = env.vals
-        if vals and rule.nid in vals:  # decided, and the facts named, by generated code
-            value = vals[rule.nid]     # (``TraceValues``)
-            if value is not True and value is not False:
-                value = Unknown(vals[rule.nid, FACTS])
-            elif rp.strict is not None and vals[rule.nid, ASSUMED_FACTS] is not None:
-                assumed = vals[rule.nid, ASSUMED_FACTS]
+        value = rp.traced(env) if self.tracing and rp.traced is not None else rp.cond(env)
+        if rp.strict is not None and not isinstance(value, Unknown) and (
+                rp.checks is None or any(isinstance(c(env), Unknown) for c in rp.checks)):
+            strict = rp.strict(env)
+            if isinstance(strict, Unknown):
+                assumed = strict.paths
                 if value is not True:  # decided "no" only by reading absence as an answer
                     self.assume(rule.rule_id, rp.location, assumed, rp.cites)
-        else:
-            value = rp.traced(env) if self.tracing and rp.traced is not None else rp.cond(env)
-            if rp.strict is not None and not isinstance(value, Unknown) and (
-                    rp.checks is None or any(isinstance(c(env), Unknown) for c in rp.checks)):
-                strict = rp.strict(env)
-                if isinstance(strict, Unknown):
-                    assumed = strict.paths
-                    if value is not True:  # decided "no" only by reading absence so
-                        self.assume(rule.rule_id, rp.location, assumed, rp.cites)
         atoms: tuple[tuple[str, Any, bool], ...] = ()
         if self.tracing:
             atoms = rp.pick(shown)
@@ -1217,33 +1219,71 @@ class _Run:
                 because = (*binding, *rp.pick(becauses))
             else:
                 because = (*binding, *(Because(expression=t, value=v) for t, v, _ in atoms))
-            for action in rule.actions:
-                if action.kind == "request":
-                    facts: set[str] = set()
-                    for probe in rp.probes:
-                        pv = probe(env)
-                        if isinstance(pv, Unknown):
-                            facts |= pv.paths
-                    self.requests.append((rp.order, MissingData(
-                        code=action.code, text=action.text, facts=tuple(sorted(facts)),
-                        waiting=(), rule=rule.rule_id, location=rp.location,
-                        citations=self.cites(action.cites))))
-                else:
-                    if assumed:
-                        self.assume(rule.rule_id, rp.location, assumed, rp.cites)
-                    self.emit(action, rule.rule_id, rp.location, because, rp.order,
-                              action.cites, action.against, tuple(sorted(assumed)))
+            self.act(rp, env, because, assumed)
         elif isinstance(value, Unknown):
             self.undetermine(rule.rule_id, rp.location, value.paths, rp.codes)
             self.assume(rule.rule_id, rp.location, value.paths, rp.cites)
         if self.tracing:
             status = "fire" if value is True else "unknown" if isinstance(value, Unknown) \
                 else "skip"
-            self.outcomes.append(RuleOutcome(
-                rule=rule.rule_id, location=rp.location, status=status, codes=rp.codes,
-                facts=self.trace_facts(value.paths) if isinstance(value, Unknown) else (),
-                atoms=atoms, binding=binding, details=Deferred(_picked, (rp.pick, details)),
-                reasons=Deferred(_explain, (rp.why, env))))
+            self.outcomes.append(rule_outcome(
+                rule.rule_id, rp.location, status, rp.codes,
+                self.trace_facts(value.paths) if isinstance(value, Unknown) else (), atoms,
+                binding, Deferred(_picked, (rp.pick, details)),
+                Deferred(_explain, (rp.why, env))))
+
+    def act(self, rp: RulePlan, env: Env, because: tuple[Because, ...],
+            assumed: frozenset[str]) -> None:
+        """The actions of a rule that fired: its requests, and its codes emitted."""
+        rule = rp.rule
+        for action in rule.actions:
+            if action.kind == "request":
+                facts: set[str] = set()
+                for probe in rp.probes:
+                    pv = probe(env)
+                    if isinstance(pv, Unknown):
+                        facts |= pv.paths
+                self.requests.append((rp.order, MissingData(
+                    code=action.code, text=action.text, facts=tuple(sorted(facts)),
+                    waiting=(), rule=rule.rule_id, location=rp.location,
+                    citations=self.cites(action.cites))))
+            else:
+                if assumed:
+                    self.assume(rule.rule_id, rp.location, assumed, rp.cites)
+                self.emit(action, rule.rule_id, rp.location, because, rp.order,
+                          action.cites, action.against, tuple(sorted(assumed)))
+
+    def traced_rule(self, rp: RulePlan, env: Env, vals: dict[Any, Any],
+                    binding: tuple[Because, ...], shown: list[tuple[str, Any, bool]],
+                    details: _Details | None, becauses: list[Because | None]) -> None:
+        """``rule`` for a trace, from generated code's snapshot (``TraceValues``): the
+        rule's value, the facts behind it when unknown, the facts its decision assumed."""
+        rule = rp.rule
+        nid = rule.nid
+        value = vals[nid]
+        facts: tuple[str, ...] = ()
+        if value is True:
+            assumed = vals[nid, ASSUMED_FACTS] if rp.strict is not None else None
+            for i in rp.slots:
+                if becauses[i] is None:
+                    t, v, _ = shown[i]
+                    becauses[i] = Because(expression=t, value=v)
+            self.act(rp, env, (*binding, *rp.pick(becauses)), assumed or frozenset())
+            status = "fire"
+        elif value is False:
+            if rp.strict is not None:
+                assumed = vals[nid, ASSUMED_FACTS]
+                if assumed is not None:  # decided "no" only by reading absence as an answer
+                    self.assume(rule.rule_id, rp.location, assumed, rp.cites)
+            status = "skip"
+        else:
+            paths = vals[nid, FACTS]
+            self.undetermine(rule.rule_id, rp.location, paths, rp.codes)
+            self.assume(rule.rule_id, rp.location, paths, rp.cites)
+            status, facts = "unknown", self.trace_facts(paths)
+        self.outcomes.append(rule_outcome(
+            rule.rule_id, rp.location, status, rp.codes, facts, rp.pick(shown), binding,
+            Deferred(_picked, (rp.pick, details)), Deferred(_explain, (rp.why, env))))
 
     def finish(self, env: Env | None, when: tuple[Any, ...] | None = None
                ) -> tuple[tuple[Recommendation, ...], tuple[MissingData, ...]]:
