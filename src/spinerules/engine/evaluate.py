@@ -64,7 +64,14 @@ from spinerules.engine.result import (
     ScoreResult,
     Undetermined,
 )
-from spinerules.engine.trace import Because, Deferred, RuleOutcome, Trace, rule_outcome
+from spinerules.engine.trace import (
+    Because,
+    Deferred,
+    RuleOutcome,
+    Trace,
+    rule_outcome,
+)
+from spinerules.engine.trace import because as because_line
 from spinerules.engine.values import UNDECIDED, Bounded, SumBands, Unknown, k_not
 from spinerules.lang import nodes as n
 from spinerules.lang.units import DISPLAY, format_quantity
@@ -174,14 +181,15 @@ class BlockPlan:
     #: (rules share the atoms of the defines they open) and each rule picks its own
     slots: tuple[Atom, ...] = ()
     key: int = 0  # 0 for the top level, else the `for`'s node id
-    #: per slot, what a trace shows it with: (text, node id, show, polarity, value thunk)
-    rows: tuple[tuple[str, int, Callable[[Any], Any], bool, Thunk], ...] = attrs.field(
+    #: per slot, what a trace shows it with: (text, node id, show, polarity, value thunk,
+    #: whether ``show`` is ``show_value``)
+    rows: tuple[tuple[str, int, Callable[[Any], Any], bool, Thunk, bool], ...] = attrs.field(
         init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "rows", tuple(
-            (a.text, a.node.nid, a.show, a.polarity, a.traced or a.thunk)
-            for a in self.slots))
+            (a.text, a.node.nid, a.show, a.polarity, a.traced or a.thunk,
+             a.show is show_value) for a in self.slots))
 
 
 def _picker(indices: list[int]) -> Callable[[list[Any]], tuple[Any, ...]]:
@@ -215,13 +223,15 @@ class InvariantPlan:
 
 
 class TraceValues:
-    """The values a trace shows, computed by generated code (``codegen.ValuesGenerator``).
+    """The values a trace shows, computed by generated code (``outcomes.ValuesGenerator``).
 
     A trace shows the value of every leaf of every rule, and of the defines they open,
     three levels down: hundreds of values per patient, most of which the conditions never
-    needed. Generated code computes them all in a fraction of the closures' time. It
-    knows unknown only as one marker, without the facts behind it, which is all a trace
-    shows of it; the conditions, which name those facts, still run as closures.
+    needed. Generated code computes them all in a fraction of the closures' time, with
+    unknown one marker (all a trace shows of it), and decides every rule: its value, the
+    facts behind it when unknown, and the facts its decision assumed absent, named as the
+    closures name them (``outcomes.OutcomeGenerator.paths``); ``_Run.traced_rule`` takes
+    them from there. The explanations (``reasons``, ``details``) remain the closures'.
 
     The function is generated when the guideline loads (``warm``), or on the first traced
     evaluation. If it cannot be generated
@@ -1025,12 +1035,18 @@ class _Run:
         becauses: list[Because | None] = []
         if self.tracing:  # every atom of the block, each shown once
             vals = env.vals = self.take(block.key, index)
-            shown = [(t, show(vals[k] if k in vals else value(env)), p)
-                     for t, k, show, p, value in block.rows]
+            # (a truth value shows as itself: ``show_value`` is not called for it)
+            shown = [(t, v if (v := vals[k] if k in vals else value(env)).__class__ is bool
+                      and plain else show(v), p)
+                     for t, k, show, p, value, plain in block.rows]
             details = _Details(block.slots, env)  # (made when a rule's are first read)
             becauses = [None] * len(shown)  # made as rules fire, shared between them
+        vals = env.vals
         for rp in block.rules:
-            self.rule(rp, env, binding, shown, details, becauses)
+            if vals and rp.rule.nid in vals:  # decided, the facts named, by generated code
+                self.traced_rule(rp, env, vals, binding, shown, details, becauses)
+            else:
+                self.rule(rp, env, binding, shown, details, becauses)
         for lp in block.loops:
             items = lp.source(env)
             if isinstance(items, Unknown):
@@ -1043,8 +1059,7 @@ class _Run:
                 env.step()
                 path = f"{base}[{i}]"
                 child = env.child(lp.loop.var, item, path)
-                self.block(lp.block, child, (*binding, Because(expression=lp.loop.var,
-                                                               value=path)),
+                self.block(lp.block, child, (*binding, because_line(lp.loop.var, path)),
                            "" if i == 0 and not suffix else f"{suffix}@{path}", i)
 
     def replay(self, events: list[Event]) -> tuple[Any, ...] | None:
@@ -1189,12 +1204,9 @@ class _Run:
     def rule(self, rp: RulePlan, env: Env, binding: tuple[Because, ...],
              shown: list[tuple[str, Any, bool]], details: _Details | None,
              becauses: list[Because | None]) -> None:
-        """Run one rule; when tracing, ``shown``, ``details`` and ``becauses`` are its
-        block's atoms (the last filled in as rules fire)."""
-        vals = env.vals
-        if vals and rp.rule.nid in vals:  # decided, and the facts named, by generated code
-            self.traced_rule(rp, env, vals, binding, shown, details, becauses)
-            return
+        """Run one rule by the closures (``traced_rule`` when generated code decided it);
+        when tracing, ``shown``, ``details`` and ``becauses`` are its block's atoms (the
+        last filled in as rules fire)."""
         rule = rp.rule
         assumed: frozenset[str] = frozenset()  # facts the decision read as "no"
         value = rp.traced(env) if self.tracing and rp.traced is not None else rp.cond(env)
@@ -1267,7 +1279,7 @@ class _Run:
             for i in rp.slots:
                 if becauses[i] is None:
                     t, v, _ = shown[i]
-                    becauses[i] = Because(expression=t, value=v)
+                    becauses[i] = because_line(t, v)
             self.act(rp, env, (*binding, *rp.pick(becauses)), assumed or frozenset())
             status = "fire"
         elif value is False:

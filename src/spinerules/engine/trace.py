@@ -102,10 +102,22 @@ class RuleOutcome:
                 "binding": [b.to_json() for b in self.binding]}
 
 
+_new = object.__new__
+_SET_EXPRESSION, _SET_VALUE = Because.expression.__set__, Because.value.__set__  # type: ignore[attr-defined]
+
+
+def because(expression: str, value: Any) -> Because:
+    """``Because(expression=..., value=...)``, made by setting its slots (see
+    ``rule_outcome``)."""
+    out = _new(Because)
+    _SET_EXPRESSION(out, expression)
+    _SET_VALUE(out, value)
+    return out
+
+
 _OUTCOME_FIELDS = ("rule", "location", "status", "codes", "facts", "atoms", "binding",
                    "given_details", "given_reasons")
 _SET_OUTCOME = tuple(getattr(RuleOutcome, f).__set__ for f in _OUTCOME_FIELDS)
-_new = object.__new__
 
 
 def rule_outcome(rule: str, location: str, status: str, codes: tuple[str, ...],
