@@ -132,3 +132,9 @@ def test_rule_outcome_made_by_its_slots_equals_the_attrs_one() -> None:
     assert attrs.asdict(made) == attrs.asdict(expected)
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         made.status = "skip"  # type: ignore[misc]
+    # so are a trace's ``because`` lines and its deferred lines
+    line = tr.because("x > 1", True)
+    assert line == tr.Because(expression="x > 1", value=True)
+    assert attrs.asdict(line) == {"expression": "x > 1", "value": True}
+    later = tr.deferred(lambda args: [f"- {args}"], "why")
+    assert later() == Deferred(lambda args: [f"- {args}"], "why")() == ("- why",)

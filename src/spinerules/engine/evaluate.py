@@ -69,6 +69,7 @@ from spinerules.engine.trace import (
     Deferred,
     RuleOutcome,
     Trace,
+    deferred,
     rule_outcome,
 )
 from spinerules.engine.trace import because as because_line
@@ -1295,7 +1296,7 @@ class _Run:
             status, facts = "unknown", self.trace_facts(paths)
         self.outcomes.append(rule_outcome(
             rule.rule_id, rp.location, status, rp.codes, facts, rp.pick(shown), binding,
-            Deferred(_picked, (rp.pick, details)), Deferred(_explain, (rp.why, env))))
+            deferred(_picked, (rp.pick, details)), deferred(_explain, (rp.why, env))))
 
     def finish(self, env: Env | None, when: tuple[Any, ...] | None = None
                ) -> tuple[tuple[Recommendation, ...], tuple[MissingData, ...]]:

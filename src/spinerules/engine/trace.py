@@ -50,6 +50,18 @@ class Deferred:
         return (tuple, (self(),))
 
 
+_SET_WHY = vars(Deferred)["_why"].__set__  # (the slots' descriptors)
+_SET_ARGS = vars(Deferred)["_args"].__set__
+
+
+def deferred(why: Callable[[Any], Iterable[str]], args: Any) -> Deferred:
+    """``Deferred(why, args)``, made by setting its slots (see ``rule_outcome``)."""
+    out = object.__new__(Deferred)
+    _SET_WHY(out, why)
+    _SET_ARGS(out, args)
+    return out
+
+
 def _reasons_of(value: tuple[str, ...] | Deferred) -> tuple[str, ...]:
     return value if type(value) is tuple else value()  # type: ignore[operator]
 
@@ -103,7 +115,8 @@ class RuleOutcome:
 
 
 _new = object.__new__
-_SET_EXPRESSION, _SET_VALUE = Because.expression.__set__, Because.value.__set__  # type: ignore[attr-defined]
+_SET_EXPRESSION = vars(Because)["expression"].__set__  # (the slots' descriptors)
+_SET_VALUE = vars(Because)["value"].__set__
 
 
 def because(expression: str, value: Any) -> Because:
