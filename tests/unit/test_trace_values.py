@@ -71,10 +71,10 @@ def test_the_generated_values_are_used(make: Make) -> None:
     taken: list[bool] = []
     original = ev._Run.take
 
-    def spy(self: ev._Run, key: int, index: int) -> dict[int, Any]:
-        values = original(self, key, index)
-        taken.append(values is not ev.NO_VALUES)
-        return values
+    def spy(self: ev._Run, key: int, index: int) -> tuple[dict[Any, Any], dict[Any, Any]]:
+        values, decided = original(self, key, index)  # (the block's values, its rules')
+        taken.append(values is not ev.NO_VALUES and decided is not ev.NO_VALUES)
+        return values, decided
     same_either_way(g, Rec(pain=8, flag=None))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(ev._Run, "take", spy)
@@ -136,7 +136,8 @@ def test_values_out_of_step_are_not_used(make: Make) -> None:
 
     def wrong(record: Any, as_of: datetime.date, budget: int) -> Any:
         # a snapshot stamped for another block, holding a wrong value for every node
-        return iter([{codegen.MARK: (999, 0), **{e.nid: False for e in values.wanted[0]}}])
+        return iter([({codegen.MARK: (999, 0), **{e.nid: False for e in values.wanted[0]}},
+                      {})])
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(values, "_fn", wrong)
         result = same_either_way(g, Rec(pain=8))

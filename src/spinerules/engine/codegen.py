@@ -1019,7 +1019,8 @@ DecisionsFn = Callable[[Any, datetime.date, int], Decided]
 #: the key of a ``ValuesFn`` snapshot's (block, iteration) stamp; node ids are positive
 MARK = -1
 
-ValuesFn = Callable[[Any, datetime.date, int], list[dict[Any, Any]]]
+#: per block instance: (its values, its rules' values and facts); see outcomes.ValuesGenerator
+ValuesFn = Callable[[Any, datetime.date, int], Iterable[tuple[dict[Any, Any], dict[Any, Any]]]]
 
 
 def _budget(steps: int) -> None:

@@ -235,10 +235,11 @@ class TraceValues:
     them from there. The explanations (``reasons``, ``details``) remain the closures'.
 
     The function is generated when the guideline loads (``warm``), or on the first traced
-    evaluation. If it cannot be generated
-    (a guideline nested too deeply for CPython's compiler) or an evaluation stops in it
-    (an evaluation error, the step budget), that evaluation takes every value from the
-    closures instead, which then report the same error as before.
+    evaluation. If it cannot be generated (a guideline nested too deeply for CPython's
+    compiler), that evaluation takes every value from the closures; if an evaluation stops
+    in it (an evaluation error, the step budget), the closures take over from the block
+    where it stopped (``_Run.take``), and report the same error as before when a decision
+    needs the part that raised it.
     """
 
     def __init__(self, checked: Checked, wanted: dict[int, list[n.Expr]],
@@ -266,7 +267,7 @@ class TraceValues:
                     self._failed = True
 
     def __call__(self, record: Any, as_of: datetime.date, budget: int
-                 ) -> Iterator[dict[Any, Any]] | None:
+                 ) -> Iterator[tuple[dict[Any, Any], dict[Any, Any]]] | None:
         fn = self._fn
         if fn is None:
             if self._failed:
@@ -380,6 +381,9 @@ class Plan:
     loops: dict[int, LoopPlan] = attrs.field(factory=dict, eq=False, repr=False)
     #: ``Because`` lines of loop elements (``variable = path``), shared by results
     bindings: dict[tuple[str, str], Because] = attrs.field(factory=dict, eq=False, repr=False)
+    #: a rule's cite list -> its sources by key (``_Run.ask``), by the list's identity
+    sources: dict[int, tuple[tuple[n.Citation, ...], dict[str, Citation]]] = attrs.field(
+        factory=dict, eq=False, repr=False)
 
 
 def display(t: ts.Type) -> Callable[[Any], Any]:
@@ -991,18 +995,22 @@ class _Run:
         self.conflicts: list[Conflict] = []
         self.outcomes: list[RuleOutcome] = []
         self.seq = 0
-        self.snapshots: Iterator[dict[Any, Any]] | None = None
+        self.snapshots: Iterator[tuple[dict[Any, Any], dict[Any, Any]]] | None = None
         self.summaries: dict[frozenset[str], tuple[str, ...]] = {}  # (``trace_facts``)
         self.patterns: dict[str, str] = {}  # a fact -> its list elements summed up
 
-    def take(self, key: int, index: int) -> dict[Any, Any]:
+    def take(self, key: int, index: int) -> tuple[dict[Any, Any], dict[Any, Any]]:
         """The precomputed values of the block instance about to run, if in step."""
         if self.snapshots is not None:
-            snap = next(self.snapshots, None)
-            if snap is not None and snap[MARK] == (key, index):
+            try:
+                snap = next(self.snapshots, None)
+            except (EvaluationError, BudgetExceededError, RecursionError):
+                snap = None  # (generated code stopped: the closures go on, and meet the
+                # error if a decision needs the part that raised it)
+            if snap is not None and snap[0][MARK] == (key, index):
                 return snap
-            self.snapshots = None  # out of step (never expected): closures from here on
-        return NO_VALUES
+            self.snapshots = None  # out of step, or stopped: closures from here on
+        return NO_VALUES, NO_VALUES
 
     def cites(self, cs: tuple[n.Citation, ...]) -> tuple[Citation, ...]:
         try:
@@ -1034,18 +1042,19 @@ class _Run:
         shown: list[tuple[str, Any, bool]] = []
         details: _Details | None = None
         becauses: list[Because | None] = []
+        decided: dict[Any, Any] = NO_VALUES
         if self.tracing:  # every atom of the block, each shown once
-            vals = env.vals = self.take(block.key, index)
+            vals, decided = self.take(block.key, index)
+            env.vals = vals  # (kept by the trace's explanations; ``decided`` is let go)
             # (a truth value shows as itself: ``show_value`` is not called for it)
             shown = [(t, v if (v := vals[k] if k in vals else value(env)).__class__ is bool
                       and plain else show(v), p)
                      for t, k, show, p, value, plain in block.rows]
             details = _Details(block.slots, env)  # (made when a rule's are first read)
             becauses = [None] * len(shown)  # made as rules fire, shared between them
-        vals = env.vals
         for rp in block.rules:
-            if vals and rp.rule.nid in vals:  # decided, the facts named, by generated code
-                self.traced_rule(rp, env, vals, binding, shown, details, becauses)
+            if decided and rp.rule.nid in decided:  # decided, facts named, by generated code
+                self.traced_rule(rp, env, decided, binding, shown, details, becauses)
             else:
                 self.rule(rp, env, binding, shown, details, becauses)
         for lp in block.loops:
@@ -1266,17 +1275,18 @@ class _Run:
                 self.emit(action, rule.rule_id, rp.location, because, rp.order,
                           action.cites, action.against, tuple(sorted(assumed)))
 
-    def traced_rule(self, rp: RulePlan, env: Env, vals: dict[Any, Any],
+    def traced_rule(self, rp: RulePlan, env: Env, decided: dict[Any, Any],
                     binding: tuple[Because, ...], shown: list[tuple[str, Any, bool]],
                     details: _Details | None, becauses: list[Because | None]) -> None:
-        """``rule`` for a trace, from generated code's snapshot (``TraceValues``): the
-        rule's value, the facts behind it when unknown, the facts its decision assumed."""
+        """``rule`` for a trace, from generated code's snapshot of the block's rules
+        (``TraceValues``): the rule's value, the facts behind it when unknown, the facts
+        its decision assumed."""
         rule = rp.rule
         nid = rule.nid
-        value = vals[nid]
+        value = decided[nid]
         facts: tuple[str, ...] = ()
         if value is True:
-            assumed = vals[nid, ASSUMED_FACTS] if rp.strict is not None else None
+            assumed = decided[nid, ASSUMED_FACTS] if rp.strict is not None else None
             for i in rp.slots:
                 if becauses[i] is None:
                     t, v, _ = shown[i]
@@ -1285,12 +1295,12 @@ class _Run:
             status = "fire"
         elif value is False:
             if rp.strict is not None:
-                assumed = vals[nid, ASSUMED_FACTS]
+                assumed = decided[nid, ASSUMED_FACTS]
                 if assumed is not None:  # decided "no" only by reading absence as an answer
                     self.assume(rule.rule_id, rp.location, assumed, rp.cites)
             status = "skip"
         else:
-            paths = vals[nid, FACTS]
+            paths = decided[nid, FACTS]
             self.undetermine(rule.rule_id, rp.location, paths, rp.codes)
             self.assume(rule.rule_id, rp.location, paths, rp.cites)
             status, facts = "unknown", self.trace_facts(paths)
@@ -1356,13 +1366,16 @@ class _Run:
         facts: set[str] = set()
         waiting: list[str] = []
         cites: dict[str, Citation] = {}
+        sources = self.plan.sources
         for (rule, _), (needs, cs) in self.needed.items():
             if needs <= asked:
                 continue
             facts |= needs - asked
             waiting.append(rule)
-            for c in cs:
-                cites.setdefault(c.key, self.plan.citations[c.key])
+            kept = sources.get(id(cs))
+            if kept is None or kept[0] is not cs:  # (kept with the list: its id stays its)
+                kept = sources[id(cs)] = (cs, {c.key: self.plan.citations[c.key] for c in cs})
+            cites.update(kept[1])  # (a key seen before keeps its place: the same source)
         if not facts:
             return None
         return MissingData(

@@ -443,18 +443,22 @@ class ValuesGenerator(OutcomeGenerator):
 
     ``wanted`` maps a block (0 for the top level, else its ``for``'s node id) to the nodes
     whose values a trace shows there. The function walks the guideline as the evaluator
-    does (each block, then each iteration of each of its loops, in order) and returns one
-    dict per block instance: node id -> value, with ``_U`` for unknown, and under
+    does (each block, then each iteration of each of its loops, in order) and yields one
+    dict per block instance (a generator: one is made as the walk takes it, so a long
+    list's snapshots and their facts are not all held at once): node id -> value, with
+    ``_U`` for unknown, and under
     ``MARK`` the block and the iteration it belongs to, so a reader can check it is in
-    step. Each rule of the block is there too: under its node id its condition's value;
-    under ``(nid, FACTS)`` the facts behind it when it is unknown; under ``(nid,
-    ASSUMED_FACTS)``, for a rule with the idiom `known x and x` that is decided, the facts
-    its decision assumed absent (``strict_test``), else None. The closures' walk takes
-    these instead of running the rules' conditions (``evaluate._Run.rule``).
+    step; with a second dict, of the block's rules: under a rule's node id its
+    condition's value; under ``(nid, FACTS)`` the facts behind it when it is unknown;
+    under ``(nid, ASSUMED_FACTS)``, for a rule with the idiom `known x and x` that is
+    decided, the facts its decision assumed absent (``strict_test``), else None. The
+    closures' walk takes these instead of running the rules' conditions
+    (``evaluate._Run.traced_rule``), then lets them go (the values stay with the trace's
+    explanations; the facts of a long list's rules would not fit beside them).
     """
 
     FUNCTION, RESULT = "_values", "_out"
-    SETUP = OutcomeGenerator.SETUP + "\n_out = []"
+    SETUP = OutcomeGenerator.SETUP + "\n_out = None"
 
     def __init__(self, checked: Checked, wanted: dict[int, list[n.Expr]],
                  spec: OutcomeSpec) -> None:
@@ -486,22 +490,24 @@ class ValuesGenerator(OutcomeGenerator):
             self.known[e.nid] = local
             keys.append(ast.Constant(e.nid))
             values.append(_name(local))
+        rule_keys: list[ast.expr | None] = []
+        rule_values: list[ast.expr] = []
         for r in rules:
             v = self.fresh()
             yield ast.Assign(targets=[_store(v)], value=self.condition(r))
-            keys += [ast.Constant(r.nid), ast.Tuple(elts=[ast.Constant(r.nid), ast.Constant(FACTS)],
-                                                    ctx=ast.Load())]
-            values += [_name(v), _ifexp(_is(_name(v), U), self.condition_paths(r),
-                                        ast.Constant(None))]
+            rule_keys += [ast.Constant(r.nid), ast.Tuple(
+                elts=[ast.Constant(r.nid), ast.Constant(FACTS)], ctx=ast.Load())]
+            rule_values += [_name(v), _ifexp(_is(_name(v), U), self.condition_paths(r),
+                                             ast.Constant(None))]
             if r.nid in self.always:
-                keys.append(ast.Tuple(elts=[ast.Constant(r.nid), ast.Constant(ASSUMED_FACTS)],
-                                      ctx=ast.Load()))
-                values.append(_ifexp(ast.BoolOp(op=ast.And(), values=[
+                rule_keys.append(ast.Tuple(
+                    elts=[ast.Constant(r.nid), ast.Constant(ASSUMED_FACTS)], ctx=ast.Load()))
+                rule_values.append(_ifexp(ast.BoolOp(op=ast.And(), values=[
                     ast.Compare(left=_name(v), ops=[ast.IsNot()], comparators=[U]),
                     self.strict_test(r)]), self.assumed(r), ast.Constant(None)))
-        yield ast.Expr(ast.Call(func=ast.Attribute(value=_name("_out"), attr="append",
-                                                   ctx=ast.Load()),
-                                args=[ast.Dict(keys=keys, values=values)], keywords=[]))
+        yield ast.Expr(ast.Yield(ast.Tuple(elts=[
+            ast.Dict(keys=keys, values=values), ast.Dict(keys=rule_keys, values=rule_values)],
+            ctx=ast.Load())))
 
 
 def generate_values(checked: Checked, wanted: dict[int, list[n.Expr]], spec: OutcomeSpec
