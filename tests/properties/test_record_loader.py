@@ -79,12 +79,12 @@ def _inline_check(cls: type) -> Any:
     the record and of its records: True when the lines accept the data and every value
     kept is the data's own, False when they refuse it."""
     if cls not in _INLINE:
-        bound: dict[tuple[str, ...], str] = {}
+        bound: dict[tuple[str, ...], tuple[str, str]] = {}
 
         def ask(c: type, path: tuple[str, ...]) -> None:
             for f in attrs.fields(c):
                 here = (*path, f.name)
-                bound[here] = f"_w{len(bound)}"
+                bound[here] = (f"_w{len(bound)}", "v")
                 tp = typing.get_type_hints(c)[f.name]
                 inner = [a for a in typing.get_args(tp) if attrs.has(a)]
                 if inner and inner[0] is not c:
@@ -93,7 +93,7 @@ def _inline_check(cls: type) -> Any:
         made = loader.json_check_lines(cls, bound)
         assert made is not None
         lines, names = made
-        kept = ", ".join(f"({'.'.join(p)!r}, {local})" for p, local in bound.items())
+        kept = ", ".join(f"({'.'.join(p)!r}, {local})" for p, (local, _) in bound.items())
         text = ("def check(record, limit):\n    try:\n"
                 + "".join(f"        {line}\n" for line in lines)
                 + "    except Exception:\n        return None\n"

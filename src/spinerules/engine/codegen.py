@@ -877,11 +877,12 @@ class JsonGenerator(Generator):
     def __init__(self, checked: Checked) -> None:
         super().__init__(checked)
         self.var_cls: dict[str, type | None] = {}  # loop variable -> its record class
-        #: a path of the record's fields -> the local the check sets to its JSON value
-        self.bound: dict[tuple[str, ...], str] = {}
+        #: a path of the record's fields -> the local the check sets to its value, and
+        #: the conversion of its JSON value ``v`` (``json_check_lines``)
+        self.bound: dict[tuple[str, ...], tuple[str, str]] = {}
 
     def check_first(self) -> list[ast.stmt]:
-        made = json_check_lines(self.checked.record, self.bound)
+        made = json_check_lines(self.checked.record, self.bound, missing="_U")
         if made is None:
             raise NotImplementedError("the record's JSON cannot be checked by generated code")
         lines, names = made
@@ -928,16 +929,18 @@ class JsonGenerator(Generator):
                 self.json_field(base, ref.fields, factor, annotation)))
         key = (tuple(ref.fields), factor)
         if key not in self.fields:
-            # its JSON value, set by the check (``checks``), converted once
-            raw = self.bound.get(tuple(ref.fields))
-            if raw is None:
-                raw = self.bound[tuple(ref.fields)] = self.fresh("_w")
-            value = self.convert(_name(raw), annotation)
+            # set by the check (``check_first``) as it looks the value up, converted
+            fields = tuple(ref.fields)
+            value = self.convert(_name("v"), annotation)
             if factor is not None and factor != 1.0:
                 value = ast.BinOp(left=value, op=ast.Mult(), right=ast.Constant(factor))
-            local = self.fields[key] = self.fresh("_f")
-            self.reads.append(ast.Assign(targets=[_store(local)], value=_ifexp(
-                _is(_name(raw), ast.Constant(None)), U, value)))
+            if fields in self.bound:  # (the same field in another unit: read it again)
+                local = self.fields[key] = self.fresh("_f")
+                self.reads.append(ast.Assign(targets=[_store(local)], value=self.json_field(
+                    _name("record"), fields, factor, annotation)))
+            else:
+                local = self.fields[key] = self.fresh("_f")
+                self.bound[fields] = (local, ast.unparse(value))
         return _name(self.fields[key])
 
     def json_field(self, base: ast.expr, fields: Iterable[str], factor: float | None,

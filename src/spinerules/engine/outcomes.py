@@ -528,7 +528,7 @@ class JsonOutcomeGenerator(JsonGenerator, OutcomeGenerator):
     def __init__(self, checked: Checked, spec: OutcomeSpec) -> None:
         OutcomeGenerator.__init__(self, checked, spec)
         self.var_cls: dict[str, type | None] = {}
-        self.bound: dict[tuple[str, ...], str] = {}
+        self.bound: dict[tuple[str, ...], tuple[str, str]] = {}
 
     def quantifier_paths(self, e: n.Quantifier) -> ast.expr:
         saved = self._bind(e.var, e.source)

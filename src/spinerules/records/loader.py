@@ -630,16 +630,19 @@ def json_ok(cls: type[Any], data: object, max_list_length: int = DEFAULT_MAX_LIS
         return False
 
 
-def json_check_lines(cls: type[Any], bound: Mapping[tuple[str, ...], str]
-                     ) -> tuple[list[str], dict[str, Any]] | None:
+def json_check_lines(cls: type[Any], bound: Mapping[tuple[str, ...], tuple[str, str]],
+                     missing: str = "None") -> tuple[list[str], dict[str, Any]] | None:
     """The check of :func:`json_ok` as lines of Python, for generated code that reads the
     JSON itself (``engine.codegen.JsonGenerator``) and checks it in the same pass: they
     check the dict ``record`` (and ``limit``, the longest list allowed) as ``cls`` and
-    call ``refuse()`` (or raise) at the first thing :func:`json_ok` would not accept, and
-    set each local of ``bound`` (a path of fields -> a local name) to the JSON value at
-    that path, None where it is missing (so each value is looked up once). The records of
-    ``cls`` are checked inline; the elements of lists by :func:`json_ok`'s checks. With
-    the names the lines use; None for a class :func:`json_ok` cannot tell about."""
+    call ``refuse()`` (or raise) at the first thing :func:`json_ok` would not accept.
+    ``bound`` maps a path of fields to a local and an expression of ``v``: the lines set
+    the local to the expression of the JSON value ``v`` at that path once it is checked
+    (a record: before its values are), or to ``missing`` where it is missing or null (so
+    each value is looked up once). The records of ``cls`` are checked inline; the
+    elements of lists by
+    :func:`json_ok`'s checks. With the names the lines use; None for a class
+    :func:`json_ok` cannot tell about."""
     ns: dict[str, Any] = {"type": type, "list": list, "tuple": tuple, "float": float,
                           "int": int, "str": str,
                           "getattr": getattr, "isinstance": isinstance, "len": len,
@@ -649,7 +652,7 @@ def json_check_lines(cls: type[Any], bound: Mapping[tuple[str, ...], str]
                           "loader_of": _fast_loader, "checker_of": _fast_checker}
     lines: list[str] = []
     try:
-        if not _check_block(cls, "record", "_j", (), bound, ns, lines, "", [cls]):
+        if not _check_block(cls, "record", "_j", (), bound, missing, ns, lines, "", [cls]):
             return None
     except (TypeError, ValueError, NameError):  # an unusual class: json_ok's own way
         return None
@@ -657,8 +660,9 @@ def json_check_lines(cls: type[Any], bound: Mapping[tuple[str, ...], str]
 
 
 def _check_block(cls: type[Any], var: str, tag: str, path: tuple[str, ...],
-                 bound: Mapping[tuple[str, ...], str], ns: dict[str, Any],
-                 lines: list[str], indent: str, making: list[type[Any]]) -> bool:
+                 bound: Mapping[tuple[str, ...], tuple[str, str]], missing: str,
+                 ns: dict[str, Any], lines: list[str], indent: str,
+                 making: list[type[Any]]) -> bool:
     """Add the lines checking ``var``, a JSON object for ``cls`` at ``path`` (see
     :func:`json_check_lines`); False when :func:`json_ok` cannot tell about ``cls``."""
     hints = typing.get_type_hints(cls)
@@ -680,23 +684,38 @@ def _check_block(cls: type[Any], var: str, tag: str, path: tuple[str, ...],
         here = (*path, f.name)
         ns[f"{tag}K{i}"] = f.name
         lines.append(f"{indent}v = {tag}g({tag}K{i})")
-        if here in bound:
-            lines.append(f"{indent}{bound[here]} = v")
-        inner = [local for p, local in bound.items() if p[:len(here)] == here and p != here]
+        inner = [local for p, (local, _) in bound.items() if p[:len(here)] == here
+                 and p != here]
         if isinstance(tp, type) and attrs.has(tp) and tp not in making:
-            # a record in the record: checked here, its values bound (None if it is missing)
+            # a record in the record: checked here, its values bound (missing if it is)
+            if here in bound:  # (the record itself: before its own values take ``v``)
+                local, value = bound[here]
+                lines.append(f"{indent}{local} = {missing} if v is None else {value}")
             if inner:
-                lines.append(f"{indent}{' = '.join(inner)} = None")
+                lines.append(f"{indent}{' = '.join(inner)} = {missing}")
             lines += [f"{indent}if v is not None:", f"{indent}    {tag}{i} = v"]
-            if not _check_block(tp, f"{tag}{i}", f"{tag}{i}_", here, bound, ns, lines,
-                                indent + "    ", [*making, tp]):
+            if not _check_block(tp, f"{tag}{i}", f"{tag}{i}_", here, bound, missing, ns,
+                                lines, indent + "    ", [*making, tp]):
                 return False
             continue
         if inner:  # (a path through something that is not a record of the record)
             return False
+        tests = _fast_value(tp, f.metadata, f"{tag}{i}", ns, check=True)
+        if here not in bound:
+            lines.append(f"{indent}if v is not None:")
+            lines += [f"{indent}    {line}" for line in tests]
+            continue
+        # its value, once checked (from the JSON value: some tests convert ``v``)
+        local, value = bound[here]
+        keep = any("v = " in line for line in tests)
         lines.append(f"{indent}if v is not None:")
-        lines += [f"{indent}    {line}" for line in _fast_value(tp, f.metadata, f"{tag}{i}",
-                                                               ns, check=True)]
+        if keep:
+            lines.append(f"{indent}    {tag}w = v")
+        lines += [f"{indent}    {line}" for line in tests]
+        if keep:
+            lines.append(f"{indent}    v = {tag}w")
+        lines += [f"{indent}    {local} = {value}", f"{indent}else:",
+                  f"{indent}    {local} = {missing}"]
     return True
 
 
