@@ -249,9 +249,10 @@ class Guideline:
         lengths was counted within the budget before; else None (the record is loaded:
         the loader names what is wrong, the closures report an error)."""
         decisions = self.plan.decisions
-        if decisions is None or not self.fast.counted(data, self.limits):
+        if decisions is None:
             return None
-        return decisions.json(data, as_of, budget, self.limits.max_list_length)
+        limits = self.limits
+        return decisions.json(data, as_of, budget, limits.max_list_length, limits.max_steps)
 
     def _within_budget(self, record: Any, as_of: datetime.date) -> None:
         """The budget, counted once for both evaluators before either runs (so that
@@ -697,20 +698,7 @@ class _FastPath:
             fn = self.generate_json()
             if fn is None:
                 return None
-        if not self.counted(data, limits):
-            return None
-        return fn(data, as_of, budget, limits.max_list_length)
-
-    def counted(self, data: dict[str, Any], limits: Limits) -> bool:
-        """Whether a record with the lists of ``data`` (given as JSON, not checked yet) was
-        counted within the budget before (``compile.Work.within``)."""
-        work = self._plan.work
-        if work is None:
-            return True
-        try:
-            return work.within(data, limits.max_steps)
-        except Exception:  # (not a record's JSON: the check refuses it, the loader says why)
-            return False
+        return fn(data, as_of, budget, limits.max_list_length, limits.max_steps)
 
     def generate_json(self) -> JsonFastFn | None:
         """Generate the function for JSON records (once), or note that it cannot be."""
@@ -719,7 +707,7 @@ class _FastPath:
                 self.json_tried = True
                 if not self.too_deep:
                     try:
-                        self.json_fn = generate_json(self._checked)
+                        self.json_fn = generate_json(self._checked, self._plan.work)
                     except Exception:  # (a record it cannot read): the record's way
                         self.json_fn = None
             return self.json_fn

@@ -64,7 +64,7 @@ def test_decided_results_equal_the_closures(name: str, data: st.DataObject) -> N
     data = dump_record(record)
     assert json_ok(g.checked.record, data, g.limits.max_list_length)  # (read as it is)
     assert g.plan.decisions.json(data, as_of, g.limits.max_steps * 16,
-                                 g.limits.max_list_length) is not None
+                                 g.limits.max_list_length, g.limits.max_steps) is not None
     from_json = g.evaluate(data, as_of=as_of)
     assert from_json.codes() == {r["code"] for r in expected["recommendations"]}
     assert from_json.to_json() == expected

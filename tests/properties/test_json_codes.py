@@ -6,6 +6,7 @@ dates matter."""
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -55,9 +56,40 @@ def test_bad_json_is_loaded_for_its_errors() -> None:
                 {"neuro": []}, {"fractures": [{"level": "L1", "sins": {"nope": 1}}]}):
         fn = g.fast.json_fn
         assert fn is not None
-        assert fn(bad, as_of, g.limits.max_steps, g.limits.max_list_length) is None  # refused
+        assert fn(bad, as_of, g.limits.max_steps, g.limits.max_list_length,
+                  g.limits.max_steps) is None  # refused
         assert g.fast.json_codes(bad, as_of, g.limits.max_steps, g.limits) is None
         with pytest.raises(spinerules.RecordError):
             g.codes(bad, as_of=as_of)
         with pytest.raises(spinerules.RecordError):
             g.evaluate(bad, as_of=as_of)
+
+
+def test_json_is_read_only_once_its_lists_were_counted_within_the_budget() -> None:
+    # the JSON function looks up the count of a record with lists of the same lengths
+    # (``compile.Work.known``): not counted yet, or counted over the budget, it declines
+    # and the record is loaded and counted (which reports a budget passed)
+    as_of = datetime.date(2026, 2, 18)
+    for limits, over in ((spinerules.Limits(), False), (spinerules.Limits(max_steps=40), True)):
+        g = spinerules.load("vcf", limits=limits)
+        fn = g.fast.generate_json()
+        assert fn is not None
+        raw = {"age": 70, "fractures": [{"level": "L1"}, {"level": "T12"}, {}]}
+        steps, longest = g.limits.max_steps, g.limits.max_list_length
+
+        def read(data: dict[str, object], fn: Any = fn, steps: int = steps,
+                 longest: int = longest) -> Any:
+            return fn(data, as_of, steps * 16, longest, steps)
+        assert read(raw) is None  # (lists of these lengths not counted yet)
+        if over:
+            with pytest.raises(spinerules.EvaluationFailedError) as err:
+                g.codes(raw, as_of=as_of)
+            assert err.value.diagnostic.code == "SR502"
+            assert read(raw) is None  # counted over the budget: still declined
+            with pytest.raises(spinerules.EvaluationFailedError):
+                g.evaluate(raw, as_of=as_of)
+        else:
+            want = g.codes(raw, as_of=as_of)  # (loaded and counted)
+            assert read(raw) == want  # now read as it is
+            assert read({**raw, "fractures": [{}] * 4}) is None  # (other lengths)
+            assert g.evaluate(raw, as_of=as_of).codes() == want

@@ -84,7 +84,9 @@ def test_a_record_given_as_json_gives_the_same_result(make: Make) -> None:
     for data in ({"pain": 8, "flag": True}, {"pain": 8}, {"pain": 1}, {}):
         record = g._record(dict(data))
         assert g.plan.decisions is not None
-        assert g.plan.decisions.json(data, AS_OF, 10**6, 1000) is not None  # (not loaded)
+        g.codes(record, as_of=AS_OF)  # (counts the budget of a record with its lists)
+        assert g.plan.decisions.json(data, AS_OF, 10**6, 1000,
+                                     g.limits.max_steps) is not None  # (not loaded)
         assert g.evaluate(data, as_of=AS_OF).dumps() == \
             closures_only(g).evaluate(record, as_of=AS_OF).dumps()
 

@@ -35,6 +35,7 @@ from spinerules.engine.compile import (
     BudgetExceededError,
     Compiler,
     EvaluationError,
+    Work,
     shift_date,
     subtree,
 )
@@ -56,8 +57,9 @@ from spinerules.records.loader import json_check_lines
 _U = Unknown()
 
 FastFn = Callable[[Any, datetime.date, int], set[str]]
-#: (record, as_of, budget, limit) -> the codes, or None when the JSON is refused
-JsonFastFn = Callable[[Any, datetime.date, int, int], set[str] | None]
+#: (record, as_of, budget, limit, steps) -> the codes, or None when the JSON is refused
+#: (or its budget count is not known within ``steps``)
+JsonFastFn = Callable[[Any, datetime.date, int, int, int], set[str] | None]
 
 
 def _count(steps: list[int], budget: int, n: int) -> None:
@@ -872,25 +874,55 @@ class JsonGenerator(Generator):
     """
 
     FUNCTION = "_fast_json"
-    ARGS = ("record", "as_of", "budget", "limit")
+    ARGS = ("record", "as_of", "budget", "limit", "steps")
 
-    def __init__(self, checked: Checked) -> None:
+    def __init__(self, checked: Checked, work: Work | None = None) -> None:
         super().__init__(checked)
         self.var_cls: dict[str, type | None] = {}  # loop variable -> its record class
         #: a path of the record's fields -> the local the check sets to its value, and
         #: the conversion of its JSON value ``v`` (``json_check_lines``)
         self.bound: dict[tuple[str, ...], tuple[str, str]] = {}
+        self.work = work
 
     def check_first(self) -> list[ast.stmt]:
+        """The check (``json_check_lines``: None when the record is refused), then the
+        budget: the count of a record with lists of the same lengths, kept by ``work``
+        (``compile.Work.known``, keyed by ``steps``, the step budget, and the lengths),
+        must say it is within the budget (None when it is not known, or not within: the
+        record is then loaded and counted, and the count kept)."""
+        lengths: list[ast.expr] = []
+        if self.work is not None:
+            fields = self.work.list_fields
+            if fields is None:  # (counts not kept by lengths: the record's way)
+                raise NotImplementedError("the budget count depends on loop variables")
+            for path in fields:
+                if path not in self.bound:
+                    self.bound[path] = (self.fresh("_w"), "v")
+                local = _name(self.bound[path][0])
+                lengths.append(_ifexp(_is(local, U), ast.Constant(0), ast.Call(
+                    func=_name("len"), args=[local], keywords=[])))
         made = json_check_lines(self.checked.record, self.bound, missing="_U")
         if made is None:
             raise NotImplementedError("the record's JSON cannot be checked by generated code")
         lines, names = made
         self.consts.update(names)
         self.consts["Exception"] = Exception
-        return [ast.Try(body=ast.parse("\n".join(lines)).body, handlers=[ast.ExceptHandler(
-            type=_name("Exception"), name=None, body=[ast.Return(ast.Constant(None))])],
+        out: list[ast.stmt] = [ast.Try(
+            body=ast.parse("\n".join(lines)).body, handlers=[ast.ExceptHandler(
+                type=_name("Exception"), name=None, body=[ast.Return(ast.Constant(None))])],
             orelse=[], finalbody=[])]
+        if self.work is not None:
+            known = self.const(self.work.known)
+            count = self.fresh()
+            out.append(ast.Assign(targets=[_store(count)], value=ast.Call(
+                func=ast.Attribute(value=known, attr="get", ctx=ast.Load()), args=[
+                    ast.Tuple(elts=[_name("steps"), *lengths], ctx=ast.Load())],
+                keywords=[])))
+            out.append(ast.If(test=ast.BoolOp(op=ast.Or(), values=[
+                _is(_name(count), ast.Constant(None)),
+                ast.Subscript(value=_name(count), slice=ast.Constant(2), ctx=ast.Load())]),
+                body=[ast.Return(ast.Constant(None))], orelse=[]))
+        return out
 
     def _bind(self, var: str, source: n.Expr) -> type | None:
         t = self.type_of(source)
@@ -1050,10 +1082,10 @@ def generate(checked: Checked) -> FastFn:
     return fn
 
 
-def generate_json(checked: Checked) -> JsonFastFn:
+def generate_json(checked: Checked, work: Work | None = None) -> JsonFastFn:
     """Compile a checked guideline's fast function for JSON records (see
     ``JsonGenerator``); raises ``NotImplementedError`` for a record it cannot read."""
-    fn: JsonFastFn = _compile(JsonGenerator(checked), "_fast_json")
+    fn: JsonFastFn = _compile(JsonGenerator(checked, work), "_fast_json")
     return fn
 
 

@@ -604,7 +604,6 @@ class Work:
         self._fields: tuple[tuple[str, ...], ...] | None = None
         self._known: dict[tuple[int, ...], tuple[int, n.Node | None, bool]] = {}
         self._key: Callable[[Any, int], tuple[int, ...]] | None = None
-        self._json_key: Callable[[Any, int], tuple[int, ...]] | None = None
         if self.top.constant:
             fields: dict[tuple[str, ...], None] = {}
             blocks = [self.top]
@@ -617,7 +616,6 @@ class Work:
                     blocks.append(inner)
             self._fields = tuple(fields)
             self._key = _lengths_key(self._fields)
-            self._json_key = _lengths_key(self._fields, json=True)
 
     # -- static part ------------------------------------------------------------------
     def expr(self, e: n.Expr) -> tuple[int, tuple[n.Quantifier, ...]]:
@@ -746,14 +744,18 @@ class Work:
             self._remember(key, (counter.steps, None, False))
         return counter.steps
 
-    def within(self, data: Any, budget: int) -> bool:
-        """Whether a record given as JSON (checked, ``records.loader.json_ok``) is known to
-        be within the budget: counted before for a record with lists of the same lengths.
-        False when not known (``check`` on the loaded record then counts it, or raises)."""
-        if self._json_key is None:
-            return False
-        known = self._known.get(self._json_key(data, budget))
-        return known is not None and not known[2]
+    @property
+    def list_fields(self) -> tuple[tuple[str, ...], ...] | None:
+        """The paths of the record's lists whose lengths key the counts kept (``known``);
+        None when the counts are not kept by lengths (a list depends on a loop variable)."""
+        return self._fields
+
+    @property
+    def known(self) -> dict[tuple[int, ...], tuple[int, n.Node | None, bool]]:
+        """The counts kept: ``(budget, length of each list of list_fields)`` -> (steps, the
+        node where the budget is passed or None, whether it is). Code that reads a record
+        given as JSON looks its key up here (``codegen.JsonGenerator``)."""
+        return self._known
 
     def _remember(self, key: tuple[int, ...], value: tuple[int, n.Node | None, bool]) -> None:
         if len(self._known) >= 4096:  # (lengths are bounded, but their combinations less)
@@ -822,20 +824,19 @@ class Work:
                     self._quantifier(iq, child, counter)
 
 
-def _lengths_key(fields: tuple[tuple[str, ...], ...], json: bool = False
+def _lengths_key(fields: tuple[tuple[str, ...], ...]
                  ) -> Callable[[Any, int], tuple[int, ...]] | None:
     """A function giving ``(budget, length of each record list in fields)`` (0 for a
     missing one), as ``Work.check`` keys its counts, generated as straight-line code (the
-    key of every call); None if a name is not a plain identifier. With ``json``, of a
-    record given as JSON (dicts and lists)."""
+    key of every call); None if a name is not a plain identifier. (Code reading a record
+    given as JSON makes the same key itself: ``codegen.JsonGenerator``.)"""
     lines = ["def key(record, budget):"]
     for i, path in enumerate(fields):
         if not all(f.isidentifier() and not keyword.iskeyword(f) for f in path):
             return None
         lines.append("    x = record")
         for f in path:
-            lines.append(f"    if x is not None: x = x.get({f!r})" if json
-                         else f"    if x is not None: x = x.{f}")
+            lines.append(f"    if x is not None: x = x.{f}")
         lines.append(f"    n{i} = 0 if x is None else len(x)")
     lines.append("    return (budget, " + "".join(f"n{i}, " for i in range(len(fields))) + ")")
     namespace: dict[str, Any] = {"len": len, "__builtins__": {}}

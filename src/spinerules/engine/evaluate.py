@@ -301,9 +301,11 @@ class Decisions:
     closures alone, which then report the same error as before.
     """
 
-    def __init__(self, checked: Checked, spec: OutcomeSpec) -> None:
+    def __init__(self, checked: Checked, spec: OutcomeSpec, work: Work | None = None
+                 ) -> None:
         self._checked = checked
         self.spec = spec
+        self._work = work  # (the budget counts a record given as JSON is looked up in)
         self._fn: OutcomeFn | None = None
         self._json_fn: OutcomeFn | None = None
         self._failed = False
@@ -336,7 +338,8 @@ class Decisions:
                 self._json_tried = True
                 if not self._failed:
                     try:
-                        self._json_fn = generate_outcomes(self._checked, self.spec, json=True)
+                        self._json_fn = generate_outcomes(self._checked, self.spec,
+                                                          json=True, work=self._work)
                     except Exception:  # (a record it cannot read): loaded instead
                         self._json_fn = None
             return self._json_fn
@@ -344,13 +347,20 @@ class Decisions:
     def __call__(self, record: Any, as_of: datetime.date, budget: int) -> Outcome | None:
         return _outcome(self._fn or self._record_fn(), record, as_of, budget)
 
-    def json(self, data: dict[str, Any], as_of: datetime.date, budget: int, limit: int
-             ) -> Outcome | None:
-        """The events of a record given as JSON, counted within the budget (``limit``: the
-        longest list allowed); None when it cannot be read so (something is wrong with it,
-        which the function's own check finds as ``json_ok`` does: the record is then
-        loaded, and the loader names it)."""
-        return _outcome(self._json_fn or self._reader_fn(), data, as_of, budget, limit)
+    def json(self, data: dict[str, Any], as_of: datetime.date, budget: int, limit: int,
+             steps: int) -> Outcome | None:
+        """The events of a record given as JSON (``limit``: the longest list allowed;
+        ``steps``: the step budget); None when it cannot be read so: something is wrong
+        with it, which the function's own check finds as ``json_ok`` does, or a record
+        with lists of the same lengths was not counted within the budget before (the
+        record is then loaded, which names what is wrong, and counted)."""
+        fn = self._json_fn or self._reader_fn()
+        if fn is None:
+            return None
+        try:
+            return fn(data, as_of, budget, limit, steps)
+        except (EvaluationError, BudgetExceededError, RecursionError):
+            return None
 
 
 def _outcome(fn: Callable[..., Outcome | None] | None, *args: Any) -> Outcome | None:
@@ -582,11 +592,12 @@ class Planner:
             blocks.extend(lp.block for lp in b.loops)
         spec = OutcomeSpec(frozenset(always), atoms, self.strict.strict, probes,
                            [ip.invariant for ip in invariants], checks)
+        work = Work(self.checked, self.compiler)
         return Plan(block=block, invariants=invariants, citations=self.citations, cited=cited,
                     cited_by_id=by_id,
                     values=TraceValues(self.checked, wanted, spec),
-                    work=Work(self.checked, self.compiler),
-                    decisions=Decisions(self.checked, spec),
+                    work=work,
+                    decisions=Decisions(self.checked, spec, work),
                     rules=rules, scores=scores, loops=loops)
 
     def _mark_loop_defines(self, items: list[n.Item], top: bool) -> None:

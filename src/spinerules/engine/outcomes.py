@@ -56,6 +56,7 @@ from spinerules.engine.codegen import (
     _store,
     _walrus,
 )
+from spinerules.engine.compile import Work
 from spinerules.lang import nodes as n
 
 FIRED, UNDETERMINED, ASSUMED, SCORED, NO_LIST, INVARIANTS = range(6)
@@ -64,7 +65,8 @@ Event = tuple[Any, ...]
 #: the events, and the codes emitted
 Outcome = tuple[list[Event], set[str]]
 #: (record, as_of, budget) -> the outcome; for a record given as JSON, (record, as_of,
-#: budget, limit) -> the outcome, or None when the JSON is refused (``JsonGenerator``)
+#: budget, limit, steps) -> the outcome, or None when the JSON is refused or its budget
+#: count is not known within ``steps`` (``JsonGenerator``)
 OutcomeFn = Callable[..., Outcome | None]
 
 _E: frozenset[str] = frozenset()
@@ -525,10 +527,12 @@ class JsonOutcomeGenerator(JsonGenerator, OutcomeGenerator):
     FUNCTION = "_outcome_json"
     SETUP, RESULT = OutcomeGenerator.SETUP, OutcomeGenerator.RESULT
 
-    def __init__(self, checked: Checked, spec: OutcomeSpec) -> None:
+    def __init__(self, checked: Checked, spec: OutcomeSpec, work: Work | None = None
+                 ) -> None:
         OutcomeGenerator.__init__(self, checked, spec)
         self.var_cls: dict[str, type | None] = {}
         self.bound: dict[tuple[str, ...], tuple[str, str]] = {}
+        self.work = work
 
     def quantifier_paths(self, e: n.Quantifier) -> ast.expr:
         saved = self._bind(e.var, e.source)
@@ -538,19 +542,23 @@ class JsonOutcomeGenerator(JsonGenerator, OutcomeGenerator):
             self.var_cls[e.var] = saved
 
 
-def _generator(checked: Checked, spec: OutcomeSpec, json: bool) -> OutcomeGenerator:
-    return (JsonOutcomeGenerator if json else OutcomeGenerator)(checked, spec)
+def _generator(checked: Checked, spec: OutcomeSpec, json: bool, work: Work | None
+               ) -> OutcomeGenerator:
+    return JsonOutcomeGenerator(checked, spec, work) if json else OutcomeGenerator(
+        checked, spec)
 
 
-def generate_outcomes(checked: Checked, spec: OutcomeSpec, json: bool = False) -> OutcomeFn:
+def generate_outcomes(checked: Checked, spec: OutcomeSpec, json: bool = False,
+                      work: Work | None = None) -> OutcomeFn:
     """Compile the function returning an evaluation's events, for records (or, with
-    ``json``, for records given as JSON; ``NotImplementedError`` for a record type it
-    cannot read so)."""
-    gen = _generator(checked, spec, json)
+    ``json``, for records given as JSON, within the budget counts kept by ``work``;
+    ``NotImplementedError`` for a record type it cannot read so)."""
+    gen = _generator(checked, spec, json, work)
     fn: OutcomeFn = _compile(gen, gen.FUNCTION)
     return fn
 
 
-def outcome_source(checked: Checked, spec: OutcomeSpec, json: bool = False) -> str:
+def outcome_source(checked: Checked, spec: OutcomeSpec, json: bool = False,
+                   work: Work | None = None) -> str:
     """The generated function as Python text, for reading and debugging."""
-    return ast.unparse(_generator(checked, spec, json).module())
+    return ast.unparse(_generator(checked, spec, json, work).module())

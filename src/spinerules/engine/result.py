@@ -198,11 +198,11 @@ class Result:
         ``codes()`` before that is ``later.codes()``. The evaluation decided everything
         before: building only makes the objects."""
         self = object.__new__(cls)
-        setattr_ = object.__setattr__
-        setattr_(self, "patient", patient)
-        setattr_(self, "trace", None)
-        setattr_(self, "provenance", None)
-        setattr_(self, "_later", later)
+        set_patient, set_trace, set_provenance, set_later = _SET_LATER
+        set_patient(self, patient)  # (its slots, set directly: one per evaluation)
+        set_trace(self, None)
+        set_provenance(self, None)
+        set_later(self, later)
         return self
 
     if not TYPE_CHECKING:  # (for the type checker, every field is always there)
@@ -277,6 +277,10 @@ class Later(Protocol):
     def codes(self) -> set[str]:
         """The result's codes (a new set), without building its fields."""
 
+
+#: the slots ``Result.later`` sets (the others are made when first read)
+_SET_LATER = tuple(vars(Result)[name].__set__
+                   for name in ("patient", "trace", "provenance", "_later"))
 
 _LATER = frozenset(("guideline", "as_of", "recommendations", "missing", "scores", "conflicts",
                     "undetermined"))
