@@ -689,8 +689,9 @@ class _FastPath:
         """The codes of a record given as JSON, read as it is by generated code
         (``codegen.JsonGenerator``), when it loads without a problem (the function checks
         it as ``json_ok`` does) and a record with lists of the same lengths was counted
-        within the budget before (``counted``); else None: the record is loaded (which
-        names what is wrong), counted, and read by ``fn``."""
+        within the budget before (the function looks the count up, ``Work.known``); else
+        None: the record is loaded (which names what is wrong), counted, and read by
+        ``fn``."""
         fn = self.json_fn
         if fn is None:
             if self.json_tried:

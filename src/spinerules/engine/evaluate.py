@@ -363,13 +363,14 @@ class Decisions:
             return None
 
 
-def _outcome(fn: Callable[..., Outcome | None] | None, *args: Any) -> Outcome | None:
-    """``fn(*args)``, the outcome; None without ``fn``, when it refuses the record, or
-    when the evaluation stops in it (the closures then evaluate, and report the error)."""
+def _outcome(fn: OutcomeFn | None, record: Any, as_of: datetime.date, budget: int
+             ) -> Outcome | None:
+    """``fn``'s outcome; None without it, or when the evaluation stops in it (the
+    closures then evaluate, and report the error). (``Decisions.json`` likewise.)"""
     if fn is None:
         return None
     try:
-        return fn(*args)
+        return fn(record, as_of, budget)
     except (EvaluationError, BudgetExceededError, RecursionError):
         return None
 
