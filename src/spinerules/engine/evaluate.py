@@ -43,6 +43,7 @@ from spinerules.engine.outcomes import (
     FACTS,
     FIRED,
     NO_LIST,
+    SCORE_INPUTS,
     SCORED,
     UNDETERMINED,
     Event,
@@ -1049,15 +1050,21 @@ class _Run:
 
     def block(self, block: BlockPlan, env: Env, binding: tuple[Because, ...],
               suffix: str, index: int = 0) -> None:
-        for sp in block.scores:
-            self.score(sp, env, binding, suffix)
         shown: list[tuple[str, Any, bool]] = []
         details: _Details | None = None
         becauses: list[Because | None] = []
         decided: dict[Any, Any] = NO_VALUES
-        if self.tracing:  # every atom of the block, each shown once
+        if self.tracing:
             vals, decided = self.take(block.key, index)
             env.vals = vals  # (kept by the trace's explanations; ``decided`` is let go)
+        for sp in block.scores:
+            inputs = decided.get((sp.score.nid, SCORE_INPUTS)) if decided else None
+            if inputs is not None:  # (generated code's, as for ``replay``)
+                self.scored(sp, sp.from_values(*inputs), binding, suffix)
+            else:
+                self.score(sp, env, binding, suffix)
+        if self.tracing:  # every atom of the block, each shown once
+            vals = env.vals
             # (a truth value shows as itself: ``show_value`` is not called for it)
             shown = [(t, v if (v := vals[k] if k in vals else value(env)).__class__ is bool
                       and plain else show(v), p)

@@ -436,8 +436,9 @@ class OutcomeGenerator(DecisionsGenerator):
 
 
 #: the keys of a rule's facts in a ``ValuesGenerator`` snapshot: ``(rule nid, FACTS)`` when
-#: its condition is unknown, ``(rule nid, ASSUMED_FACTS)`` when its decision assumed some
-FACTS, ASSUMED_FACTS = "facts", "assumed"
+#: its condition is unknown, ``(rule nid, ASSUMED_FACTS)`` when its decision assumed some;
+#: ``(score nid, SCORE_INPUTS)``: a score's inputs and the facts behind the unknown ones
+FACTS, ASSUMED_FACTS, SCORE_INPUTS = "facts", "assumed", "score"
 
 
 class ValuesGenerator(OutcomeGenerator):
@@ -450,10 +451,12 @@ class ValuesGenerator(OutcomeGenerator):
     list's snapshots and their facts are not all held at once): node id -> value, with
     ``_U`` for unknown, and under
     ``MARK`` the block and the iteration it belongs to, so a reader can check it is in
-    step; with a second dict, of the block's rules: under a rule's node id its
-    condition's value; under ``(nid, FACTS)`` the facts behind it when it is unknown;
-    under ``(nid, ASSUMED_FACTS)``, for a rule with the idiom `known x and x` that is
-    decided, the facts its decision assumed absent (``strict_test``), else None. The
+    step; with a second dict, of the block's scores and rules: under ``(score nid,
+    SCORE_INPUTS)`` a score's inputs and the facts behind the unknown ones; under a
+    rule's node id its condition's value; under ``(nid, FACTS)`` the facts behind it
+    when it is unknown; under ``(nid, ASSUMED_FACTS)``, for a rule with the idiom
+    `known x and x` that is decided, the facts its decision assumed absent
+    (``strict_test``), else None. The
     closures' walk takes these instead of running the rules' conditions
     (``evaluate._Run.traced_rule``), then lets them go (the values stay with the trace's
     explanations; the facts of a long list's rules would not fit beside them).
@@ -475,14 +478,15 @@ class ValuesGenerator(OutcomeGenerator):
                 yield from self.set_define(named)
             else:
                 yield from self.score(named)
-        yield from self.snapshot([i for i in items if isinstance(i, n.Rule)], block,
+        yield from self.snapshot([i for i in items if isinstance(i, n.Rule)],
+                                 [i for i in items if isinstance(i, n.Score)], block,
                                  index or ast.Constant(0))
         for item in items:
             if isinstance(item, n.For):
                 yield from self.loop(item)
 
-    def snapshot(self, rules: list[n.Rule], block: int, index: ast.expr
-                 ) -> Iterator[ast.stmt]:
+    def snapshot(self, rules: list[n.Rule], scores: list[n.Score], block: int,
+                 index: ast.expr) -> Iterator[ast.stmt]:
         """The block instance's snapshot, taken once its defines and scores are set."""
         keys: list[ast.expr | None] = [ast.Constant(MARK)]
         values: list[ast.expr] = [ast.Tuple(elts=[ast.Constant(block), index], ctx=ast.Load())]
@@ -494,6 +498,12 @@ class ValuesGenerator(OutcomeGenerator):
             values.append(_name(local))
         rule_keys: list[ast.expr | None] = []
         rule_values: list[ast.expr] = []
+        for sc in scores:  # (as the ``SCORED`` event gives them)
+            rule_keys.append(ast.Tuple(elts=[ast.Constant(sc.nid), ast.Constant(SCORE_INPUTS)],
+                                       ctx=ast.Load()))
+            rule_values.append(ast.Tuple(elts=[
+                ast.Tuple(elts=[_name(x) for x in self.score_inputs[sc.nid]], ctx=ast.Load()),
+                _name(self.score_paths[sc.nid])], ctx=ast.Load()))
         for r in rules:
             v = self.fresh()
             yield ast.Assign(targets=[_store(v)], value=self.condition(r))
