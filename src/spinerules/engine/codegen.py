@@ -488,18 +488,21 @@ class Generator:
         """A block's statements; ``block`` names it (0, or its `for`'s id) and ``index``
         holds its loop element's position (for ``ValuesGenerator``'s snapshots)."""
         items = list(block_items)
-        # defines and scores first, in an order where each follows what it uses
-        for named in self.ordered(items):
-            if isinstance(named, n.Define):
-                yield from self.set_define(named)
-            else:
-                yield from self.score(named)
+        yield from self.named(items)
         yield from self.defined(block, index or ast.Constant(0))
         for item in items:
             if isinstance(item, n.Rule):
                 yield from self.rule(item)
             elif isinstance(item, n.For):
                 yield from self.loop(item)
+
+    def named(self, items: list[n.Item]) -> Iterator[ast.stmt]:
+        """A block's defines and scores, in an order where each follows what it uses."""
+        for named in self.ordered(items):
+            if isinstance(named, n.Define):
+                yield from self.set_define(named)
+            else:
+                yield from self.score(named)
 
     def set_define(self, d: n.Define) -> Iterator[ast.stmt]:
         yield ast.Assign(targets=[_store(self.defines[d.nid])], value=self.expr(d.expr))
@@ -698,32 +701,18 @@ class Generator:
 
 
 class DecisionsGenerator(Generator):
-    """Builds a function deciding every rule of a guideline, for ``evaluate`` (trace off).
-
-    It walks the guideline as the evaluator does (each block, then each iteration of each
-    of its loops, in order) and returns, per block instance, ``(block, iteration, decided)``
-    where ``decided`` lists ``(slot, value, shown, pending)`` for the rules of the block
-    whose condition is not false (true, or ``_U``), and for the false ones that read an
-    unrecorded fact as "no". ``slot`` is the rule's position in ``slots`` (rule node id ->
-    position in its block); ``shown`` the values of its ``atoms`` (the nodes its `because`
-    shows) when it fired, else None; ``pending`` whether its condition read strictly is
-    unknown. The rules in ``always`` use the idiom `known x and x`: their condition is also
-    read strictly here (each `known x` of ``strict`` unknown while `x` is); only when that
-    reading is unknown does the evaluator need its facts (a decision that rests on reading
-    their absence as "no"). A strict reading that is decided is the rule's value (Kleene
-    logic is monotone). A rule left out is false, strictly too: the evaluator has nothing
-    to do for it.
+    """The base of the generated functions that decide rules for a result or a trace
+    (``outcomes.OutcomeGenerator`` and its subclasses): a condition read strictly too (a
+    rule in ``always`` uses the idiom `known x and x`; each `known x` of ``strict`` is
+    unknown while `x` is, and a define that reads one gets a second, strict local), and
+    the values of a fired rule's atoms (its `because`), each computed once.
     """
 
-    FUNCTION, SETUP, RESULT = "_decide", "codes = set()\n_steps = [0]\n_out = []", "_out"
-
-    def __init__(self, checked: Checked, slots: dict[int, int], always: frozenset[int],
+    def __init__(self, checked: Checked, always: frozenset[int],
                  atoms: dict[int, list[n.Expr]], strict: frozenset[int]) -> None:
         super().__init__(checked)
-        self.slots = slots
         self.always = always
         self.atoms = atoms  # rule node id -> the nodes its `because` shows
-        self.current: list[str] = []  # the local holding each open block instance's list
         self.strict = strict  # the `known x` tests read strictly (``compile.absence_tests``)
         self.reading_strictly = False
         self.strict_defines: dict[int, str] = {}  # define nid -> local of its strict value
@@ -795,50 +784,6 @@ class DecisionsGenerator(Generator):
                 return _name(self.strict_defines[ref.nid])
         return super().expr(e)
 
-    def block(self, block_items: Iterable[n.Item], block: int = 0,
-              index: ast.expr | None = None) -> Iterator[ast.stmt]:
-        self.current.append(self.fresh("_b"))
-        yield from super().block(block_items, block, index)
-        self.current.pop()
-
-    def defined(self, block: int, index: ast.expr) -> Iterator[ast.stmt]:
-        name = self.current[-1]
-        yield ast.Assign(targets=[_store(name)], value=ast.List(elts=[], ctx=ast.Load()))
-        yield ast.Expr(ast.Call(func=ast.Attribute(value=_name("_out"), attr="append",
-                                                   ctx=ast.Load()),
-                                args=[ast.Tuple(elts=[ast.Constant(block), index, _name(name)],
-                                                ctx=ast.Load())], keywords=[]))
-
-    def rule(self, r: n.Rule) -> Iterator[ast.stmt]:
-        value = self.condition(r)
-        v = self.fresh()
-
-        def add(shown: ast.expr, pending: ast.expr) -> ast.stmt:
-            return ast.Expr(ast.Call(
-                func=ast.Attribute(value=_name(self.current[-1]), attr="append",
-                                   ctx=ast.Load()),
-                args=[ast.Tuple(elts=[ast.Constant(self.slots[r.nid]), _name(v), shown,
-                                      pending], ctx=ast.Load())], keywords=[]))
-        yield ast.Assign(targets=[_store(v)], value=value)
-        # a rule that fires: the values of its atoms too (its `because`)
-        shown = self.shown(r)
-        if r.nid not in self.always:
-            yield ast.If(test=_is(_name(v), TRUE), body=[add(shown, FALSE)], orelse=[
-                ast.If(test=ast.Compare(left=_name(v), ops=[ast.IsNot()], comparators=[FALSE]),
-                       body=[add(ast.Constant(None), FALSE)], orelse=[])])
-            return
-        self.reading_strictly = True
-        try:
-            strictly = self.condition(r)
-        finally:
-            self.reading_strictly = False
-        pending = self.fresh()
-        yield ast.If(test=ast.BoolOp(op=ast.Or(), values=[
-            _walrus(pending, _is(strictly, U)),
-            ast.Compare(left=_name(v), ops=[ast.IsNot()], comparators=[FALSE])]),
-            body=[ast.If(test=_is(_name(v), TRUE), body=[add(shown, _name(pending))],
-                         orelse=[add(ast.Constant(None), _name(pending))])], orelse=[])
-
 
 def fixed_by(r: n.Rule) -> dict[int, bool]:
     """The nodes of a rule's condition whose value is known when the rule fires: its
@@ -878,6 +823,10 @@ class JsonGenerator(Generator):
 
     def __init__(self, checked: Checked, work: Work | None = None) -> None:
         super().__init__(checked)
+        self.json_state(work)
+
+    def json_state(self, work: Work | None) -> None:
+        """What reading JSON adds to a generator (``outcomes.JsonOutcomeGenerator`` too)."""
         self.var_cls: dict[str, type | None] = {}  # loop variable -> its record class
         #: a path of the record's fields -> the local the check sets to its value, and
         #: the conversion of its JSON value ``v`` (``json_check_lines``)
@@ -1045,12 +994,6 @@ def _annotation(cls: type, fields: Iterable[str]) -> Any:
     return annotation
 
 
-#: one block instance: (block, iteration, [(slot, value, shown, pending), ...])
-DecidedBlock = tuple[int, int, list[tuple[int, Any, tuple[Any, ...] | None, bool]]]
-Decided = list[DecidedBlock]
-DecisionsFn = Callable[[Any, datetime.date, int], Decided]
-
-
 #: the key of a ``ValuesFn`` snapshot's (block, iteration) stamp; node ids are positive
 MARK = -1
 
@@ -1086,14 +1029,6 @@ def generate_json(checked: Checked, work: Work | None = None) -> JsonFastFn:
     """Compile a checked guideline's fast function for JSON records (see
     ``JsonGenerator``); raises ``NotImplementedError`` for a record it cannot read."""
     fn: JsonFastFn = _compile(JsonGenerator(checked, work), "_fast_json")
-    return fn
-
-
-def generate_decisions(checked: Checked, slots: dict[int, int], always: frozenset[int],
-                       atoms: dict[int, list[n.Expr]], strict: frozenset[int]) -> DecisionsFn:
-    """Compile the function that decides every rule (see ``DecisionsGenerator``)."""
-    fn: DecisionsFn = _compile(DecisionsGenerator(checked, slots, always, atoms, strict),
-                               "_decide")
     return fn
 
 

@@ -111,7 +111,7 @@ class OutcomeGenerator(DecisionsGenerator):
     RESULT = "_out"
 
     def __init__(self, checked: Checked, spec: OutcomeSpec) -> None:
-        super().__init__(checked, {}, spec.always, spec.atoms, spec.strict)
+        super().__init__(checked, spec.always, spec.atoms, spec.strict)
         self.checks = spec.checks
         self.probes = spec.probes
         self.invariants = spec.invariants
@@ -281,19 +281,12 @@ class OutcomeGenerator(DecisionsGenerator):
     def block(self, block_items: Iterable[n.Item], block: int = 0,
               index: ast.expr | None = None) -> Iterator[ast.stmt]:
         items = list(block_items)
-        for named in self.ordered(items):  # each after what it uses
-            if isinstance(named, n.Define):
-                yield from self.set_define(named)
-            else:
-                yield from self.score(named)
+        yield from self.named(items)
         # then the events, in the evaluator's order: scores, rules, loops
         for item in items:
             if isinstance(item, n.Score):
-                facts = self.score_paths[item.nid]
                 yield self.add(ast.Constant(SCORED), ast.Constant(item.nid), _name(self.bind),
-                               _name(self.sfx), ast.Tuple(elts=[
-                                   _name(x) for x in self.score_inputs[item.nid]],
-                                   ctx=ast.Load()), _name(facts))
+                               _name(self.sfx), *self.score_values(item))
         for item in items:
             if isinstance(item, n.Rule):
                 yield from self.rule(item)
@@ -336,6 +329,12 @@ class OutcomeGenerator(DecisionsGenerator):
             facts = one if facts is None else ast.BinOp(left=facts, op=ast.BitOr(), right=one)
         local = self.score_paths[s.nid] = self.fresh("_sp")
         yield ast.Assign(targets=[_store(local)], value=facts or _name("_E"))
+
+    def score_values(self, s: n.Score) -> tuple[ast.expr, ast.expr]:
+        """A score's inputs (unknown as ``_U``) and the facts behind the unknown ones, as
+        ``ScorePlan.from_values`` takes them."""
+        return (ast.Tuple(elts=[_name(x) for x in self.score_inputs[s.nid]], ctx=ast.Load()),
+                _name(self.score_paths[s.nid]))
 
     def rule(self, r: n.Rule) -> Iterator[ast.stmt]:
         v = self.fresh()
@@ -473,11 +472,7 @@ class ValuesGenerator(OutcomeGenerator):
     def block(self, block_items: Iterable[n.Item], block: int = 0,
               index: ast.expr | None = None) -> Iterator[ast.stmt]:
         items = list(block_items)
-        for named in self.ordered(items):  # each after what it uses
-            if isinstance(named, n.Define):
-                yield from self.set_define(named)
-            else:
-                yield from self.score(named)
+        yield from self.named(items)
         yield from self.snapshot([i for i in items if isinstance(i, n.Rule)],
                                  [i for i in items if isinstance(i, n.Score)], block,
                                  index or ast.Constant(0))
@@ -501,9 +496,7 @@ class ValuesGenerator(OutcomeGenerator):
         for sc in scores:  # (as the ``SCORED`` event gives them)
             rule_keys.append(ast.Tuple(elts=[ast.Constant(sc.nid), ast.Constant(SCORE_INPUTS)],
                                        ctx=ast.Load()))
-            rule_values.append(ast.Tuple(elts=[
-                ast.Tuple(elts=[_name(x) for x in self.score_inputs[sc.nid]], ctx=ast.Load()),
-                _name(self.score_paths[sc.nid])], ctx=ast.Load()))
+            rule_values.append(ast.Tuple(elts=list(self.score_values(sc)), ctx=ast.Load()))
         for r in rules:
             v = self.fresh()
             yield ast.Assign(targets=[_store(v)], value=self.condition(r))
@@ -540,9 +533,7 @@ class JsonOutcomeGenerator(JsonGenerator, OutcomeGenerator):
     def __init__(self, checked: Checked, spec: OutcomeSpec, work: Work | None = None
                  ) -> None:
         OutcomeGenerator.__init__(self, checked, spec)
-        self.var_cls: dict[str, type | None] = {}
-        self.bound: dict[tuple[str, ...], tuple[str, str]] = {}
-        self.work = work
+        self.json_state(work)
 
     def quantifier_paths(self, e: n.Quantifier) -> ast.expr:
         saved = self._bind(e.var, e.source)
