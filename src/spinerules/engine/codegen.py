@@ -169,6 +169,13 @@ def _store(id_: str) -> ast.Name:
     return ast.Name(id=id_, ctx=ast.Store())
 
 
+def _lambda(params: list[str], body: ast.expr) -> ast.Lambda:
+    """``lambda params: body`` (a walrus in ``body`` binds in the lambda's scope)."""
+    return ast.Lambda(args=ast.arguments(posonlyargs=[], args=[ast.arg(arg=p) for p in params],
+                                         kwonlyargs=[], kw_defaults=[], defaults=[]),
+                      body=body)
+
+
 def _is(a: ast.expr, b: ast.expr) -> ast.Compare:
     return ast.Compare(left=a, ops=[ast.Is()], comparators=[b])
 
@@ -403,12 +410,13 @@ class Generator:
             del self.vars[e.var]
         else:
             self.vars[e.var] = saved
-        gen = ast.GeneratorExp(elt=cond, generators=[ast.comprehension(
-            target=_store(local), iter=_name("_items"), ifs=[], is_async=0)])
-        # the generator's iterable is bound through a lambda-free trick: a walrus on the
-        # source, then the generator reads it (generators see enclosing function locals)
+        # each element's condition in a lambda, not a generator expression: a walrus in a
+        # comprehension binds in the enclosing function, where every temporary of every
+        # quantifier would become a cell made on each call (hundreds in a large guideline);
+        # in a lambda they are the lambda's own locals
         items = self.fresh()
-        gen.generators[0].iter = _name(items)
+        gen = ast.Call(func=_name("map"), args=[_lambda([local], cond), _name(items)],
+                       keywords=[])
         args: list[ast.expr] = [gen, _name("_steps"), _name("budget"),
                                 ast.Call(func=_name("len"), args=[_name(items)], keywords=[])]
         if e.kind != "count":
@@ -1011,7 +1019,8 @@ def _compile(gen: Generator, name: str) -> Any:
         "_U": _U, "_kleene": _kleene, "_kcount": _kcount, "_div": _div,
         "_sum_score": _sum_score, "_bcmp": _bcmp, "_bin": _bin, "_shift": _shift,
         "_budget": _budget,
-        "float": float, "set": set, "enumerate": enumerate, "len": len, "__builtins__": {},
+        "float": float, "set": set, "enumerate": enumerate, "len": len, "map": map,
+        "range": range, "__builtins__": {},
     }
     namespace.update(gen.consts)
     code = compile(module, filename=f"<spinerules:{gen.checked.program.entry}>", mode="exec")

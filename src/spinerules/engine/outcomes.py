@@ -52,6 +52,7 @@ from spinerules.engine.codegen import (
     _compile,
     _ifexp,
     _is,
+    _lambda,
     _name,
     _store,
     _walrus,
@@ -90,7 +91,7 @@ def _one(path: str) -> frozenset[str]:
     return frozenset((path,))
 
 
-def _union(sets: list[frozenset[str]]) -> frozenset[str]:
+def _union(sets: Iterable[frozenset[str]]) -> frozenset[str]:
     return _E.union(*sets)
 
 
@@ -238,10 +239,12 @@ class OutcomeGenerator(DecisionsGenerator):
                     table.pop(e.var, None)
                 else:
                     table[e.var] = old  # type: ignore[assignment]
-        each = ast.ListComp(elt=facts, generators=[ast.comprehension(
-            target=ast.Tuple(elts=[_store(index), _store(local)], ctx=ast.Store()),
-            iter=ast.Call(func=_name("enumerate"), args=[_name(items)], keywords=[]),
-            ifs=[unknown], is_async=0)])
+        # a lambda per element, not a comprehension (see ``Generator.quantifier``)
+        each = ast.Call(func=_name("map"), args=[
+            _lambda([index, local], ast.IfExp(test=unknown, body=facts, orelse=_name("_E"))),
+            ast.Call(func=_name("range"), args=[
+                ast.Call(func=_name("len"), args=[_name(items)], keywords=[])], keywords=[]),
+            _name(items)], keywords=[])
         return _ifexp(_is(_walrus(items, source), U), self.paths(e.source),
                       ast.Call(func=_name("_union"), args=[each], keywords=[]))
 
