@@ -189,3 +189,33 @@ def test_the_strict_reading_never_reads_the_plain_values(make: Make) -> None:
     assert recs and recs[0].pending == ("other",), recs
     result = same_either_way(g, Rec(pain=8, other=False))
     assert [r.pending for r in result.recommendations if r.code == "c"] == [()]
+
+
+def test_the_invariants_conditions_come_from_the_generated_values(make: Make) -> None:
+    g = make("rule a:\n  when patient.pain >= 7 and patient.flag\n  recommend plan cite S\n"
+             "rule b:\n  when patient.flag\n  recommend other cite S\n"
+             "invariant \"severe pain gets a plan\":\n"
+             "  always plan when patient.pain >= 7\n"
+             "invariant \"not both\":\n  never plan and other when patient.pain > 8\n")
+    records = [Rec(pain=8.0, flag=False), Rec(pain=8.0, flag=True), Rec(pain=9.0, flag=True),
+               Rec(pain=3.0), Rec(), Rec(pain=9.5)]
+    broken = [[c.detail for c in same_either_way(g, r).conflicts] for r in records]
+    assert broken == [["invariant broken: severe pain gets a plan (none of plan)"], [],
+                      ["invariant broken: not both (plan and other)"], [], [],
+                      ["invariant broken: severe pain gets a plan (none of plan)"]]
+    # the closures' `when`s are not run when the generated values went all the way
+    read: list[bool] = []
+    original = ev._holds
+
+    def spy(ip: Any, k: int, env: Any, when: tuple[Any, ...] | None) -> bool:
+        read.append(when is None)  # (None: the closures read it from ``env``)
+        return original(ip, k, env, when)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ev, "_holds", spy)
+        for r in records:
+            g.evaluate(r, as_of=AS_OF, trace=True)
+        assert read and not any(read)
+        read.clear()
+        for r in records:
+            closures_only(g).evaluate(r, as_of=AS_OF, trace=True)
+        assert read and all(read)

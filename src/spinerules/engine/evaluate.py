@@ -46,6 +46,7 @@ from spinerules.engine.outcomes import (
     SCORE_INPUTS,
     SCORED,
     UNDETERMINED,
+    WHENS,
     Event,
     Outcome,
     OutcomeFn,
@@ -1009,6 +1010,7 @@ class _Run:
         self.outcomes: list[RuleOutcome] = []
         self.seq = 0
         self.snapshots: Iterator[tuple[dict[Any, Any], dict[Any, Any]]] | None = None
+        self.whens: tuple[Any, ...] | None = None  # the invariants' `when`s, if generated
         self.summaries: dict[frozenset[str], tuple[str, ...]] = {}  # (``trace_facts``)
         self.patterns: dict[str, str] = {}  # a fact -> its list elements summed up
 
@@ -1057,6 +1059,8 @@ class _Run:
         if self.tracing:
             vals, decided = self.take(block.key, index)
             env.vals = vals  # (kept by the trace's explanations; ``decided`` is let go)
+            if block is self.plan.block and decided:
+                self.whens = decided.get(WHENS)
         for sp in block.scores:
             inputs = decided.get((sp.score.nid, SCORE_INPUTS)) if decided else None
             if inputs is not None:  # (generated code's, as for ``replay``)
@@ -1270,8 +1274,7 @@ class _Run:
             self.outcomes.append(rule_outcome(
                 rule.rule_id, rp.location, status, rp.codes,
                 self.trace_facts(value.paths) if isinstance(value, Unknown) else (), atoms,
-                binding, Deferred(_picked, (rp.pick, details)),
-                Deferred(_explain, (rp.why, env))))
+                binding, Deferred(_picked, rp.pick, details), Deferred(_explain, rp.why, env)))
 
     def act(self, rp: RulePlan, env: Env, because: tuple[Because, ...],
             assumed: frozenset[str]) -> None:
@@ -1325,7 +1328,7 @@ class _Run:
             status, facts = "unknown", self.trace_facts(paths)
         self.outcomes.append(rule_outcome(
             rule.rule_id, rp.location, status, rp.codes, facts, rp.pick(shown), binding,
-            deferred(_picked, (rp.pick, details)), deferred(_explain, (rp.why, env))))
+            deferred(_picked, rp.pick, details), deferred(_explain, rp.why, env)))
 
     def finish(self, env: Env | None, when: tuple[Any, ...] | None = None
                ) -> tuple[tuple[Recommendation, ...], tuple[MissingData, ...]]:
@@ -1426,16 +1429,15 @@ class _Details:
         return lines
 
 
-def _picked(args: tuple[Callable[[list[str]], tuple[str, ...]], _Details]) -> tuple[str, ...]:
-    pick, details = args
+def _picked(pick: Callable[[list[str]], tuple[str, ...]], details: _Details
+            ) -> tuple[str, ...]:
     return pick(details.get())
 
 
-def _explain(args: tuple[Callable[[Env], list[str]], Env]) -> list[str]:
+def _explain(why: Callable[[Env], list[str]], env: Env) -> list[str]:
     """A rule's reasons (``RuleOutcome.reasons``), worked out when first read, after the
     evaluation: from the same values, with the step budget lifted (``run``). An error in a
     part that no condition needed to read becomes a line that says so."""
-    why, env = args
     try:
         return why(env)
     except (EvaluationError, BudgetExceededError, RecursionError) as exc:
@@ -1492,7 +1494,8 @@ def run(plan: Plan, checked: Checked, record: Any, *, as_of: datetime.date,
     if trace and plan.values is not None:
         state.snapshots = plan.values(record, as_of, budget)
     state.block(plan.block, env, (), "")
-    recs, missing = state.finish(env)
+    # (the invariants' `when`s from generated code only if it went all the way)
+    recs, missing = state.finish(env, state.whens if state.snapshots is not None else None)
     if trace:  # the reasons are worked out when read (``_explain``): no budget left to hit
         env.root.budget = sys.maxsize
     return Result(

@@ -298,13 +298,16 @@ class OutcomeGenerator(DecisionsGenerator):
                 yield from self.loop(item)
         if block == 0:
             if self.invariants:
-                yield self.add(ast.Constant(INVARIANTS), ast.Tuple(elts=[
-                    self.expr(i.when) if i.when is not None else ast.Constant(None)
-                    for i in self.invariants], ctx=ast.Load()))
+                yield self.add(ast.Constant(INVARIANTS), self.whens())
             # the events, and the codes emitted (by the rules that fired, the scores' arms
             # and bands)
             yield ast.Assign(targets=[_store("_out")], value=ast.Tuple(
                 elts=[_name("_ev"), _name("codes")], ctx=ast.Load()))
+
+    def whens(self) -> ast.expr:
+        """The value of each invariant's `when` (None without one), in order."""
+        return ast.Tuple(elts=[self.expr(i.when) if i.when is not None else ast.Constant(None)
+                               for i in self.invariants], ctx=ast.Load())
 
     def set_define(self, d: n.Define) -> Iterator[ast.stmt]:
         yield from super().set_define(d)  # its value (and its strict value, if it has one)
@@ -439,8 +442,9 @@ class OutcomeGenerator(DecisionsGenerator):
 
 #: the keys of a rule's facts in a ``ValuesGenerator`` snapshot: ``(rule nid, FACTS)`` when
 #: its condition is unknown, ``(rule nid, ASSUMED_FACTS)`` when its decision assumed some;
-#: ``(score nid, SCORE_INPUTS)``: a score's inputs and the facts behind the unknown ones
-FACTS, ASSUMED_FACTS, SCORE_INPUTS = "facts", "assumed", "score"
+#: ``(score nid, SCORE_INPUTS)``: a score's inputs and the facts behind the unknown ones;
+#: ``WHENS``, in the top level's: the value of each invariant's `when` (as ``INVARIANTS``)
+FACTS, ASSUMED_FACTS, SCORE_INPUTS, WHENS = "facts", "assumed", "score", "whens"
 
 
 class ValuesGenerator(OutcomeGenerator):
@@ -513,6 +517,9 @@ class ValuesGenerator(OutcomeGenerator):
                 rule_values.append(_ifexp(ast.BoolOp(op=ast.And(), values=[
                     ast.Compare(left=_name(v), ops=[ast.IsNot()], comparators=[U]),
                     self.strict_test(r)]), self.assumed(r), ast.Constant(None)))
+        if block == 0 and self.invariants:
+            rule_keys.append(ast.Constant(WHENS))
+            rule_values.append(self.whens())
         yield ast.Expr(ast.Yield(ast.Tuple(elts=[
             ast.Dict(keys=keys, values=values), ast.Dict(keys=rule_keys, values=rule_values)],
             ctx=ast.Load())))

@@ -30,35 +30,40 @@ class Deferred:
 
     The reasons of every rule of a trace are lines of text, often several defines deep;
     most callers read those of one or two rules (``explain``), or none (``to_json``). So
-    the evaluation keeps what makes them (``why``, and the evaluation's environment, whose
-    values are all computed by then) instead of the lines. The lines are the same whenever
-    they are made: the record, ``as_of`` and every value they show are fixed when the
-    evaluation returns. A problem in making them (an evaluation error in a part no
-    condition needed) becomes a line that says so. Pickled, it is the lines.
+    the evaluation keeps what makes them (``why(a, b)``: the rule's part and the
+    evaluation's environment, whose values are all computed by then) instead of the lines.
+    The lines are the same whenever they are made: the record, ``as_of`` and every value
+    they show are fixed when the evaluation returns. A problem in making them (an
+    evaluation error in a part no condition needed) becomes a line that says so. Pickled,
+    it is the lines.
     """
 
-    __slots__ = ("_args", "_why")
+    __slots__ = ("_a", "_b", "_why")
 
-    def __init__(self, why: Callable[[Any], Iterable[str]], args: Any) -> None:
+    def __init__(self, why: Callable[[Any, Any], Iterable[str]], a: Any, b: Any = None
+                 ) -> None:
         self._why = why
-        self._args = args
+        self._a = a
+        self._b = b
 
     def __call__(self) -> tuple[str, ...]:
-        return tuple(self._why(self._args))
+        return tuple(self._why(self._a, self._b))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (tuple, (self(),))
 
 
 _SET_WHY = vars(Deferred)["_why"].__set__  # (the slots' descriptors)
-_SET_ARGS = vars(Deferred)["_args"].__set__
+_SET_A = vars(Deferred)["_a"].__set__
+_SET_B = vars(Deferred)["_b"].__set__
 
 
-def deferred(why: Callable[[Any], Iterable[str]], args: Any) -> Deferred:
-    """``Deferred(why, args)``, made by setting its slots (see ``rule_outcome``)."""
+def deferred(why: Callable[[Any, Any], Iterable[str]], a: Any, b: Any = None) -> Deferred:
+    """``Deferred(why, a, b)``, made by setting its slots (see ``rule_outcome``)."""
     out = object.__new__(Deferred)
     _SET_WHY(out, why)
-    _SET_ARGS(out, args)
+    _SET_A(out, a)
+    _SET_B(out, b)
     return out
 
 
