@@ -1,5 +1,5 @@
 """A rule's reasons (and details) in a trace are worked out when first read
-(``trace.Deferred``): they must
+(``trace.Later``, ``trace.Deferred``): they must
 be the same lines whenever they are read (right away, after other evaluations, from another
 thread, after pickling), compare and print as lines, and never fail the reader."""
 
@@ -74,8 +74,9 @@ def test_a_pickled_trace_holds_the_lines() -> None:
     result = g.evaluate(data, as_of=AS_OF, trace=True)
     assert result.trace is not None
     unread = result.trace.outcomes[0]
-    assert isinstance(unread.given_reasons, Deferred)
-    assert isinstance(unread.given_details, Deferred)
+    # (not worked out yet: both fields hold the rule's one deferred object, ``trace.Later``)
+    assert type(unread.given_reasons) is not tuple
+    assert unread.given_details is unread.given_reasons
     copy = pickle.loads(pickle.dumps(result.trace))
     assert all(type(o.given_reasons) is tuple and type(o.given_details) is tuple
                for o in copy.outcomes)
@@ -136,5 +137,5 @@ def test_rule_outcome_made_by_its_slots_equals_the_attrs_one() -> None:
     line = tr.because("x > 1", True)
     assert line == tr.Because(expression="x > 1", value=True)
     assert attrs.asdict(line) == {"expression": "x > 1", "value": True}
-    later = tr.deferred(lambda a, b: [f"- {a} {b}"], "why", "not")
-    assert later() == Deferred(lambda a, b: [f"- {a} {b}"], "why", "not")() == ("- why not",)
+    later = Deferred(lambda a, b: [f"- {a} {b}"], "why", "not")
+    assert later() == later.details() == later.reasons() == ("- why not",)

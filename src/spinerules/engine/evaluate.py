@@ -68,10 +68,8 @@ from spinerules.engine.result import (
 )
 from spinerules.engine.trace import (
     Because,
-    Deferred,
     RuleOutcome,
     Trace,
-    deferred,
     rule_outcome,
 )
 from spinerules.engine.trace import because as because_line
@@ -1271,10 +1269,11 @@ class _Run:
         if self.tracing:
             status = "fire" if value is True else "unknown" if isinstance(value, Unknown) \
                 else "skip"
+            lines = _rule_lines(rp, details, env)
             self.outcomes.append(rule_outcome(
                 rule.rule_id, rp.location, status, rp.codes,
                 self.trace_facts(value.paths) if isinstance(value, Unknown) else (), atoms,
-                binding, Deferred(_picked, rp.pick, details), Deferred(_explain, rp.why, env)))
+                binding, lines, lines))
 
     def act(self, rp: RulePlan, env: Env, because: tuple[Because, ...],
             assumed: frozenset[str]) -> None:
@@ -1306,6 +1305,10 @@ class _Run:
         rule = rp.rule
         nid = rule.nid
         value = decided[nid]
+        later = _new(_RuleLines)  # (``_rule_lines``, inline: a trace makes one per rule)
+        _SET_RP(later, rp)
+        _SET_BLOCK(later, details)
+        _SET_ENV(later, env)
         facts: tuple[str, ...] = ()
         if value is True:
             assumed = decided[nid, ASSUMED_FACTS] if rp.strict is not None else None
@@ -1328,7 +1331,7 @@ class _Run:
             status, facts = "unknown", self.trace_facts(paths)
         self.outcomes.append(rule_outcome(
             rule.rule_id, rp.location, status, rp.codes, facts, rp.pick(shown), binding,
-            deferred(_picked, rp.pick, details), deferred(_explain, rp.why, env)))
+            later, later))
 
     def finish(self, env: Env | None, when: tuple[Any, ...] | None = None
                ) -> tuple[tuple[Recommendation, ...], tuple[MissingData, ...]]:
@@ -1429,9 +1432,33 @@ class _Details:
         return lines
 
 
-def _picked(pick: Callable[[list[str]], tuple[str, ...]], details: _Details
-            ) -> tuple[str, ...]:
-    return pick(details.get())
+class _RuleLines:
+    """A traced rule's details and reasons (``trace.Later``), worked out when first read:
+    both deferred fields of its ``RuleOutcome`` hold this one object (a trace makes one
+    per rule and loop element)."""
+
+    __slots__ = ("block", "env", "rp")
+    rp: RulePlan
+    block: _Details
+    env: Env
+
+    def details(self) -> tuple[str, ...]:
+        return tuple(self.rp.pick(self.block.get()))
+
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(_explain(self.rp.why, self.env))
+
+
+_new = object.__new__
+_SET_RP, _SET_BLOCK, _SET_ENV = (vars(_RuleLines)[f].__set__ for f in ("rp", "block", "env"))
+
+
+def _rule_lines(rp: RulePlan, details: _Details | None, env: Env) -> _RuleLines:
+    out = _new(_RuleLines)
+    _SET_RP(out, rp)
+    _SET_BLOCK(out, details)
+    _SET_ENV(out, env)
+    return out
 
 
 def _explain(why: Callable[[Env], list[str]], env: Env) -> list[str]:

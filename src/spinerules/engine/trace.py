@@ -8,7 +8,7 @@ is recorded and nothing extra is computed for rules that do not fire.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -52,23 +52,29 @@ class Deferred:
     def __reduce__(self) -> tuple[Any, ...]:
         return (tuple, (self(),))
 
+    def details(self) -> tuple[str, ...]:
+        """Its lines (as ``RuleOutcome.details`` or ``reasons``: see ``Later``)."""
+        return self()
 
-_SET_WHY = vars(Deferred)["_why"].__set__  # (the slots' descriptors)
-_SET_A = vars(Deferred)["_a"].__set__
-_SET_B = vars(Deferred)["_b"].__set__
-
-
-def deferred(why: Callable[[Any, Any], Iterable[str]], a: Any, b: Any = None) -> Deferred:
-    """``Deferred(why, a, b)``, made by setting its slots (see ``rule_outcome``)."""
-    out = object.__new__(Deferred)
-    _SET_WHY(out, why)
-    _SET_A(out, a)
-    _SET_B(out, b)
-    return out
+    def reasons(self) -> tuple[str, ...]:
+        return self()
 
 
-def _reasons_of(value: tuple[str, ...] | Deferred) -> tuple[str, ...]:
-    return value if type(value) is tuple else value()  # type: ignore[operator]
+class Later(Protocol):
+    """Both deferred fields of a rule's outcome, held once (``RuleOutcome``): its details
+    and its reasons, each worked out when first read. A :class:`Deferred` is either."""
+
+    def details(self) -> tuple[str, ...]: ...
+
+    def reasons(self) -> tuple[str, ...]: ...
+
+
+def _details_of(value: tuple[str, ...] | Later) -> tuple[str, ...]:
+    return value if type(value) is tuple else value.details()  # type: ignore[union-attr]
+
+
+def _reasons_of(value: tuple[str, ...] | Later) -> tuple[str, ...]:
+    return value if type(value) is tuple else value.reasons()  # type: ignore[union-attr]
 
 
 @attrs.frozen(kw_only=True)
@@ -76,7 +82,8 @@ class RuleOutcome:
     """One rule (or score) in one loop iteration: ``fire``, ``skip`` or ``unknown``.
 
     ``reasons`` (the deciding conditions, indented under defines) and ``details`` may be
-    given as a :class:`Deferred`: worked out on first read, then kept."""
+    given as a :class:`Deferred`, or both as one :class:`Later`: worked out on first read,
+    then kept. Compared, printed and pickled, they are their lines."""
 
     rule: str
     location: str
@@ -86,9 +93,9 @@ class RuleOutcome:
     atoms: tuple[tuple[str, Any, bool], ...]  # (condition, value, value it needs)
     binding: tuple[Because, ...] = ()
     # per atom: "x is 6 weeks; needs >= 12 weeks" or "" (``details``)
-    given_details: tuple[str, ...] | Deferred = attrs.field(
-        default=(), alias="details", eq=_reasons_of, repr=lambda r: repr(_reasons_of(r)))
-    given_reasons: tuple[str, ...] | Deferred = attrs.field(
+    given_details: tuple[str, ...] | Later = attrs.field(
+        default=(), alias="details", eq=_details_of, repr=lambda r: repr(_details_of(r)))
+    given_reasons: tuple[str, ...] | Later = attrs.field(
         default=(), alias="reasons", eq=_reasons_of, repr=lambda r: repr(_reasons_of(r)))
 
     @property
@@ -103,13 +110,19 @@ class RuleOutcome:
         return self._lines("given_reasons")
 
     def _lines(self, field: str) -> tuple[str, ...]:
-        """A field given as lines or as a :class:`Deferred`: its lines, made once and kept."""
+        """A field given as lines or deferred: its lines, made once and kept."""
         given = getattr(self, field)
         if type(given) is tuple:
             return given
-        lines = _reasons_of(given)
+        lines: tuple[str, ...] = given.details() if field == "given_details" \
+            else given.reasons()
         object.__setattr__(self, field, lines)
         return lines
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (and copied) with its lines."""
+        return (rule_outcome, (self.rule, self.location, self.status, self.codes, self.facts,
+                               self.atoms, self.binding, self.details, self.reasons))
 
     def to_json(self) -> dict[str, Any]:
         return {"rule": self.rule, "location": self.location, "status": self.status,
@@ -140,8 +153,8 @@ _SET_OUTCOME = tuple(getattr(RuleOutcome, f).__set__ for f in _OUTCOME_FIELDS)
 
 def rule_outcome(rule: str, location: str, status: str, codes: tuple[str, ...],
                  facts: tuple[str, ...], atoms: tuple[tuple[str, Any, bool], ...],
-                 binding: tuple[Because, ...], details: tuple[str, ...] | Deferred,
-                 reasons: tuple[str, ...] | Deferred) -> RuleOutcome:
+                 binding: tuple[Because, ...], details: tuple[str, ...] | Later,
+                 reasons: tuple[str, ...] | Later) -> RuleOutcome:
     """``RuleOutcome(...)``, the same object, made by setting its slots directly (in half
     the time of attrs' frozen ``__init__``: a trace makes one per rule and iteration)."""
     out = _new(RuleOutcome)
