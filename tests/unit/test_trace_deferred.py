@@ -139,3 +139,20 @@ def test_rule_outcome_made_by_its_slots_equals_the_attrs_one() -> None:
     assert attrs.asdict(line) == {"expression": "x > 1", "value": True}
     later = Deferred(lambda a, b: [f"- {a} {b}"], "why", "not")
     assert later() == later.details() == later.reasons() == ("- why not",)
+
+
+def test_recommendation_made_by_its_slots_equals_the_attrs_one() -> None:
+    # ``result.recommendation`` sets the slots itself (a result makes one per code): every
+    # field of the class, no more, each with its value
+    from spinerules.engine import result as rs
+    assert tuple(f.name for f in attrs.fields(rs.Recommendation)) == rs._REC_FIELDS
+    cite = rs.Citation(key="S", title="T", year=2020, doi="10.1/x", locator="p. 3")
+    args = ("code", "recommend", "strong", "urgent", "Do it.", "r", "x.rules:3:1", (cite,),
+            (rs.Because(expression="x > 1", value=True),), (cite,), ("a.b",))
+    made = rs.recommendation(*args)
+    expected = rs.Recommendation(**dict(zip(rs._REC_FIELDS, args, strict=True)))
+    assert made == expected and hash(made) == hash(expected)
+    assert attrs.asdict(made) == attrs.asdict(expected)
+    assert made.to_json() == expected.to_json()
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        made.code = "other"  # type: ignore[misc]

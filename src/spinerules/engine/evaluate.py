@@ -65,8 +65,10 @@ from spinerules.engine.result import (
     Result,
     ScoreResult,
     Undetermined,
+    recommendation,
 )
 from spinerules.engine.trace import (
+    _SET_OUTCOME,
     Because,
     RuleOutcome,
     Trace,
@@ -1035,11 +1037,9 @@ class _Run:
              order: int, cites: tuple[n.Citation, ...], against: tuple[n.Citation, ...],
              pending: tuple[str, ...] = ()) -> None:
         self.seq += 1
-        rec = Recommendation(
-            code=action.code, action=action.kind, strength=action.strength,
-            urgency=action.urgency, text=action.text, rule=rule_id, location=span_loc,
-            citations=self.cites(cites), because=because, against=self.cites(against),
-            pending=pending)
+        rec = recommendation(action.code, action.kind, action.strength, action.urgency,
+                             action.text, rule_id, span_loc, self.cites(cites), because,
+                             self.cites(against), pending)
         self.recs.append((order, self.seq, rec))
         if against:
             self.conflicts.append(Conflict(
@@ -1329,9 +1329,18 @@ class _Run:
             self.undetermine(rule.rule_id, rp.location, paths, rp.codes)
             self.assume(rule.rule_id, rp.location, paths, rp.cites)
             status, facts = "unknown", self.trace_facts(paths)
-        self.outcomes.append(rule_outcome(
-            rule.rule_id, rp.location, status, rp.codes, facts, rp.pick(shown), binding,
-            later, later))
+        out = _new(RuleOutcome)  # (``rule_outcome``, inline)
+        s0, s1, s2, s3, s4, s5, s6, s7, s8 = _SET_OUTCOME
+        s0(out, rule.rule_id)
+        s1(out, rp.location)
+        s2(out, status)
+        s3(out, rp.codes)
+        s4(out, facts)
+        s5(out, rp.pick(shown))
+        s6(out, binding)
+        s7(out, later)
+        s8(out, later)
+        self.outcomes.append(out)
 
     def finish(self, env: Env | None, when: tuple[Any, ...] | None = None
                ) -> tuple[tuple[Recommendation, ...], tuple[MissingData, ...]]:
