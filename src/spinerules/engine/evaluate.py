@@ -499,14 +499,11 @@ class Planner:
         thunk, key = self.traced_memo(e), e.nid
 
         def get(env: Env) -> Any:
-            try:
-                return env.vals[key]  # (unknown there is codegen's marker, an Unknown)
-            except KeyError:
-                pass
-            try:  # a top-level define's node, explained inside a loop
-                return env.root.vals[key]
-            except KeyError:
-                return thunk(env)
+            vals = env.vals
+            if key in vals:
+                return vals[key]  # (unknown there is codegen's marker, an Unknown)
+            vals = env.root.vals  # a top-level define's node, explained inside a loop
+            return vals[key] if key in vals else thunk(env)
         self._getters[key] = get
         return get
 
@@ -1066,10 +1063,11 @@ class _Run:
             else:
                 self.score(sp, env, binding, suffix)
         if self.tracing:  # every atom of the block, each shown once
-            vals = env.vals
-            # (a truth value shows as itself: ``show_value`` is not called for it)
-            shown = [(t, v if (v := vals[k] if k in vals else value(env)).__class__ is bool
-                      and plain else show(v), p)
+            vals, top = env.vals, env.root.vals
+            # (a truth value shows as itself: ``show_value`` is not called for it; a
+            # top-level define's node in a loop is in the top level's values: ``Planner.val``)
+            shown = [(t, v if (v := vals[k] if k in vals else top[k] if k in top
+                               else value(env)).__class__ is bool and plain else show(v), p)
                      for t, k, show, p, value, plain in block.rows]
             details = _Details(block.slots, env)  # (made when a rule's are first read)
             becauses = [None] * len(shown)  # made as rules fire, shared between them
