@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import spinerules
-from spinerules.engine import codegen
+from spinerules.engine import codegen, outcomes
 from spinerules.engine import evaluate as ev
 from spinerules.lang.resources import bundled_names
 from spinerules.strategies import patients_for
@@ -219,3 +219,46 @@ def test_the_invariants_conditions_come_from_the_generated_values(make: Make) ->
         for r in records:
             closures_only(g).evaluate(r, as_of=AS_OF, trace=True)
         assert read and all(read)
+
+
+def test_a_block_shows_its_atoms_as_generated_code_made_them(make: Make) -> None:
+    # each block's atoms, as the trace shows them, come with its values (a top-level
+    # define's node shown in a loop: from the top level's); a node in neither (none
+    # here: as if the plan had one) makes that block's walk show them its own way
+    g = make("define big: patient.pain >= 7\n"
+             "for item in patient.items:\n"
+             "  rule c:\n    when big and item.edema\n    warn c cite S\n"
+             "  for other in patient.items:\n"
+             "    rule d:\n      when item.edema and other.loss >= 20 %\n"
+             "      warn d cite S\n")
+    rows: dict[int, list[bool]] = {}
+    original = ev._Run.take
+
+    def spy(self: ev._Run, key: int, index: int) -> tuple[dict[Any, Any], dict[Any, Any]]:
+        values, decided = original(self, key, index)
+        rows.setdefault(key, []).append(decided.get(outcomes.ROWS) is not None)
+        return values, decided
+    record = Rec(pain=8, items=(Item(edema=True, loss=30), Item(edema=None, loss=10)))
+    result = same_either_way(g, record)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ev._Run, "take", spy)
+        g.evaluate(record, as_of=AS_OF, trace=True)
+    top, outer, inner = sorted(rows)  # (the blocks' keys: 0, then the loops' node ids)
+    assert rows[top] == [True] and rows[outer] == [True, True] and rows[inner] == [True] * 4
+    assert result.trace is not None
+    assert [(o.rule, o.status) for o in result.trace.outcomes] == [
+        ("c", "fire"), ("d", "fire"), ("d", "skip"), ("c", "unknown"), ("d", "unknown"),
+        ("d", "skip")]
+    fired = next(o for o in result.trace.outcomes if o.rule == "c")
+    assert fired.atoms == (("big", True, True), ("via big: patient.pain >= 7", True, True),
+                           ("item.edema", True, True))
+    # a row whose node the values do not hold: the block gets none (the walk's own way)
+    assert g.plan.values is not None and g.plan.values.rows is not None
+    plan_rows = dict(g.plan.values.rows)
+    plan_rows[inner] = [*plan_rows[inner], ("x", 10**9, str, True, False)]
+    fn = outcomes.generate_values(g.checked, g.plan.values.wanted, g.plan.values.spec,
+                                  plan_rows)
+    shown = {snap[0][codegen.MARK]: snap[1].get(outcomes.ROWS)
+             for snap in fn(record, AS_OF, 10**6)}
+    assert all(v is None if k[0] == inner else isinstance(v, list)
+               for k, v in shown.items()), shown

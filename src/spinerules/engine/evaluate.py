@@ -43,6 +43,7 @@ from spinerules.engine.outcomes import (
     FACTS,
     FIRED,
     NO_LIST,
+    ROWS,
     SCORE_INPUTS,
     SCORED,
     UNDETERMINED,
@@ -51,6 +52,7 @@ from spinerules.engine.outcomes import (
     Outcome,
     OutcomeFn,
     OutcomeSpec,
+    Rows,
     generate_outcomes,
     generate_values,
 )
@@ -245,10 +247,11 @@ class TraceValues:
     """
 
     def __init__(self, checked: Checked, wanted: dict[int, list[n.Expr]],
-                 spec: OutcomeSpec) -> None:
+                 spec: OutcomeSpec, rows: Rows | None = None) -> None:
         self._checked = checked
         self.wanted = wanted
         self.spec = spec  # (the rules' facts are named as for ``Decisions``)
+        self.rows = rows  # (each block's atoms as the trace shows them: ``BlockPlan.rows``)
         self._fn: ValuesFn | None = None
         self._failed = False
         self._lock = threading.Lock()
@@ -264,7 +267,8 @@ class TraceValues:
         with self._lock:
             if self._fn is None and not self._failed:
                 try:
-                    self._fn = generate_values(self._checked, self.wanted, self.spec)
+                    self._fn = generate_values(self._checked, self.wanted, self.spec,
+                                               self.rows)
                 except (RecursionError, SyntaxError):  # too deep for CPython
                     self._failed = True
 
@@ -277,7 +281,8 @@ class TraceValues:
             with self._lock:
                 if self._fn is None and not self._failed:
                     try:
-                        self._fn = generate_values(self._checked, self.wanted, self.spec)
+                        self._fn = generate_values(self._checked, self.wanted, self.spec,
+                                               self.rows)
                     except (RecursionError, SyntaxError):  # too deep for CPython
                         self._failed = True
                 fn = self._fn
@@ -577,9 +582,11 @@ class Planner:
         rules: dict[int, RulePlan] = {}
         scores: dict[int, ScorePlan] = {}
         loops: dict[int, LoopPlan] = {}
+        rows: Rows = {}
         blocks = [block]
         while blocks:
             b = blocks.pop()
+            rows[b.key] = [(t, k, show, p, plain) for t, k, show, p, _, plain in b.rows]
             for rp in b.rules:
                 rules[rp.rule.nid] = rp
                 atoms[rp.rule.nid] = [a.node for a in rp.atoms]
@@ -595,7 +602,7 @@ class Planner:
         work = Work(self.checked, self.compiler)
         return Plan(block=block, invariants=invariants, citations=self.citations, cited=cited,
                     cited_by_id=by_id,
-                    values=TraceValues(self.checked, wanted, spec),
+                    values=TraceValues(self.checked, wanted, spec, rows),
                     work=work,
                     decisions=Decisions(self.checked, spec, work),
                     rules=rules, scores=scores, loops=loops)
@@ -1063,12 +1070,16 @@ class _Run:
             else:
                 self.score(sp, env, binding, suffix)
         if self.tracing:  # every atom of the block, each shown once
-            vals, top = env.vals, env.root.vals
-            # (a truth value shows as itself: ``show_value`` is not called for it; a
-            # top-level define's node in a loop is in the top level's values: ``Planner.val``)
-            shown = [(t, v if (v := vals[k] if k in vals else top[k] if k in top
-                               else value(env)).__class__ is bool and plain else show(v), p)
-                     for t, k, show, p, value, plain in block.rows]
+            rows = decided.get(ROWS)  # (as generated code shows them), or:
+            if rows is not None:
+                shown = rows
+            else:
+                vals, top = env.vals, env.root.vals
+                # (a truth value shows as itself: ``show_value`` is not called for it; a
+                # top-level define's node in a loop is in the top level's values)
+                shown = [(t, v if (v := vals[k] if k in vals else top[k] if k in top
+                                   else value(env)).__class__ is bool and plain else show(v),
+                          p) for t, k, show, p, value, plain in block.rows]
             details = _Details(block.slots, env)  # (made when a rule's are first read)
             becauses = [None] * len(shown)  # made as rules fire, shared between them
         for rp in block.rules:

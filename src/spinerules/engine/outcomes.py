@@ -443,8 +443,13 @@ class OutcomeGenerator(DecisionsGenerator):
 #: the keys of a rule's facts in a ``ValuesGenerator`` snapshot: ``(rule nid, FACTS)`` when
 #: its condition is unknown, ``(rule nid, ASSUMED_FACTS)`` when its decision assumed some;
 #: ``(score nid, SCORE_INPUTS)``: a score's inputs and the facts behind the unknown ones;
-#: ``WHENS``, in the top level's: the value of each invariant's `when` (as ``INVARIANTS``)
-FACTS, ASSUMED_FACTS, SCORE_INPUTS, WHENS = "facts", "assumed", "score", "whens"
+#: ``WHENS``, in the top level's: the value of each invariant's `when` (as ``INVARIANTS``);
+#: ``ROWS``: the block's atoms as a trace shows them (see ``ValuesGenerator``)
+FACTS, ASSUMED_FACTS, SCORE_INPUTS, WHENS, ROWS = "facts", "assumed", "score", "whens", "rows"
+
+#: per block, the atoms a trace shows: (text, node id, show, polarity, whether ``show`` is
+#: ``evaluate.show_value``, which leaves a truth value as it is)
+Rows = dict[int, list[tuple[str, int, Callable[[Any], Any], bool, bool]]]
 
 
 class ValuesGenerator(OutcomeGenerator):
@@ -462,19 +467,24 @@ class ValuesGenerator(OutcomeGenerator):
     rule's node id its condition's value; under ``(nid, FACTS)`` the facts behind it
     when it is unknown; under ``(nid, ASSUMED_FACTS)``, for a rule with the idiom
     `known x and x` that is decided, the facts its decision assumed absent
-    (``strict_test``), else None. The
-    closures' walk takes these instead of running the rules' conditions
-    (``evaluate._Run.traced_rule``), then lets them go (the values stay with the trace's
-    explanations; the facts of a long list's rules would not fit beside them).
+    (``strict_test``), else None; in the top level's, under ``WHENS``, the invariants'
+    `when`s (as the ``INVARIANTS`` event gives them); under ``ROWS``, given ``rows``, the
+    block's atoms as the trace shows them, ``(text, shown value, polarity)`` (None when
+    one of them is not among the values). The closures' walk takes these instead of
+    running the rules' conditions (``evaluate._Run.traced_rule``), then lets them go
+    (the values stay with the trace's explanations; the facts of a long list's rules
+    would not fit beside them).
     """
 
     FUNCTION, RESULT = "_values", "_out"
     SETUP = OutcomeGenerator.SETUP + "\n_out = None"
 
     def __init__(self, checked: Checked, wanted: dict[int, list[n.Expr]],
-                 spec: OutcomeSpec) -> None:
+                 spec: OutcomeSpec, rows: Rows | None = None) -> None:
         super().__init__(checked, spec)
         self.wanted = wanted
+        self.rows = rows or {}
+        self.top: dict[int, str] = {}  # the top level's values: node id -> local
 
     def block(self, block_items: Iterable[n.Item], block: int = 0,
               index: ast.expr | None = None) -> Iterator[ast.stmt]:
@@ -487,19 +497,45 @@ class ValuesGenerator(OutcomeGenerator):
             if isinstance(item, n.For):
                 yield from self.loop(item)
 
+    def shown_rows(self, rows: list[tuple[str, int, Callable[[Any], Any], bool, bool]],
+                   here: dict[int, str]) -> ast.expr:
+        """A block's atoms as a trace shows them (``evaluate._Run.block``'s own way:
+        a truth value as itself where ``show`` is ``show_value``), from the block's values
+        or the top level's (a top-level define's node in a loop); None when one is in
+        neither (the walk then reads it its own way)."""
+        out: list[ast.expr] = []
+        for text, nid, show, polarity, plain in rows:
+            local = here.get(nid) or self.top.get(nid)
+            if local is None:
+                return ast.Constant(None)
+            x = _name(local)
+            shown: ast.expr = ast.Call(func=self.const(show), args=[x], keywords=[])
+            if plain:
+                shown = _ifexp(_is(ast.Attribute(value=x, attr="__class__", ctx=ast.Load()),
+                                   self.const(bool)), x, shown)
+            out.append(ast.Tuple(elts=[ast.Constant(text), shown, ast.Constant(polarity)],
+                                 ctx=ast.Load()))
+        return ast.List(elts=out, ctx=ast.Load())
+
     def snapshot(self, rules: list[n.Rule], scores: list[n.Score], block: int,
                  index: ast.expr) -> Iterator[ast.stmt]:
         """The block instance's snapshot, taken once its defines and scores are set."""
         keys: list[ast.expr | None] = [ast.Constant(MARK)]
         values: list[ast.expr] = [ast.Tuple(elts=[ast.Constant(block), index], ctx=ast.Load())]
+        here: dict[int, str] = {}
         for e in self.wanted.get(block, []):  # each in a local: the rules' conditions
             local = self.fresh("_k")              # and facts read them there
             yield ast.Assign(targets=[_store(local)], value=self.expr(e))
-            self.known[e.nid] = local
+            self.known[e.nid] = here[e.nid] = local
             keys.append(ast.Constant(e.nid))
             values.append(_name(local))
+        if block == 0:
+            self.top = here
         rule_keys: list[ast.expr | None] = []
         rule_values: list[ast.expr] = []
+        if block in self.rows:
+            rule_keys.append(ast.Constant(ROWS))
+            rule_values.append(self.shown_rows(self.rows[block], here))
         for sc in scores:  # (as the ``SCORED`` event gives them)
             rule_keys.append(ast.Tuple(elts=[ast.Constant(sc.nid), ast.Constant(SCORE_INPUTS)],
                                        ctx=ast.Load()))
@@ -525,10 +561,10 @@ class ValuesGenerator(OutcomeGenerator):
             ctx=ast.Load())))
 
 
-def generate_values(checked: Checked, wanted: dict[int, list[n.Expr]], spec: OutcomeSpec
-                    ) -> ValuesFn:
+def generate_values(checked: Checked, wanted: dict[int, list[n.Expr]], spec: OutcomeSpec,
+                    rows: Rows | None = None) -> ValuesFn:
     """Compile the function that computes a trace's values (see ``ValuesGenerator``)."""
-    fn: ValuesFn = _compile(ValuesGenerator(checked, wanted, spec), "_values")
+    fn: ValuesFn = _compile(ValuesGenerator(checked, wanted, spec, rows), "_values")
     return fn
 
 
