@@ -202,3 +202,41 @@ def test_generated_temporaries_are_plain_locals(name: str) -> None:
         assert fn is not None, label
         cells = [c for c in fn.__code__.co_cellvars if c.startswith("_t")]
         assert cells == [], (label, cells[:5])
+        # a temporary one statement uses shares its name with other statements': over
+        # about 2,000 locals a call's frame no longer fits CPython's stack of frames and
+        # each call allocates it from the system (~10 us); none comes near
+        assert fn.__code__.co_nlocals < 1800, (label, fn.__code__.co_nlocals)
+
+
+def test_temporaries_are_shared_between_statements() -> None:
+    import ast
+
+    from spinerules.engine.codegen import _share_temporaries
+    fn = ast.parse("def f(a):\n"
+                   "    x = (_t1 := a + 1) * _t1\n"
+                   "    y = (_t2 := a * 2) + (_t3 := _t2 + 1) + _t3\n"
+                   "    _t4 = x + y\n"
+                   "    if (_t5 := _t4 > 3):\n"
+                   "        z = (_t6 := _t4) + 1\n"
+                   "    else:\n"
+                   "        z = (_t7 := 2) - _t7\n"
+                   "    w = list(map(lambda v: (_t8 := v) + _t8, [a]))\n"
+                   "    return x, y, _t4, z, w\n").body[0]
+    assert isinstance(fn, ast.FunctionDef)
+    namespace: dict[str, Any] = {}
+    exec(compile(ast.Module(body=[fn], type_ignores=[]), "<a>", "exec"), namespace)
+    before = [namespace["f"](a) for a in (0, 1, 5)]
+    _share_temporaries(fn.body)
+    def names(node: ast.AST) -> set[str]:
+        return {n.id for n in ast.walk(node)
+                if isinstance(n, ast.Name) and n.id.startswith(("_t", "_r"))}
+    # each statement's own: _r0, _r1 ... (distinct within it); _t4 (used by several
+    # statements) keeps its name
+    x, y, t4, branch, w = fn.body[:5]
+    assert isinstance(branch, ast.If)
+    assert names(x) == {"_r0"} and names(y) == {"_r0", "_r1"} and names(t4) == {"_t4"}
+    assert names(branch.test) == {"_r0", "_t4"}
+    assert names(branch.body[0]) == {"_r0", "_t4"} and names(branch.orelse[0]) == {"_r0"}
+    assert names(w) == {"_r0"}
+    exec(compile(ast.Module(body=[fn], type_ignores=[]), "<b>", "exec"), namespace)
+    assert [namespace["f"](a) for a in (0, 1, 5)] == before

@@ -176,6 +176,53 @@ def _lambda(params: list[str], body: ast.expr) -> ast.Lambda:
                       body=body)
 
 
+def _own_parts(stmt: ast.stmt) -> tuple[list[ast.AST], list[ast.stmt]]:
+    """A statement's own expressions (and other non-statement parts), and the
+    statements nested in it (bodies, branches, handlers' bodies)."""
+    own: list[ast.AST] = []
+    nested: list[ast.stmt] = []
+    for _, value in ast.iter_fields(stmt):
+        for part in value if isinstance(value, list) else [value]:
+            if isinstance(part, ast.stmt):
+                nested.append(part)
+            elif isinstance(part, ast.ExceptHandler):
+                if part.type is not None:
+                    own.append(part.type)
+                nested.extend(part.body)
+            elif isinstance(part, ast.AST):
+                own.append(part)
+    return own, nested
+
+
+def _share_temporaries(body: list[ast.stmt]) -> None:
+    """Rename each temporary (``_t...``) that one statement alone uses to one of a few
+    names the statements share (``_r0``, ``_r1``, ...: distinct within a statement).
+
+    A generated function holds every temporary of every expression as a local of its own,
+    and CPython makes a call's frame with all of them: over about 2,000 locals the frame
+    no longer fits in the thread's stack of frames, and each call allocates memory for it
+    from the system and frees it (about 10 us a call). A temporary used by one statement
+    is dead once it ends, so the statements can share their names."""
+    owner: dict[str, ast.stmt | None] = {}  # a temporary -> its one statement, or None
+    units: list[tuple[ast.stmt, list[tuple[ast.Name, str]]]] = []
+    stack = list(reversed(body))
+    while stack:
+        stmt = stack.pop()
+        own, nested = _own_parts(stmt)
+        names = [(node, node.id) for part in own for node in ast.walk(part)
+                 if isinstance(node, ast.Name) and node.id.startswith("_t")]
+        for _, name in names:
+            if owner.setdefault(name, stmt) is not stmt:
+                owner[name] = None
+        units.append((stmt, names))
+        stack.extend(reversed(nested))
+    for stmt, names in units:
+        renamed: dict[str, str] = {}
+        for node, name in names:
+            if owner[name] is stmt:
+                node.id = renamed.setdefault(name, f"_r{len(renamed)}")
+
+
 def _is(a: ast.expr, b: ast.expr) -> ast.Compare:
     return ast.Compare(left=a, ops=[ast.Is()], comparators=[b])
 
@@ -705,6 +752,7 @@ class Generator:
             returns=None)
         if sys.version_info >= (3, 12):  # pragma: no cover - depends on the interpreter
             fn.type_params = []
+        _share_temporaries(fn.body)
         return _located(ast.Module(body=[fn], type_ignores=[]))
 
 
