@@ -213,7 +213,8 @@ def test_temporaries_are_shared_between_statements() -> None:
 
     from spinerules.engine.codegen import _share_temporaries
     fn = ast.parse("def f(a):\n"
-                   "    x = (_t1 := a + 1) * _t1\n"
+                   "    _u1 = _r0 = a - 1\n"
+                   "    x = (_t1 := a + 1) * _t1 + _u1 + _r0\n"
                    "    y = (_t2 := a * 2) + (_t3 := _t2 + 1) + _t3\n"
                    "    _t4 = x + y\n"
                    "    if (_t5 := _t4 > 3):\n"
@@ -221,7 +222,7 @@ def test_temporaries_are_shared_between_statements() -> None:
                    "    else:\n"
                    "        z = (_t7 := 2) - _t7\n"
                    "    w = list(map(lambda v: (_t8 := v) + _t8, [a]))\n"
-                   "    return x, y, _t4, z, w\n").body[0]
+                   "    return x, y, _t4, z, w, _u1, _r0\n").body[0]
     assert isinstance(fn, ast.FunctionDef)
     namespace: dict[str, Any] = {}
     exec(compile(ast.Module(body=[fn], type_ignores=[]), "<a>", "exec"), namespace)
@@ -229,14 +230,14 @@ def test_temporaries_are_shared_between_statements() -> None:
     _share_temporaries(fn.body)
     def names(node: ast.AST) -> set[str]:
         return {n.id for n in ast.walk(node)
-                if isinstance(n, ast.Name) and n.id.startswith(("_t", "_r"))}
-    # each statement's own: _r0, _r1 ... (distinct within it); _t4 (used by several
-    # statements) keeps its name
-    x, y, t4, branch, w = fn.body[:5]
+                if isinstance(n, ast.Name) and n.id.startswith(("_t", "_u"))}
+    # each statement's own: _u0, _u2 ... (distinct within it; not _u1, which the function
+    # uses: nor _r0); _t4 (used by several statements) keeps its name
+    x, y, t4, branch, w = fn.body[1:6]
     assert isinstance(branch, ast.If)
-    assert names(x) == {"_r0"} and names(y) == {"_r0", "_r1"} and names(t4) == {"_t4"}
-    assert names(branch.test) == {"_r0", "_t4"}
-    assert names(branch.body[0]) == {"_r0", "_t4"} and names(branch.orelse[0]) == {"_r0"}
-    assert names(w) == {"_r0"}
+    assert names(x) == {"_u0", "_u1"} and names(y) == {"_u0", "_u2"}
+    assert names(t4) == {"_t4"} and names(branch.test) == {"_u0", "_t4"}
+    assert names(branch.body[0]) == {"_u0", "_t4"} and names(branch.orelse[0]) == {"_u0"}
+    assert names(w) == {"_u0"}
     exec(compile(ast.Module(body=[fn], type_ignores=[]), "<b>", "exec"), namespace)
     assert [namespace["f"](a) for a in (0, 1, 5)] == before

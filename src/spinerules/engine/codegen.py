@@ -196,7 +196,7 @@ def _own_parts(stmt: ast.stmt) -> tuple[list[ast.AST], list[ast.stmt]]:
 
 def _share_temporaries(body: list[ast.stmt]) -> None:
     """Rename each temporary (``_t...``) that one statement alone uses to one of a few
-    names the statements share (``_r0``, ``_r1``, ...: distinct within a statement).
+    names the statements share (``_u0``, ``_u1``, ...: distinct within a statement).
 
     A generated function holds every temporary of every expression as a local of its own,
     and CPython makes a call's frame with all of them: over about 2,000 locals the frame
@@ -216,11 +216,14 @@ def _share_temporaries(body: list[ast.stmt]) -> None:
                 owner[name] = None
         units.append((stmt, names))
         stack.extend(reversed(nested))
+    # the shared names: none that the function already uses (``_r``, say, is a score's)
+    taken = {node.id for stmt in body for node in ast.walk(stmt) if isinstance(node, ast.Name)}
+    shared = [f"_u{i}" for i in range(len(owner) + len(taken)) if f"_u{i}" not in taken]
     for stmt, names in units:
         renamed: dict[str, str] = {}
         for node, name in names:
             if owner[name] is stmt:
-                node.id = renamed.setdefault(name, f"_r{len(renamed)}")
+                node.id = renamed.setdefault(name, shared[len(renamed)])
 
 
 def _is(a: ast.expr, b: ast.expr) -> ast.Compare:
