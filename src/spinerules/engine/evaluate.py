@@ -70,7 +70,6 @@ from spinerules.engine.result import (
     recommendation,
 )
 from spinerules.engine.trace import (
-    _SET_OUTCOME,
     Because,
     RuleOutcome,
     Trace,
@@ -278,14 +277,8 @@ class TraceValues:
         if fn is None:
             if self._failed:
                 return None
-            with self._lock:
-                if self._fn is None and not self._failed:
-                    try:
-                        self._fn = generate_values(self._checked, self.wanted, self.spec,
-                                               self.rows)
-                    except (RecursionError, SyntaxError):  # too deep for CPython
-                        self._failed = True
-                fn = self._fn
+            self.warm()
+            fn = self._fn
             if fn is None:
                 return None
         try:
@@ -1314,10 +1307,6 @@ class _Run:
         rule = rp.rule
         nid = rule.nid
         value = decided[nid]
-        later = _new(_RuleLines)  # (``_rule_lines``, inline: a trace makes one per rule)
-        _SET_RP(later, rp)
-        _SET_BLOCK(later, details)
-        _SET_ENV(later, env)
         facts: tuple[str, ...] = ()
         if value is True:
             assumed = decided[nid, ASSUMED_FACTS] if rp.strict is not None else None
@@ -1338,18 +1327,10 @@ class _Run:
             self.undetermine(rule.rule_id, rp.location, paths, rp.codes)
             self.assume(rule.rule_id, rp.location, paths, rp.cites)
             status, facts = "unknown", self.trace_facts(paths)
-        out = _new(RuleOutcome)  # (``rule_outcome``, inline)
-        s0, s1, s2, s3, s4, s5, s6, s7, s8 = _SET_OUTCOME
-        s0(out, rule.rule_id)
-        s1(out, rp.location)
-        s2(out, status)
-        s3(out, rp.codes)
-        s4(out, facts)
-        s5(out, rp.pick(shown))
-        s6(out, binding)
-        s7(out, later)
-        s8(out, later)
-        self.outcomes.append(out)
+        lines = _rule_lines(rp, details, env)
+        self.outcomes.append(rule_outcome(
+            rule.rule_id, rp.location, status, rp.codes, facts, rp.pick(shown), binding,
+            lines, lines))
 
     def finish(self, env: Env | None, when: tuple[Any, ...] | None = None
                ) -> tuple[tuple[Recommendation, ...], tuple[MissingData, ...]]:

@@ -498,21 +498,29 @@ class ValuesGenerator(OutcomeGenerator):
                 yield from self.loop(item)
 
     def shown_rows(self, rows: list[tuple[str, int, Callable[[Any], Any], bool, bool]],
-                   here: dict[int, str]) -> ast.expr:
+                   here: dict[int, str]) -> ast.expr:  # (one block's ``Rows``)
         """A block's atoms as a trace shows them (``evaluate._Run.block``'s own way:
         a truth value as itself where ``show`` is ``show_value``), from the block's values
         or the top level's (a top-level define's node in a loop); None when one is in
         neither (the walk then reads it its own way)."""
         out: list[ast.expr] = []
+        consts: dict[int, str] = {}  # (one name per function shown with, and for ``bool``)
+
+        def const(value: Any) -> ast.expr:
+            if id(value) not in consts:
+                name = self.const(value)
+                assert isinstance(name, ast.Name)
+                consts[id(value)] = name.id
+            return _name(consts[id(value)])
         for text, nid, show, polarity, plain in rows:
             local = here.get(nid) or self.top.get(nid)
             if local is None:
                 return ast.Constant(None)
             x = _name(local)
-            shown: ast.expr = ast.Call(func=self.const(show), args=[x], keywords=[])
+            shown: ast.expr = ast.Call(func=const(show), args=[x], keywords=[])
             if plain:
                 shown = _ifexp(_is(ast.Attribute(value=x, attr="__class__", ctx=ast.Load()),
-                                   self.const(bool)), x, shown)
+                                   const(bool)), x, shown)
             out.append(ast.Tuple(elts=[ast.Constant(text), shown, ast.Constant(polarity)],
                                  ctx=ast.Load()))
         return ast.List(elts=out, ctx=ast.Load())

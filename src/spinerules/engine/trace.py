@@ -30,24 +30,21 @@ class Deferred:
 
     The reasons of every rule of a trace are lines of text, often several defines deep;
     most callers read those of one or two rules (``explain``), or none (``to_json``). So
-    the evaluation keeps what makes them (``why(a, b)``: the rule's part and the
-    evaluation's environment, whose values are all computed by then) instead of the lines.
-    The lines are the same whenever they are made: the record, ``as_of`` and every value
-    they show are fixed when the evaluation returns. A problem in making them (an
-    evaluation error in a part no condition needed) becomes a line that says so. Pickled,
-    it is the lines.
+    the evaluation keeps what makes them (``why``, and the evaluation's environment, whose
+    values are all computed by then) instead of the lines. The lines are the same whenever
+    they are made: the record, ``as_of`` and every value they show are fixed when the
+    evaluation returns. A problem in making them (an evaluation error in a part no
+    condition needed) becomes a line that says so. Pickled, it is the lines.
     """
 
-    __slots__ = ("_a", "_b", "_why")
+    __slots__ = ("_args", "_why")
 
-    def __init__(self, why: Callable[[Any, Any], Iterable[str]], a: Any, b: Any = None
-                 ) -> None:
+    def __init__(self, why: Callable[[Any], Iterable[str]], args: Any) -> None:
         self._why = why
-        self._a = a
-        self._b = b
+        self._args = args
 
     def __call__(self) -> tuple[str, ...]:
-        return tuple(self._why(self._a, self._b))
+        return tuple(self._why(self._args))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (tuple, (self(),))
