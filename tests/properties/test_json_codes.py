@@ -53,7 +53,9 @@ def test_bad_json_is_loaded_for_its_errors() -> None:
     as_of = datetime.date(2026, 2, 18)
     for bad in ({"age": "70"}, {"agee": 70}, {"fractures": [{"level": "L9"}]},
                 {"fractures": [{}] * 1001}, {"fractures": "L1"}, {"neuro": {"deficit": 1}},
-                {"neuro": []}, {"fractures": [{"level": "L1", "sins": {"nope": 1}}]}):
+                {"neuro": []}, {"fractures": [{"level": "L1", "sins": {"nope": 1}}]},
+                {"agee": None}, {"age": None, "agee": 70}, {"neuro": {"deficit": None, "x": None}},
+                {"fractures": [{"level": "L1", "nope": None}]}):
         fn = g.fast.generate_json()  # (made on first use: this test may run first)
         assert fn is not None
         assert fn(bad, as_of, g.limits.max_steps, g.limits.max_list_length,

@@ -148,3 +148,45 @@ def test_generated_loader_agrees_with_the_converter(name: str, data: st.DataObje
             assert got is not None
         # and load_record (the generated loader first) gives the same
         assert loader.load_record(cls, raw, max_list_length=limit) == want
+
+
+class _Subclass(dict):  # type: ignore[type-arg]
+    """A dict subclass: its keys are always compared with the declared ones."""
+
+
+@pytest.mark.parametrize("raw", [
+    {"agee": None}, {"agee": 70}, {"age": None, "agee": None}, {"age": 70, "agee": None},
+    {"neuro": {"deficit": None, "x": None}}, {"neuro": {"deficit": True, "x": None}},
+    {"fractures": [{"level": None, "nope": None}]}, {"fractures": [{"level": "L1"}, {"x": 0}]},
+    {"fractures": [{"level": "L1", "sins": {"pain": None, "nope": None}}]},
+    _Subclass(agee=None), {"neuro": _Subclass(deficit=True, x=None)},
+])
+def test_a_key_not_declared_is_refused_whatever_its_value(raw: dict[str, Any]) -> None:
+    # the generated checks count the declared keys found with a value and compare the
+    # count with the object's length (``loader._no_other_keys``): a key with a null value,
+    # declared or not, and a dict subclass take the set comparison
+    cls = RECORD_TYPES["spine.Patient"]
+    assert isinstance(_converter(cls, raw, 1000), RecordError)
+    fast = loader._fast_loader(cls)
+    assert fast is not None
+    with pytest.raises(loader._Refused):  # (load_record then reports the problems)
+        fast(raw, 1000)
+    assert loader.json_ok(cls, raw, 1000) is False
+    assert _inline_check(cls)(raw, 1000) is False
+
+
+@pytest.mark.parametrize("raw", [
+    {}, {"age": None}, {"age": 70, "sex": None, "neuro": {"deficit": None}},
+    {"fractures": [{"level": None}, {}]}, _Subclass(age=70), {"neuro": _Subclass(deficit=None)},
+])
+def test_null_values_of_declared_keys_are_accepted(raw: dict[str, Any]) -> None:
+    cls = RECORD_TYPES["spine.Patient"]
+    want = _converter(cls, raw, 1000)
+    assert not isinstance(want, RecordError)
+    fast = loader._fast_loader(cls)
+    assert fast is not None
+    assert fast(raw, 1000) == want
+    # (json_ok answers False for a top-level dict subclass: it does not tell, and
+    # load_record then loads it)
+    assert loader.json_ok(cls, raw, 1000) is (type(raw) is dict)
+    assert _inline_check(cls)(raw, 1000) is True

@@ -668,13 +668,13 @@ def _check_block(cls: type[Any], var: str, tag: str, path: tuple[str, ...],
     hints = typing.get_type_hints(cls)
     fields = attrs.fields(cls)
     ns[f"{tag}KEYS"] = frozenset(f.name for f in fields)
-    lines += [f"{indent}if type({var}) is not dict:",
+    count = f"{tag}n"  # the keys found with a value (see _no_other_keys)
+    lines += [f"{indent}{count} = 0",
+              f"{indent}if type({var}) is not dict:",
               f"{indent}    if not isinstance({var}, dict) or getattr({var}, "
               "'duplicate_keys', ()):",
               f"{indent}        refuse()",
-              f"{indent}if not {var}.keys() <= {tag}KEYS:",
-              f"{indent}    refuse()",
-              f"{indent}{tag}g = {var}.get"]
+              f"{indent}    {count} = -1"]
     for i, f in enumerate(fields):
         if not f.init or f.default is not None:
             return False
@@ -683,7 +683,7 @@ def _check_block(cls: type[Any], var: str, tag: str, path: tuple[str, ...],
             return False
         here = (*path, f.name)
         ns[f"{tag}K{i}"] = f.name
-        lines.append(f"{indent}v = {tag}g({tag}K{i})")
+        lines.append(f"{indent}v = {var}.get({tag}K{i})")
         inner = [local for p, (local, _) in bound.items() if p[:len(here)] == here
                  and p != here]
         if isinstance(tp, type) and attrs.has(tp) and tp not in making:
@@ -693,7 +693,8 @@ def _check_block(cls: type[Any], var: str, tag: str, path: tuple[str, ...],
                 lines.append(f"{indent}{local} = {missing} if v is None else {value}")
             if inner:
                 lines.append(f"{indent}{' = '.join(inner)} = {missing}")
-            lines += [f"{indent}if v is not None:", f"{indent}    {tag}{i} = v"]
+            lines += [f"{indent}if v is not None:", f"{indent}    {count} += 1",
+                      f"{indent}    {tag}{i} = v"]
             if not _check_block(tp, f"{tag}{i}", f"{tag}{i}_", here, bound, missing, ns,
                                 lines, indent + "    ", [*making, tp]):
                 return False
@@ -702,13 +703,13 @@ def _check_block(cls: type[Any], var: str, tag: str, path: tuple[str, ...],
             return False
         tests = _fast_value(tp, f.metadata, f"{tag}{i}", ns, check=True)
         if here not in bound:
-            lines.append(f"{indent}if v is not None:")
+            lines += [f"{indent}if v is not None:", f"{indent}    {count} += 1"]
             lines += [f"{indent}    {line}" for line in tests]
             continue
         # its value, once checked (from the JSON value: some tests convert ``v``)
         local, value = bound[here]
         keep = any("v = " in line for line in tests)
-        lines.append(f"{indent}if v is not None:")
+        lines += [f"{indent}if v is not None:", f"{indent}    {count} += 1"]
         if keep:
             lines.append(f"{indent}    {tag}w = v")
         lines += [f"{indent}    {line}" for line in tests]
@@ -716,10 +717,21 @@ def _check_block(cls: type[Any], var: str, tag: str, path: tuple[str, ...],
             lines.append(f"{indent}    v = {tag}w")
         lines += [f"{indent}    {local} = {value}", f"{indent}else:",
                   f"{indent}    {local} = {missing}"]
+    lines.append(indent + _no_other_keys(var, count, f"{tag}KEYS"))
     return True
 
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+def _no_other_keys(var: str, count: str, keys: str) -> str:
+    """The test that JSON object ``var`` has no key but ``keys`` (a frozenset's name), in
+    the generated checks and loaders. Each declared key is looked up anyway, and those
+    found with a value (not null) are counted in ``count``: when they are all of the
+    object's keys, it has no other; else ``keys() <= KEYS`` tells (a key with a null
+    value, or one not declared). The count is -1 for a ``dict`` subclass, which so is
+    always checked key by key. The outcome is the set comparison's, which it spares on
+    most objects (about 75 ns an object on CPython 3.11)."""
+    return f"if {count} != len({var}) and not {var}.keys() <= {keys}: refuse()"
 
 
 def _make_fast_loader(cls: type[Any], check: bool = False) -> Callable[[Any, int], Any] | None:
@@ -753,11 +765,11 @@ def _make_fast_loader(cls: type[Any], check: bool = False) -> Callable[[Any, int
     fields = attrs.fields(cls)
     ns["KEYS"] = frozenset(f.name for f in fields)
     lines = ["def load(d, limit):",
+             "    n = 0",  # the keys found with a value (see _no_other_keys)
              "    if type(d) is not dict:",
              "        if not isinstance(d, dict) or getattr(d, 'duplicate_keys', ()):",
              "            refuse()",
-             "    if not d.keys() <= KEYS:",
-             "        refuse()",
+             "        n = -1",
              "    get = d.get"]
     args = []
     for i, f in enumerate(fields):
@@ -770,7 +782,7 @@ def _make_fast_loader(cls: type[Any], check: bool = False) -> Callable[[Any, int
         default = f.default
         test = ["        " + line for line in _fast_value(tp, f.metadata, i, ns, check)]
         if default is None and optional:  # the usual fact: missing or null is unknown
-            lines += [f"    v = get(K{i})", "    if v is not None:", *test]
+            lines += [f"    v = get(K{i})", "    if v is not None:", "        n += 1", *test]
         elif check:  # (code reading the JSON reads a missing fact as None)
             return None
         else:
@@ -787,11 +799,12 @@ def _make_fast_loader(cls: type[Any], check: bool = False) -> Callable[[Any, int
             lines += [f"    v = get(K{i}, refuse)",
                       f"    if v is refuse: v = {missing}",
                       "    elif v is None: " + ("pass" if optional else "refuse()"),
-                      "    else:", *test]
+                      "    else:", "        n += 1", *test]
         if not check:
             lines.append(f"    a{i} = v")
         args.append(f"{name}=a{i}")
-    lines.append("    return True" if check else f"    return cls({', '.join(args)})")
+    lines += ["    " + _no_other_keys("d", "n", "KEYS"),
+              "    return True" if check else f"    return cls({', '.join(args)})"]
     what = "check" if check else "loader"
     code = compile("\n".join(lines), f"<record {what} of {cls.__qualname__}>", "exec")
     exec(code, ns)  # text made of the class's own field names (see above)
