@@ -20,6 +20,7 @@ from spinerules.checker import typesys as ts
 from spinerules.engine.compile import Compiler, Env
 from spinerules.engine.values import Unknown
 from spinerules.lang import nodes as n
+from spinerules.records import dump_record
 
 from .reference import UNKNOWN, Reference
 
@@ -167,3 +168,7 @@ def test_a_condition_written_in_a_rule_fires_alike_in_both_evaluators(
         want = {code for code, fires in (("c", ref is True), ("u", ref is False)) if fires}
         assert g.codes(rec, as_of=AS_OF) == want, (cond, rec, ref)
         assert g.evaluate(rec, as_of=AS_OF).codes() == want, (cond, rec, ref)
+        # and the function reading the record as JSON (its lists' elements as rows)
+        read = g.fast.json_codes(dump_record(rec), AS_OF, g.limits.max_steps, g.limits)
+        assert read is not None  # (its lists' lengths were counted by codes() above)
+        assert read == want, (cond, rec, ref)

@@ -455,6 +455,7 @@ class Generator:
         local = self.fresh("_v")
         saved = self.vars.get(e.var)
         self.vars[e.var] = local
+        self.element_of(local, source)
         cond = self.expr(e.condition) if e.condition is not None else TRUE
         if saved is None:
             del self.vars[e.var]
@@ -513,6 +514,10 @@ class Generator:
             local = known[key] = self.fresh("_e")
             statements.append(ast.Assign(targets=[_store(local)], value=read()))
         return _name(known[key])
+
+    def element_of(self, var: str, source: ast.expr) -> None:
+        """The local ``var`` holds each element of the list ``source`` in turn (a loop's or
+        a quantifier's; for ``JsonGenerator``'s rows)."""
 
     def loop_body(self, var: str, make: Callable[[], list[ast.stmt]]) -> list[ast.stmt]:
         """``make()``, the body of a `for` loop whose element is the local ``var``, after
@@ -655,17 +660,23 @@ class Generator:
 
     def loop(self, loop: n.For) -> Iterator[ast.stmt]:
         items, var, i = self.fresh(), self.fresh("_v"), self.fresh("_i")
+        source = self.expr(loop.source)
         self.vars[loop.var] = var
+        self.element_of(var, source)
         body = self.loop_body(var, lambda: list(self.block(loop.items, loop.nid, _name(i))))
         del self.vars[loop.var]
-        step = ast.parse("_steps[0] += 1\nif _steps[0] > budget: _budget(_steps[0])").body
         target = ast.Tuple(elts=[_store(i), _store(var)], ctx=ast.Store())
         enumerated = ast.Call(func=_name("enumerate"), args=[_name(items)], keywords=[])
-        yield ast.Assign(targets=[_store(items)], value=self.expr(loop.source))
+        yield ast.Assign(targets=[_store(items)], value=source)
         yield ast.If(test=ast.Compare(left=_name(items), ops=[ast.IsNot()], comparators=[U]),
                      body=[ast.For(target=target, iter=enumerated,
-                                   body=[*step, *(body or [ast.Pass()])], orelse=[])],
+                                   body=[*self.step(), *(body or [ast.Pass()])], orelse=[])],
                      orelse=[])
+
+    def step(self) -> list[ast.stmt]:
+        """A loop's count of one step for each element (a backstop: ``compile.Work``
+        counted the record's steps before)."""
+        return ast.parse("_steps[0] += 1\nif _steps[0] > budget: _budget(_steps[0])").body
 
     def matcher(self, p: n.Pattern, t: ts.Type, x: ast.expr) -> ast.expr:
         key = self.key(t)
@@ -744,8 +755,12 @@ class Generator:
         """Statements that check the record first (none: an attrs record is checked)."""
         return []
 
+    def finish(self, body: list[ast.stmt]) -> None:
+        """The function's body once made, before its check (nothing to do here)."""
+
     def module(self) -> ast.Module:
         body = list(self.block(self.checked.program.items()))
+        self.finish(body)
         prologue = [*ast.parse(self.SETUP).body, *self.check_first(), *self.reads]
         fn = ast.FunctionDef(
             name=self.FUNCTION, args=ast.arguments(
@@ -879,6 +894,10 @@ class JsonGenerator(Generator):
 
     FUNCTION = "_fast_json"
     ARGS = ("record", "as_of", "budget", "limit", "steps")
+    #: a list of records the guideline reads is checked element by element inline, and
+    #: each element's values it reads are kept in a tuple, its row, as they are checked:
+    #: the list's local holds the rows, and an element's value is read from its row
+    ROWS = True
 
     def __init__(self, checked: Checked, work: Work | None = None) -> None:
         super().__init__(checked)
@@ -891,6 +910,13 @@ class JsonGenerator(Generator):
         #: the conversion of its JSON value ``v`` (``json_check_lines``)
         self.bound: dict[tuple[str, ...], tuple[str, str]] = {}
         self.work = work
+        #: a list's path -> the values of an element its rows keep: by the element's
+        #: fields, the position in the row and the conversion of the JSON value ``v``
+        self.rows: dict[tuple[str, ...], dict[tuple[str, ...], tuple[int, str]]] = {}
+        self.row_lists: dict[str, tuple[str, ...]] = {}  # a local holding rows -> its list
+        self.row_vars: dict[str, tuple[str, ...]] = {}  # an element's local -> its list
+        self.row_factor: dict[tuple[tuple[str, ...], tuple[str, ...]], float | None] = {}
+        self.row_loops: list[ast.For] = []  # the loops over rows (see ``finish``)
 
     def check_first(self) -> list[ast.stmt]:
         """The check (``json_check_lines``: None when the record is refused), then the
@@ -909,7 +935,9 @@ class JsonGenerator(Generator):
                 local = _name(self.bound[path][0])
                 lengths.append(_ifexp(_is(local, U), ast.Constant(0), ast.Call(
                     func=_name("len"), args=[local], keywords=[])))
-        made = json_check_lines(self.checked.record, self.bound, missing="_U")
+        rows = {path: [(fields, value) for fields, (_, value) in sorted(
+            columns.items(), key=lambda c: c[1][0])] for path, columns in self.rows.items()}
+        made = json_check_lines(self.checked.record, self.bound, missing="_U", rows=rows)
         if made is None:
             raise NotImplementedError("the record's JSON cannot be checked by generated code")
         lines, names = made
@@ -949,9 +977,66 @@ class JsonGenerator(Generator):
     def loop(self, loop: n.For) -> Iterator[ast.stmt]:
         saved = self._bind(loop.var, loop.source)
         try:
-            yield from super().loop(loop)
+            for statement in super().loop(loop):
+                if isinstance(statement, ast.If) and isinstance(
+                        node := statement.body[0], ast.For) and isinstance(
+                        node.target, ast.Tuple) and isinstance(
+                        var := node.target.elts[-1], ast.Name) and var.id in self.row_vars:
+                    self.row_loops.append(node)  # (this loop's own)
+                yield statement
         finally:
             self.var_cls[loop.var] = saved
+
+    def step(self) -> list[ast.stmt]:
+        # a record is read only once its steps were counted within the budget
+        return [] if self.work is not None else super().step()
+
+    def finish(self, body: list[ast.stmt]) -> None:
+        """A loop over rows unpacks each: ``for i, (a, _, b) in enumerate(rows)`` for the
+        values its body reads (``element_read``'s ``a = row[0]``...), once the rows are
+        known whole, unless the body uses the row itself; ``for a, _, b in rows`` when it
+        does not use the position either."""
+        for loop in self.row_loops:
+            target = loop.target
+            assert isinstance(target, ast.Tuple) and isinstance(target.elts[1], ast.Name)
+            row = target.elts[1].id
+            reads: dict[int, str] = {}
+            rest: list[ast.stmt] = []
+            for statement in loop.body:
+                if isinstance(statement, ast.Assign) \
+                        and isinstance(read := statement.value, ast.Subscript) \
+                        and isinstance(read.value, ast.Name) and read.value.id == row \
+                        and isinstance(read.slice, ast.Constant) \
+                        and isinstance(read.slice.value, int) \
+                        and isinstance(statement.targets[0], ast.Name):
+                    reads[read.slice.value] = statement.targets[0].id
+                else:
+                    rest.append(statement)
+            if any(isinstance(x, ast.Name) and x.id == row
+                   for statement in rest for x in ast.walk(statement)):
+                continue  # (the row itself is used)
+            width = len(self.rows[self.row_vars[row]])
+            unpacked = ast.Tuple(elts=[_store(reads.get(k, "_")) for k in range(width)],
+                                 ctx=ast.Store())
+            loop.body = rest or [ast.Pass()]
+            index = target.elts[0]
+            assert isinstance(index, ast.Name) and isinstance(loop.iter, ast.Call)
+            if any(isinstance(x, ast.Name) and x.id == index.id
+                   for statement in rest for x in ast.walk(statement)):
+                target.elts[1] = unpacked
+            else:  # (nor its position: ``for a, _, b in rows``)
+                loop.target, loop.iter = unpacked, loop.iter.args[0]
+
+    def element_of(self, var: str, source: ast.expr) -> None:
+        if isinstance(source, ast.Name) and source.id in self.row_lists:
+            self.row_vars[var] = self.row_lists[source.id]
+
+    def set_define(self, d: n.Define) -> Iterator[ast.stmt]:
+        for statement in super().set_define(d):
+            if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Name) \
+                    and statement.value.id in self.row_lists:  # (another name of the list)
+                self.row_lists[self.defines[d.nid]] = self.row_lists[statement.value.id]
+            yield statement
 
     def path(self, e: n.Path) -> ast.expr:
         ref = self.checked.refs.get(e.nid)
@@ -964,23 +1049,41 @@ class JsonGenerator(Generator):
         t = self.type_of(e)
         factor = UNITS[t.unit][1] if isinstance(t, ts.QuantityT) and t.unit in UNITS else None
         annotation = _annotation(cls, ref.fields)
-        if ref.root != "patient":
-            return self.element_read(ref.root, (tuple(ref.fields), factor), lambda: (
-                self.json_field(base, ref.fields, factor, annotation)))
-        key = (tuple(ref.fields), factor)
-        if key not in self.fields:
-            # set by the check (``check_first``) as it looks the value up, converted
-            fields = tuple(ref.fields)
+        fields = tuple(ref.fields)
+
+        def converted() -> str:  # the value, from its checked JSON value ``v``
             value = self.convert(_name("v"), annotation)
             if factor is not None and factor != 1.0:
                 value = ast.BinOp(left=value, op=ast.Mult(), right=ast.Constant(factor))
+            return ast.unparse(value)
+        if ref.root != "patient":
+            of = self.row_vars.get(self.vars[ref.root])
+            if of is None:
+                return self.element_read(ref.root, (fields, factor), lambda: (
+                    self.json_field(base, ref.fields, factor, annotation)))
+            # a value of the element's row (set by the check: ``check_first``)
+            columns = self.rows[of]
+            if fields not in columns:
+                columns[fields] = (len(columns), converted())
+            elif self.row_factor[(of, fields)] != factor:  # pragma: no cover - one unit
+                raise NotImplementedError("an element's field read in two units")
+            self.row_factor[(of, fields)] = factor
+            index = ast.Constant(columns[fields][0])
+            return self.element_read(ref.root, (fields, factor), lambda: ast.Subscript(
+                value=base, slice=index, ctx=ast.Load()))
+        key = (fields, factor)
+        if key not in self.fields:
+            # set by the check (``check_first``) as it looks the value up, converted
+            local = self.fields[key] = self.fresh("_f")
             if fields in self.bound:  # (the same field in another unit: read it again)
-                local = self.fields[key] = self.fresh("_f")
                 self.reads.append(ast.Assign(targets=[_store(local)], value=self.json_field(
                     _name("record"), fields, factor, annotation)))
             else:
-                local = self.fields[key] = self.fresh("_f")
-                self.bound[fields] = (local, ast.unparse(value))
+                self.bound[fields] = (local, converted())
+                element = _records_of(annotation) if self.ROWS else None
+                if element is not None and json_check_lines(element, {}) is not None:
+                    self.rows[fields] = {}  # (its local holds the list's rows)
+                    self.row_lists[local] = fields
         return _name(self.fields[key])
 
     def json_field(self, base: ast.expr, fields: Iterable[str], factor: float | None,
@@ -1040,6 +1143,15 @@ def _optional(annotation: Any) -> Any:
             return args[0]
         raise NotImplementedError(f"cannot read {annotation!r} from JSON")
     return annotation
+
+
+def _records_of(annotation: Any) -> type | None:
+    """The record class of a list of records (its elements not optional), else None."""
+    tp = _optional(annotation)
+    if typing.get_origin(tp) not in (tuple, list):
+        return None
+    element = typing.get_args(tp)[0]
+    return element if isinstance(element, type) and attrs.has(element) else None
 
 
 def _annotation(cls: type, fields: Iterable[str]) -> Any:

@@ -583,6 +583,7 @@ class JsonOutcomeGenerator(JsonGenerator, OutcomeGenerator):
 
     FUNCTION = "_outcome_json"
     SETUP, RESULT = OutcomeGenerator.SETUP, OutcomeGenerator.RESULT
+    ROWS = False  # (an element's facts are read from its dict, with their paths)
 
     def __init__(self, checked: Checked, spec: OutcomeSpec, work: Work | None = None
                  ) -> None:

@@ -45,7 +45,7 @@ import re
 import types
 import typing
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -630,8 +630,14 @@ def json_ok(cls: type[Any], data: object, max_list_length: int = DEFAULT_MAX_LIS
         return False
 
 
+#: a list's path -> its elements' values kept in its rows: each a path of the element's
+#: fields and an expression of its JSON value ``v`` (see :func:`json_check_lines`)
+Rows = Mapping[tuple[str, ...], Sequence[tuple[tuple[str, ...], str]]]
+
+
 def json_check_lines(cls: type[Any], bound: Mapping[tuple[str, ...], tuple[str, str]],
-                     missing: str = "None") -> tuple[list[str], dict[str, Any]] | None:
+                     missing: str = "None", rows: Rows | None = None
+                     ) -> tuple[list[str], dict[str, Any]] | None:
     """The check of :func:`json_ok` as lines of Python, for generated code that reads the
     JSON itself (``engine.codegen.JsonGenerator``) and checks it in the same pass: they
     check the dict ``record`` (and ``limit``, the longest list allowed) as ``cls`` and
@@ -640,9 +646,11 @@ def json_check_lines(cls: type[Any], bound: Mapping[tuple[str, ...], tuple[str, 
     the local to the expression of the JSON value ``v`` at that path once it is checked
     (a record: before its values are), or to ``missing`` where it is missing or null (so
     each value is looked up once). The records of ``cls`` are checked inline; the
-    elements of lists by
-    :func:`json_ok`'s checks. With the names the lines use; None for a class
-    :func:`json_ok` cannot tell about."""
+    elements of lists by :func:`json_ok`'s checks, but those of a list of records in
+    ``rows`` (its path bound too): they are checked inline, and the list's local is set
+    to their rows, one tuple per element of its values ``rows`` asks for (each an
+    expression of its JSON value ``v``, or ``missing``), in that order. With the names
+    the lines use; None for a class :func:`json_ok` cannot tell about."""
     ns: dict[str, Any] = {"type": type, "list": list, "tuple": tuple, "float": float,
                           "int": int, "str": str,
                           "getattr": getattr, "isinstance": isinstance, "len": len,
@@ -652,7 +660,8 @@ def json_check_lines(cls: type[Any], bound: Mapping[tuple[str, ...], tuple[str, 
                           "loader_of": _fast_loader, "checker_of": _fast_checker}
     lines: list[str] = []
     try:
-        if not _check_block(cls, "record", "_j", (), bound, missing, ns, lines, "", [cls]):
+        if not _check_block(cls, "record", "_j", (), bound, missing, ns, lines, "", [cls],
+                            rows or {}):
             return None
     except (TypeError, ValueError, NameError):  # an unusual class: json_ok's own way
         return None
@@ -662,7 +671,7 @@ def json_check_lines(cls: type[Any], bound: Mapping[tuple[str, ...], tuple[str, 
 def _check_block(cls: type[Any], var: str, tag: str, path: tuple[str, ...],
                  bound: Mapping[tuple[str, ...], tuple[str, str]], missing: str,
                  ns: dict[str, Any], lines: list[str], indent: str,
-                 making: list[type[Any]]) -> bool:
+                 making: list[type[Any]], rows: Rows) -> bool:
     """Add the lines checking ``var``, a JSON object for ``cls`` at ``path`` (see
     :func:`json_check_lines`); False when :func:`json_ok` cannot tell about ``cls``."""
     hints = typing.get_type_hints(cls)
@@ -696,11 +705,17 @@ def _check_block(cls: type[Any], var: str, tag: str, path: tuple[str, ...],
             lines += [f"{indent}if v is not None:", f"{indent}    {count} += 1",
                       f"{indent}    {tag}{i} = v"]
             if not _check_block(tp, f"{tag}{i}", f"{tag}{i}_", here, bound, missing, ns,
-                                lines, indent + "    ", [*making, tp]):
+                                lines, indent + "    ", [*making, tp], rows):
                 return False
             continue
         if inner:  # (a path through something that is not a record of the record)
             return False
+        if here in rows:
+            if here not in bound or not _check_rows(
+                    tp, f"{tag}{i}", rows[here], bound[here][0], missing, ns, lines, indent,
+                    count):
+                return False
+            continue
         tests = _fast_value(tp, f.metadata, f"{tag}{i}", ns, check=True)
         if here not in bound:
             lines += [f"{indent}if v is not None:", f"{indent}    {count} += 1"]
@@ -722,6 +737,31 @@ def _check_block(cls: type[Any], var: str, tag: str, path: tuple[str, ...],
 
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+def _check_rows(tp: Any, tag: str, columns: Sequence[tuple[tuple[str, ...], str]],
+                local: str, missing: str, ns: dict[str, Any], lines: list[str], indent: str,
+                count: str) -> bool:
+    """Add the lines checking ``v``, a JSON list of records of list type ``tp``, each
+    element inline, and setting ``local`` to its rows (see :func:`json_check_lines`);
+    False when it cannot."""
+    if typing.get_origin(tp) not in (tuple, list):
+        return False
+    element, none_ok = _optional_inner(typing.get_args(tp)[0])
+    if none_ok or not (isinstance(element, type) and attrs.has(element)):
+        return False
+    x, made = f"{tag}x", f"{tag}r"
+    kept = {fields: (f"{tag}c{k}", value) for k, (fields, value) in enumerate(columns)}
+    row = ", ".join(name for name, _ in kept.values()) + ("," if len(kept) == 1 else "")
+    lines += [f"{indent}if v is not None:", f"{indent}    {count} += 1",
+              f"{indent}    if type(v) is not list or len(v) > limit: refuse()",
+              f"{indent}    {made} = []", f"{indent}    for {x} in v:"]
+    if not _check_block(element, x, f"{x}_", (), kept, missing, ns, lines,
+                        indent + "        ", [element], {}):
+        return False
+    lines += [f"{indent}        {made}.append(({row}))", f"{indent}    {local} = {made}",
+              f"{indent}else:", f"{indent}    {local} = {missing}"]
+    return True
+
 
 def _no_other_keys(var: str, count: str, keys: str) -> str:
     """The test that JSON object ``var`` has no key but ``keys`` (a frozenset's name), in
