@@ -274,12 +274,15 @@ class Guideline:
         Bundle is read as in :meth:`evaluate` (its provenance is not kept).
         """
         when = as_of if type(as_of) is datetime.date else as_date(as_of)
-        budget = self.limits.max_steps * _BACKSTOP
+        limits = self.limits
+        budget = limits.max_steps * _BACKSTOP
         if type(record) is dict and "resourceType" in record:
             record = self.extract(record, as_of=when).record
         try:
             if type(record) is dict:  # JSON read as it is, if checked and within the budget
-                out = self.fast.json_codes(record, when, budget, self.limits)
+                json_fn = self.fast.json_fn  # (called directly once made: one call less)
+                out = self.fast.json_codes(record, when, budget, limits) if json_fn is None \
+                    else json_fn(record, when, budget, limits.max_list_length, limits.max_steps)
                 if out is not None:
                     return frozenset(out)
             record = self._record(record)

@@ -55,7 +55,12 @@ def test_bad_json_is_loaded_for_its_errors() -> None:
                 {"fractures": [{}] * 1001}, {"fractures": "L1"}, {"neuro": {"deficit": 1}},
                 {"neuro": []}, {"fractures": [{"level": "L1", "sins": {"nope": 1}}]},
                 {"agee": None}, {"age": None, "agee": 70}, {"neuro": {"deficit": None, "x": None}},
-                {"fractures": [{"level": "L1", "nope": None}]}):
+                {"fractures": [{"level": "L1", "nope": None}]},
+                # a field the guideline reads, and one it does not read, or no field at all
+                {"neuro": {"deficit": True, "nerve_root_injury": 1}},
+                {"neuro": {"deficit": True, "bogus": True}},
+                {"fractures": [{"level": "L1", "odontoid": "yes"}]},
+                {"fractures": [{"level": "L1", "bogus": False}]}):
         fn = g.fast.generate_json()  # (made on first use: this test may run first)
         assert fn is not None
         assert fn(bad, as_of, g.limits.max_steps, g.limits.max_list_length,

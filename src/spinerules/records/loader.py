@@ -673,7 +673,11 @@ def _check_block(cls: type[Any], var: str, tag: str, path: tuple[str, ...],
                  ns: dict[str, Any], lines: list[str], indent: str,
                  making: list[type[Any]], rows: Rows) -> bool:
     """Add the lines checking ``var``, a JSON object for ``cls`` at ``path`` (see
-    :func:`json_check_lines`); False when :func:`json_ok` cannot tell about ``cls``."""
+    :func:`json_check_lines`); False when :func:`json_ok` cannot tell about ``cls``.
+
+    The fields the code reads come first; when the object has no other key (the count of
+    keys found with a value is its length: see :func:`_no_other_keys`), the others, all
+    missing, are not looked up."""
     hints = typing.get_type_hints(cls)
     fields = attrs.fields(cls)
     ns[f"{tag}KEYS"] = frozenset(f.name for f in fields)
@@ -684,7 +688,11 @@ def _check_block(cls: type[Any], var: str, tag: str, path: tuple[str, ...],
               "'duplicate_keys', ()):",
               f"{indent}        refuse()",
               f"{indent}    {count} = -1"]
-    for i, f in enumerate(fields):
+
+    def read(here: tuple[str, ...]) -> bool:
+        return here in rows or any(p[:len(here)] == here for p in bound)
+
+    def field(i: int, f: attrs.Attribute[Any], indent: str) -> bool:
         if not f.init or f.default is not None:
             return False
         tp, optional = _optional_inner(hints[f.name])
@@ -702,37 +710,45 @@ def _check_block(cls: type[Any], var: str, tag: str, path: tuple[str, ...],
                 lines.append(f"{indent}{local} = {missing} if v is None else {value}")
             if inner:
                 lines.append(f"{indent}{' = '.join(inner)} = {missing}")
-            lines += [f"{indent}if v is not None:", f"{indent}    {count} += 1",
-                      f"{indent}    {tag}{i} = v"]
-            if not _check_block(tp, f"{tag}{i}", f"{tag}{i}_", here, bound, missing, ns,
-                                lines, indent + "    ", [*making, tp], rows):
-                return False
-            continue
+            lines.extend([f"{indent}if v is not None:", f"{indent}    {count} += 1",
+                          f"{indent}    {tag}{i} = v"])
+            return _check_block(tp, f"{tag}{i}", f"{tag}{i}_", here, bound, missing, ns,
+                                lines, indent + "    ", [*making, tp], rows)
         if inner:  # (a path through something that is not a record of the record)
             return False
         if here in rows:
-            if here not in bound or not _check_rows(
-                    tp, f"{tag}{i}", rows[here], bound[here][0], missing, ns, lines, indent,
-                    count):
-                return False
-            continue
+            return here in bound and _check_rows(
+                tp, f"{tag}{i}", rows[here], bound[here][0], missing, ns, lines, indent,
+                count)
         tests = _fast_value(tp, f.metadata, f"{tag}{i}", ns, check=True)
         if here not in bound:
-            lines += [f"{indent}if v is not None:", f"{indent}    {count} += 1"]
-            lines += [f"{indent}    {line}" for line in tests]
-            continue
+            lines.extend([f"{indent}if v is not None:", f"{indent}    {count} += 1"])
+            lines.extend(f"{indent}    {line}" for line in tests)
+            return True
         # its value, once checked (from the JSON value: some tests convert ``v``)
         local, value = bound[here]
         keep = any("v = " in line for line in tests)
-        lines += [f"{indent}if v is not None:", f"{indent}    {count} += 1"]
+        lines.extend([f"{indent}if v is not None:", f"{indent}    {count} += 1"])
         if keep:
             lines.append(f"{indent}    {tag}w = v")
-        lines += [f"{indent}    {line}" for line in tests]
+        lines.extend(f"{indent}    {line}" for line in tests)
         if keep:
             lines.append(f"{indent}    v = {tag}w")
-        lines += [f"{indent}    {local} = {value}", f"{indent}else:",
-                  f"{indent}    {local} = {missing}"]
-    lines.append(indent + _no_other_keys(var, count, f"{tag}KEYS"))
+        lines.extend([f"{indent}    {local} = {value}", f"{indent}else:",
+                      f"{indent}    {local} = {missing}"])
+        return True
+
+    first = [(i, f) for i, f in enumerate(fields) if read((*path, f.name))]
+    others = [(i, f) for i, f in enumerate(fields) if not read((*path, f.name))]
+    if not all(field(i, f, indent) for i, f in first):
+        return False
+    if not others:
+        lines.append(indent + _no_other_keys(var, count, f"{tag}KEYS"))
+        return True
+    lines.append(f"{indent}if {count} != len({var}):")  # (else the others are missing)
+    if not all(field(i, f, indent + "    ") for i, f in others):
+        return False
+    lines.append(indent + "    " + _no_other_keys(var, count, f"{tag}KEYS"))
     return True
 
 
