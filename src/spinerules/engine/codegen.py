@@ -84,6 +84,29 @@ def _kleene(values: Iterable[Any], steps: list[int], budget: int, n: int,
     return _U if unknown else not decisive
 
 
+def _kleene_of(values: Iterable[Any], decisive: bool) -> Any:
+    """``_kleene`` in code that counted its steps before it ran (``Generator.counted``)."""
+    unknown = False
+    for v in values:
+        if v is decisive:
+            return decisive
+        if v is _U:
+            unknown = True
+    return _U if unknown else not decisive
+
+
+def _kcount_of(values: Iterable[Any]) -> Any:
+    """``_kcount`` in code that counted its steps before it ran."""
+    total = 0
+    unknown = False
+    for v in values:
+        if v is True:
+            total += 1
+        elif v is _U:
+            unknown = True
+    return _U if unknown else float(total)
+
+
 def _kcount(values: Iterable[Any], steps: list[int], budget: int, n: int) -> Any:
     _count(steps, budget, n)
     total = 0
@@ -468,12 +491,16 @@ class Generator:
         items = self.fresh()
         gen = ast.Call(func=_name("map"), args=[_lambda([local], cond), _name(items)],
                        keywords=[])
-        args: list[ast.expr] = [gen, _name("_steps"), _name("budget"),
-                                ast.Call(func=_name("len"), args=[_name(items)], keywords=[])]
+        args: list[ast.expr] = [gen]
+        helper = "_kcount" if e.kind == "count" else "_kleene"
+        if self.counted:
+            helper += "_of"
+        else:
+            args += [_name("_steps"), _name("budget"),
+                     ast.Call(func=_name("len"), args=[_name(items)], keywords=[])]
         if e.kind != "count":
             args.append(ast.Constant(e.kind == "any"))  # (the deciding value)
-        call = ast.Call(func=_name("_kcount" if e.kind == "count" else "_kleene"), args=args,
-                        keywords=[])
+        call = ast.Call(func=_name(helper), args=args, keywords=[])
         return _ifexp(_is(_walrus(items, source), U), U, call)
 
     def path(self, e: n.Path) -> ast.expr:
@@ -673,9 +700,14 @@ class Generator:
                                    body=[*self.step(), *(body or [ast.Pass()])], orelse=[])],
                      orelse=[])
 
+    #: the generated code runs only once ``compile.Work`` counted its steps within the
+    #: budget: loops and quantifiers count none (else they count each element, a backstop)
+    counted = False
+
     def step(self) -> list[ast.stmt]:
-        """A loop's count of one step for each element (a backstop: ``compile.Work``
-        counted the record's steps before)."""
+        """A loop's count of one step for each element (none when ``counted``)."""
+        if self.counted:
+            return []
         return ast.parse("_steps[0] += 1\nif _steps[0] > budget: _budget(_steps[0])").body
 
     def matcher(self, p: n.Pattern, t: ts.Type, x: ast.expr) -> ast.expr:
@@ -987,9 +1019,10 @@ class JsonGenerator(Generator):
         finally:
             self.var_cls[loop.var] = saved
 
-    def step(self) -> list[ast.stmt]:
+    @property
+    def counted(self) -> bool:  # type: ignore[override]
         # a record is read only once its steps were counted within the budget
-        return [] if self.work is not None else super().step()
+        return self.work is not None
 
     def finish(self, body: list[ast.stmt]) -> None:
         """A loop over rows unpacks each: ``for i, (a, _, b) in enumerate(rows)`` for the
@@ -1179,7 +1212,8 @@ def _budget(steps: int) -> None:
 def _compile(gen: Generator, name: str) -> Any:
     module = gen.module()
     namespace: dict[str, Any] = {
-        "_U": _U, "_kleene": _kleene, "_kcount": _kcount, "_div": _div,
+        "_U": _U, "_kleene": _kleene, "_kcount": _kcount, "_kleene_of": _kleene_of,
+        "_kcount_of": _kcount_of, "_div": _div,
         "_sum_score": _sum_score, "_bcmp": _bcmp, "_bin": _bin, "_shift": _shift,
         "_budget": _budget,
         "float": float, "set": set, "enumerate": enumerate, "len": len, "map": map,
