@@ -78,8 +78,8 @@ def _inline_check(cls: type, some: bool = False) -> Any:
     """A function of ``json_check_lines(cls)``, asked for the value of every field of
     the record and of its records (with ``some``, every other one: the lines check the
     fields asked for first, and the others only when the object has another key): True
-    when the lines accept the data and every value kept is the data's own, False when
-    they refuse it."""
+    when the lines accept the data and every value kept is the loaded record's (a record
+    and a list of records: the data's own), False when they refuse it."""
     if (cls, some) not in _INLINE:
         bound: dict[tuple[str, ...], tuple[str, str]] = {}
 
@@ -109,11 +109,20 @@ def _inline_check(cls: type, some: bool = False) -> Any:
         kept = _INLINE[(cls, some)](data, limit)
         if kept is None:
             return False
-        for dotted, value in kept:  # each value is the data's own (None where missing)
+        # each value is the loaded record's (None where missing), a record or a list of
+        # records its JSON
+        loaded = loader.load_record(cls, data, max_list_length=limit)
+        for dotted, value in kept:
             at: Any = data
+            made: Any = loaded
             for step in dotted.split("."):
                 at = at.get(step) if isinstance(at, dict) else None
-            assert value is at, dotted
+                made = getattr(made, step, None)
+            if isinstance(value, dict | list):  # (a list of values is loaded as a tuple)
+                assert value is at, dotted
+                assert attrs.has(type(made)) or all(attrs.has(type(x)) for x in made)
+            else:
+                assert value == made and type(value) is type(made), dotted
         return True
     return run
 

@@ -939,11 +939,11 @@ class JsonGenerator(Generator):
         """What reading JSON adds to a generator (``outcomes.JsonOutcomeGenerator`` too)."""
         self.var_cls: dict[str, type | None] = {}  # loop variable -> its record class
         #: a path of the record's fields -> the local the check sets to its value, and
-        #: the conversion of its JSON value ``v`` (``json_check_lines``)
+        #: its value, an expression of ``v`` as the loader makes it (``json_check_lines``)
         self.bound: dict[tuple[str, ...], tuple[str, str]] = {}
         self.work = work
         #: a list's path -> the values of an element its rows keep: by the element's
-        #: fields, the position in the row and the conversion of the JSON value ``v``
+        #: fields, the position in the row and its value, an expression of ``v``
         self.rows: dict[tuple[str, ...], dict[tuple[str, ...], tuple[int, str]]] = {}
         self.row_lists: dict[str, tuple[str, ...]] = {}  # a local holding rows -> its list
         self.row_vars: dict[str, tuple[str, ...]] = {}  # an element's local -> its list
@@ -1084,8 +1084,8 @@ class JsonGenerator(Generator):
         annotation = _annotation(cls, ref.fields)
         fields = tuple(ref.fields)
 
-        def converted() -> str:  # the value, from its checked JSON value ``v``
-            value = self.convert(_name("v"), annotation)
+        def converted() -> str:  # the value, from ``v`` as the record loader makes it
+            value: ast.expr = _name("v")  # (set by the check: ``json_check_lines``)
             if factor is not None and factor != 1.0:
                 value = ast.BinOp(left=value, op=ast.Mult(), right=ast.Constant(factor))
             return ast.unparse(value)

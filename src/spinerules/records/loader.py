@@ -643,13 +643,15 @@ def json_check_lines(cls: type[Any], bound: Mapping[tuple[str, ...], tuple[str, 
     check the dict ``record`` (and ``limit``, the longest list allowed) as ``cls`` and
     call ``refuse()`` (or raise) at the first thing :func:`json_ok` would not accept.
     ``bound`` maps a path of fields to a local and an expression of ``v``: the lines set
-    the local to the expression of the JSON value ``v`` at that path once it is checked
-    (a record: before its values are), or to ``missing`` where it is missing or null (so
-    each value is looked up once). The records of ``cls`` are checked inline; the
+    the local to the expression of the value ``v`` at that path once it is checked, or to
+    ``missing`` where it is missing or null (so each value is looked up once). ``v`` is
+    then the value as the loader makes it (a float, an enumeration's member, a date, a
+    tuple of those), but for a record (set before its values are) or a list of records:
+    their JSON. The records of ``cls`` are checked inline; the
     elements of lists by :func:`json_ok`'s checks, but those of a list of records in
     ``rows`` (its path bound too): they are checked inline, and the list's local is set
     to their rows, one tuple per element of its values ``rows`` asks for (each an
-    expression of its JSON value ``v``, or ``missing``), in that order. With the names
+    expression of its value ``v``, as ``bound``'s, or ``missing``), in that order. With the names
     the lines use; None for a class :func:`json_ok` cannot tell about."""
     ns: dict[str, Any] = {"type": type, "list": list, "tuple": tuple, "float": float,
                           "int": int, "str": str,
@@ -720,20 +722,18 @@ def _check_block(cls: type[Any], var: str, tag: str, path: tuple[str, ...],
             return here in bound and _check_rows(
                 tp, f"{tag}{i}", rows[here], bound[here][0], missing, ns, lines, indent,
                 count)
-        tests = _fast_value(tp, f.metadata, f"{tag}{i}", ns, check=True)
         if here not in bound:
+            tests = _fast_value(tp, f.metadata, f"{tag}{i}", ns, check=True)
             lines.extend([f"{indent}if v is not None:", f"{indent}    {count} += 1"])
             lines.extend(f"{indent}    {line}" for line in tests)
             return True
-        # its value, once checked (from the JSON value: some tests convert ``v``)
+        # its value, from ``v`` as the loader makes it (the lines that check it convert
+        # it), but for records, which stay JSON (a record in a record checks itself)
         local, value = bound[here]
-        keep = any("v = " in line for line in tests)
+        json = (isinstance(tp, type) and attrs.has(tp)) or _records_list(tp)
+        tests = _fast_value(tp, f.metadata, f"{tag}{i}", ns, check=json)
         lines.extend([f"{indent}if v is not None:", f"{indent}    {count} += 1"])
-        if keep:
-            lines.append(f"{indent}    {tag}w = v")
         lines.extend(f"{indent}    {line}" for line in tests)
-        if keep:
-            lines.append(f"{indent}    v = {tag}w")
         lines.extend([f"{indent}    {local} = {value}", f"{indent}else:",
                       f"{indent}    {local} = {missing}"])
         return True
@@ -753,6 +753,14 @@ def _check_block(cls: type[Any], var: str, tag: str, path: tuple[str, ...],
 
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+def _records_list(tp: Any) -> bool:
+    """Whether ``tp`` is a list type of records."""
+    if typing.get_origin(tp) not in (tuple, list):
+        return False
+    element = _optional_inner(typing.get_args(tp)[0])[0] if typing.get_args(tp) else None
+    return isinstance(element, type) and attrs.has(element)
+
 
 def _check_rows(tp: Any, tag: str, columns: Sequence[tuple[tuple[str, ...], str]],
                 local: str, missing: str, ns: dict[str, Any], lines: list[str], indent: str,
