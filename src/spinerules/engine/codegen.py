@@ -916,11 +916,11 @@ class JsonGenerator(Generator):
     strings, numbers): ``fn(record, as_of, budget, limit)``. It first checks the record as
     ``records.loader.json_ok`` does (``json_check_lines``, ``limit`` the longest list
     allowed) and returns None if something is wrong (the loader then names it); that same
-    pass looks up each of the record's values the guideline reads. It reads
-    ``d.get(name)`` where the record's function reads ``record.name`` (a list's elements),
-    and converts each value it reads as the record loader would have (an enumeration's
-    string to its member, a date's text to a date, a number of a ``float`` field to a
-    float, a list of those to a tuple); records stay dicts, read in turn. So it gives the
+    pass keeps each of the record's values the guideline reads as the record loader makes
+    it (an enumeration's string as its member, a date's text as a date, a number of a
+    ``float`` field as a float, a list of those as a tuple), and those of a list's
+    elements in rows (``ROWS``). Without rows, it reads ``d.get(name)`` where the record's
+    function reads ``element.name``, converted so. Records stay dicts. So it gives the
     codes the record's function gives on the record the loader builds, without building it.
     """
 
