@@ -62,19 +62,20 @@ FastFn = Callable[[Any, datetime.date, int], set[str]]
 JsonFastFn = Callable[[Any, datetime.date, int, int, int], set[str] | None]
 
 
-def _count(steps: list[int], budget: int, n: int) -> None:
-    """Count a quantifier's ``n`` elements at once (those it may not reach too: the count
-    is a backstop, ``compile.Work`` counted the record's lists before)."""
+def _counted(values: Iterable[Any], steps: list[int], budget: int, n: int
+             ) -> Iterable[Any]:
+    """``values``, once a quantifier's ``n`` elements are counted at once (those it may not
+    reach too: the count is a backstop, ``compile.Work`` counted the record's lists
+    before; code that ran only after that count counts none: ``Generator.counted``)."""
     steps[0] += n
     if steps[0] > budget:
         raise BudgetExceededError(steps[0])
+    return values
 
 
-def _kleene(values: Iterable[Any], steps: list[int], budget: int, n: int,
-            decisive: bool) -> Any:
-    """Kleene `any` (``decisive`` True) or `all` (False) over ``n`` values, stopping at the
+def _kleene(values: Iterable[Any], decisive: bool) -> Any:
+    """Kleene `any` (``decisive`` True) or `all` (False) over values, stopping at the
     first deciding one."""
-    _count(steps, budget, n)
     unknown = False
     for v in values:
         if v is decisive:
@@ -84,31 +85,8 @@ def _kleene(values: Iterable[Any], steps: list[int], budget: int, n: int,
     return _U if unknown else not decisive
 
 
-def _kleene_of(values: Iterable[Any], decisive: bool) -> Any:
-    """``_kleene`` in code that counted its steps before it ran (``Generator.counted``)."""
-    unknown = False
-    for v in values:
-        if v is decisive:
-            return decisive
-        if v is _U:
-            unknown = True
-    return _U if unknown else not decisive
-
-
-def _kcount_of(values: Iterable[Any]) -> Any:
-    """``_kcount`` in code that counted its steps before it ran."""
-    total = 0
-    unknown = False
-    for v in values:
-        if v is True:
-            total += 1
-        elif v is _U:
-            unknown = True
-    return _U if unknown else float(total)
-
-
-def _kcount(values: Iterable[Any], steps: list[int], budget: int, n: int) -> Any:
-    _count(steps, budget, n)
+def _kcount(values: Iterable[Any]) -> Any:
+    """Kleene `count`: the number of true values, unknown if any value is."""
     total = 0
     unknown = False
     for v in values:
@@ -491,16 +469,15 @@ class Generator:
         items = self.fresh()
         gen = ast.Call(func=_name("map"), args=[_lambda([local], cond), _name(items)],
                        keywords=[])
+        if not self.counted:
+            gen = ast.Call(func=_name("_counted"), args=[
+                gen, _name("_steps"), _name("budget"),
+                ast.Call(func=_name("len"), args=[_name(items)], keywords=[])], keywords=[])
         args: list[ast.expr] = [gen]
-        helper = "_kcount" if e.kind == "count" else "_kleene"
-        if self.counted:
-            helper += "_of"
-        else:
-            args += [_name("_steps"), _name("budget"),
-                     ast.Call(func=_name("len"), args=[_name(items)], keywords=[])]
         if e.kind != "count":
             args.append(ast.Constant(e.kind == "any"))  # (the deciding value)
-        call = ast.Call(func=_name(helper), args=args, keywords=[])
+        call = ast.Call(func=_name("_kcount" if e.kind == "count" else "_kleene"), args=args,
+                        keywords=[])
         return _ifexp(_is(_walrus(items, source), U), U, call)
 
     def path(self, e: n.Path) -> ast.expr:
@@ -947,8 +924,7 @@ class JsonGenerator(Generator):
         self.rows: dict[tuple[str, ...], dict[tuple[str, ...], tuple[int, str]]] = {}
         self.row_lists: dict[str, tuple[str, ...]] = {}  # a local holding rows -> its list
         self.row_vars: dict[str, tuple[str, ...]] = {}  # an element's local -> its list
-        self.row_factor: dict[tuple[tuple[str, ...], tuple[str, ...]], float | None] = {}
-        self.row_loops: list[ast.For] = []  # the loops over rows (see ``finish``)
+        self.row_loops: list[ast.For] = []  # the loops over rows (found by ``finish``)
 
     def check_first(self) -> list[ast.stmt]:
         """The check (``json_check_lines``: None when the record is refused), then the
@@ -1009,13 +985,7 @@ class JsonGenerator(Generator):
     def loop(self, loop: n.For) -> Iterator[ast.stmt]:
         saved = self._bind(loop.var, loop.source)
         try:
-            for statement in super().loop(loop):
-                if isinstance(statement, ast.If) and isinstance(
-                        node := statement.body[0], ast.For) and isinstance(
-                        node.target, ast.Tuple) and isinstance(
-                        var := node.target.elts[-1], ast.Name) and var.id in self.row_vars:
-                    self.row_loops.append(node)  # (this loop's own)
-                yield statement
+            yield from super().loop(loop)
         finally:
             self.var_cls[loop.var] = saved
 
@@ -1029,6 +999,10 @@ class JsonGenerator(Generator):
         values its body reads (``element_read``'s ``a = row[0]``...), once the rows are
         known whole, unless the body uses the row itself; ``for a, _, b in rows`` when it
         does not use the position either."""
+        self.row_loops = [
+            node for statement in body for node in ast.walk(statement)
+            if isinstance(node, ast.For) and isinstance(node.target, ast.Tuple)
+            and isinstance(var := node.target.elts[-1], ast.Name) and var.id in self.row_vars]
         for loop in self.row_loops:
             target = loop.target
             assert isinstance(target, ast.Tuple) and isinstance(target.elts[1], ast.Name)
@@ -1098,9 +1072,8 @@ class JsonGenerator(Generator):
             columns = self.rows[of]
             if fields not in columns:
                 columns[fields] = (len(columns), converted())
-            elif self.row_factor[(of, fields)] != factor:  # pragma: no cover - one unit
+            elif columns[fields][1] != converted():  # pragma: no cover - a field, one unit
                 raise NotImplementedError("an element's field read in two units")
-            self.row_factor[(of, fields)] = factor
             index = ast.Constant(columns[fields][0])
             return self.element_read(ref.root, (fields, factor), lambda: ast.Subscript(
                 value=base, slice=index, ctx=ast.Load()))
@@ -1212,8 +1185,7 @@ def _budget(steps: int) -> None:
 def _compile(gen: Generator, name: str) -> Any:
     module = gen.module()
     namespace: dict[str, Any] = {
-        "_U": _U, "_kleene": _kleene, "_kcount": _kcount, "_kleene_of": _kleene_of,
-        "_kcount_of": _kcount_of, "_div": _div,
+        "_U": _U, "_kleene": _kleene, "_kcount": _kcount, "_counted": _counted, "_div": _div,
         "_sum_score": _sum_score, "_bcmp": _bcmp, "_bin": _bin, "_shift": _shift,
         "_budget": _budget,
         "float": float, "set": set, "enumerate": enumerate, "len": len, "map": map,
